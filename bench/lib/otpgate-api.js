@@ -1,0 +1,57 @@
+// The few otpgate API calls the benchmark makes outside the load itself.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { URLSearchParams } from 'node:url';
+import { requestJson } from './http.js';
+
+/** Limits high enough that the load never trips them: the benchmark measures the work, not a 429. */
+const BENCH_POLICY = {
+  limits: { send_per_minute: 1_000_000, check_per_minute: 1_000_000, resend_cooldown_s: 0 },
+  lockout: { max_failures: 1_000_000 },
+};
+
+/** Creates the bench integration through the admin API; returns its test API key. */
+export async function createBenchIntegration(otpgate) {
+  const created = await requestJson('POST', `${otpgate.url}/admin/v1/integrations`, {
+    headers: { authorization: `Bearer ${otpgate.adminToken}` },
+    body: { name: 'bench', policy: BENCH_POLICY },
+    expect: 201,
+  });
+  const key = created?.keys?.test?.key;
+  if (typeof key !== 'string') throw new Error(`POST /admin/v1/integrations: no keys.test.key in ${JSON.stringify(created)}`);
+  return key;
+}
+
+/** Every captured sandbox message as a Map identifier -> code, newest message per identifier. */
+async function readSandboxCodes(otpgate, apiKey) {
+  const codes = new Map();
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ limit: '100' });
+    if (cursor) query.set('cursor', cursor);
+    const page = await requestJson('GET', `${otpgate.url}/v1/sandbox/messages?${query}`, { headers: { 'x-api-key': apiKey } });
+    if (!Array.isArray(page?.data)) throw new Error(`GET /v1/sandbox/messages: no data array in ${JSON.stringify(page).slice(0, 500)}`);
+    for (const message of page.data) {
+      // Newest first: the first message seen for an identifier holds its live code.
+      if (typeof message.code === 'string' && !codes.has(message.to)) codes.set(message.to, message.code);
+    }
+    cursor = page.next_cursor ?? null;
+  } while (cursor);
+  return codes;
+}
+
+/**
+ * Waits for delivery (asynchronous) to capture at least `expected` messages and returns the
+ * identifier/code pairs. Gives up after `patienceMs` without a new message, returning what it has.
+ */
+export async function collectSandboxCodes(otpgate, apiKey, expected, { patienceMs = 30_000, pollMs = 500 } = {}) {
+  let codes = new Map();
+  let lastProgress = Date.now();
+  for (;;) {
+    const seen = await readSandboxCodes(otpgate, apiKey);
+    if (seen.size > codes.size) lastProgress = Date.now();
+    codes = seen;
+    if (codes.size >= expected || Date.now() - lastProgress > patienceMs) break;
+    await sleep(pollMs);
+  }
+  return [...codes].map(([identifier, code]) => ({ identifier, code }));
+}

@@ -1,0 +1,105 @@
+// The measured phases, run in this order. A phase is:
+//   name, description  for the report and the JSON keys (<name>_rps, <name>_p99_ms, <name>_ratio)
+//   server             'bare' or 'otpgate': which server run.js must start for it
+//   expect             the status every response should have
+//   floor              minimum rps as a fraction of the baseline's (none for the baseline itself)
+//   skip(ctx)          optional: a reason not to run (counts as a failed run)
+//   load(ctx)          autocannon options
+//   after(ctx, result) optional: runs once the load is done (e.g. to prepare the next phase)
+// ctx: { options, servers: { bare, otpgate }, apiKey, notes[], problems[], ...state between phases }.
+import { collectSandboxCodes } from './otpgate-api.js';
+
+/** Below this many pairs the check phase is too short to say much: the report says so. */
+const FEW_CHECKS = 2000;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** The n-th of 10^8 distinct valid Brazilian mobile numbers: +55, area 11, 9, 8 digits. */
+export function brazilianMobile(n) {
+  return `+55119${String(n % 100_000_000).padStart(8, '0')}`;
+}
+
+function otpgateLoad(ctx, path) {
+  return {
+    url: `${ctx.servers.otpgate.url}${path}`,
+    method: 'POST',
+    headers: { ...JSON_HEADERS, 'x-api-key': ctx.apiKey },
+    connections: ctx.options.connections,
+  };
+}
+
+export const phases = [
+  {
+    name: 'baseline',
+    description: 'bare Fastify 5, POST /echo',
+    server: 'bare',
+    expect: 200,
+    load: (ctx) => ({
+      url: `${ctx.servers.bare.url}/echo`,
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ identifier: brazilianMobile(0) }),
+      connections: ctx.options.connections,
+      duration: ctx.options.duration,
+    }),
+  },
+  {
+    name: 'request',
+    description: 'POST /v1/verifications, a new number each time',
+    server: 'otpgate',
+    expect: 201,
+    floor: 0.1,
+    load(ctx) {
+      let next = 0;
+      return {
+        ...otpgateLoad(ctx, '/v1/verifications'),
+        duration: ctx.options.duration,
+        requests: [
+          {
+            setupRequest(req) {
+              req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
+              return req;
+            },
+          },
+        ],
+      };
+    },
+    async after(ctx, result) {
+      ctx.log(`request: waiting for the sandbox to capture ${result.expected} messages`);
+      ctx.pairs = await collectSandboxCodes(ctx.servers.otpgate, ctx.apiKey, result.expected);
+      if (ctx.pairs.length < result.expected) {
+        ctx.problems.push(`request: only ${ctx.pairs.length} of ${result.expected} verifications had a captured message after 30 s without progress`);
+      }
+    },
+  },
+  {
+    name: 'check',
+    description: 'POST /v1/verifications/check, right code, each once',
+    server: 'otpgate',
+    expect: 200,
+    floor: 0.15,
+    skip: (ctx) => (ctx.pairs?.length ? null : 'no identifier/code pairs from the request phase'),
+    load(ctx) {
+      const pairs = ctx.pairs;
+      if (pairs.length < FEW_CHECKS) {
+        ctx.notes.push(`check: only ${pairs.length} codes to check (< ${FEW_CHECKS}), a short run: its figures are rough`);
+      }
+      let next = 0;
+      return {
+        ...otpgateLoad(ctx, '/v1/verifications/check'),
+        // One request per code: amount stops autocannon before any code is reused.
+        amount: pairs.length,
+        connections: Math.min(ctx.options.connections, pairs.length),
+        requests: [
+          {
+            setupRequest(req) {
+              // Only a reconnect can ask for more than `amount` bodies; a reused code then fails visibly.
+              const { identifier, code } = pairs[next++ % pairs.length];
+              req.body = JSON.stringify({ identifier, code });
+              return req;
+            },
+          },
+        ],
+      };
+    },
+  },
+];

@@ -1,0 +1,105 @@
+// Child processes and temporary files the benchmark owns, and their cleanup on every way out
+// (normal end, thrown error, SIGINT/SIGTERM, process.exit).
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const children = new Set();
+const tempDirs = new Set();
+const OUTPUT_TAIL = 8 * 1024;
+
+/**
+ * Spawns `node <args>`; keeps the last few KB of its stdout+stderr (pipes are always drained, so a
+ * chatty child never blocks) for error messages. `child.exited` resolves to { code, signal }.
+ */
+export function spawnNode(name, args, { env = process.env, cwd, ipc = false } = {}) {
+  const stdio = ['ignore', 'pipe', 'pipe'];
+  if (ipc) stdio.push('ipc');
+  const child = spawn(process.execPath, args, { env, cwd, stdio });
+  child.label = name;
+  child.output = '';
+  const keep = (chunk) => {
+    child.output = (child.output + chunk.toString()).slice(-OUTPUT_TAIL);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      child.exitStatus = { code, signal };
+      resolve(child.exitStatus);
+    });
+  });
+  children.add(child);
+  return child;
+}
+
+/** A description of why a child is gone, with the tail of its output. */
+export function describeExit(child) {
+  const { code, signal } = child.exitStatus ?? {};
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const output = child.output.trim() ? `\n--- last output of ${child.label} ---\n${child.output.trim()}\n---` : ' (no output)';
+  return `${child.label} ${how}${output}`;
+}
+
+/** SIGTERM, then SIGKILL if the child is still there after `graceMs`. */
+export async function stopChild(child, graceMs = 5000) {
+  if (child.exitStatus) return;
+  child.kill('SIGTERM');
+  const timedOut = Symbol('timeout');
+  const outcome = await Promise.race([child.exited, sleep(graceMs, timedOut)]);
+  if (outcome === timedOut) {
+    child.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+/** Registers a directory to delete once the children are stopped. */
+export function trackTempDir(dir) {
+  tempDirs.add(dir);
+}
+
+function removeTempDirs() {
+  for (const dir of tempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (error) {
+      console.warn(`bench: could not remove ${dir}: ${error.message}`);
+    }
+  }
+  tempDirs.clear();
+}
+
+/** Stops every child this process started, then removes the temporary directories. */
+export async function cleanup() {
+  await Promise.all([...children].map((child) => stopChild(child)));
+  removeTempDirs();
+}
+
+/** Last-resort cleanup, so no child outlives the benchmark even on an unexpected exit. */
+export function installExitHandlers() {
+  process.on('exit', () => {
+    for (const child of children) child.kill('SIGKILL');
+    removeTempDirs();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      console.error(`bench: ${signal}, stopping servers`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+}
+
+/** A TCP port that was free a moment ago (the OS picks it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}

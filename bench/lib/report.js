@@ -1,0 +1,69 @@
+// Turning phase results into the table or the JSON line.
+
+const round = (value, digits) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
+
+/**
+ * Adds ratio (rps / baseline rps) and verdict ('PASS' | 'FAIL' | null when the phase has no floor)
+ * to each { phase, result } (result is null for a skipped phase).
+ */
+export function judge(rows) {
+  const baseline = rows.find((row) => row.phase.name === 'baseline')?.result;
+  return rows.map((row) => {
+    const ratio = row.result && baseline?.rps ? row.result.rps / baseline.rps : null;
+    let verdict = null;
+    if (row.phase.floor !== undefined) verdict = ratio !== null && ratio >= row.phase.floor ? 'PASS' : 'FAIL';
+    return { ...row, ratio, verdict };
+  });
+}
+
+/** The one-line JSON: <phase>_rps, then <phase>_p99_ms, then <phase>_ratio (phases with a floor). */
+export function toJson(judged) {
+  const figures = {};
+  for (const { phase, result } of judged) figures[`${phase.name}_rps`] = round(result?.rps, 1);
+  for (const { phase, result } of judged) figures[`${phase.name}_p99_ms`] = round(result?.p99, 2);
+  for (const { phase, ratio } of judged) if (phase.floor !== undefined) figures[`${phase.name}_ratio`] = round(ratio, 3);
+  return JSON.stringify(figures);
+}
+
+function table(header, lines) {
+  const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i].length)));
+  const format = (cells) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(format)].join('\n');
+}
+
+/** The human-readable report: table, floors, notes and problems. */
+export function toText(judged, { options, notes, problems }) {
+  const dash = '-';
+  const lines = judged.map(({ phase, result, ratio }) => {
+    if (!result) return [phase.name, 'skipped', dash, dash, dash, dash, dash, dash];
+    return [
+      phase.name,
+      `${result.rps.toFixed(1)}${result.rpsMeasure === 'active' ? '*' : ''}`,
+      result.p50.toFixed(1),
+      result.p99.toFixed(1),
+      ratio === null ? dash : ratio.toFixed(3),
+      String(result.responses),
+      String(result.non2xx),
+      `${result.unexpected}/${result.errors}`,
+    ];
+  });
+  const out = [
+    `otpgate benchmark: ${options.connections} connections, ${options.duration} s per duration-bounded phase`,
+    '',
+    table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'responses', 'non-2xx', 'unexpected/errors'], lines),
+    '',
+  ];
+  if (judged.some(({ result }) => result?.rpsMeasure === 'active')) {
+    out.push('* amount-bounded run: responses / seconds to the last response (autocannon\'s average counts its idle last second)', '');
+  }
+  for (const { phase, result } of judged) {
+    if (result) out.push(`${phase.name.padEnd(9)} ${phase.description}; ${result.responses} responses in ${result.seconds} s, statuses ${JSON.stringify(result.byStatus)}`);
+  }
+  out.push('', 'floors (rps relative to the baseline measured in this run):');
+  for (const { phase, ratio, verdict } of judged) {
+    if (verdict) out.push(`  ${phase.name.padEnd(9)} >= ${phase.floor.toFixed(2)}x  ${ratio === null ? 'n/a' : `${ratio.toFixed(3)}x`}  ${verdict}`);
+  }
+  if (notes.length) out.push('', 'notes:', ...notes.map((note) => `  ${note}`));
+  if (problems.length) out.push('', 'NOT A VALID RESULT:', ...problems.map((problem) => `  ${problem}`));
+  return `${out.join('\n')}\n`;
+}

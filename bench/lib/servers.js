@@ -1,0 +1,106 @@
+// Starting the servers under test, each in its own child process.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clearTimeout, setTimeout } from 'node:timers';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { requestJson } from './http.js';
+import { describeExit, freePort, spawnNode, stopChild, trackTempDir } from './processes.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BARE_SERVER = fileURLToPath(new URL('../bare-server.js', import.meta.url));
+// BENCH_OTPGATE_CLI: benchmark another build (e.g. a release checkout) instead of this one.
+const OTPGATE_CLI = process.env.BENCH_OTPGATE_CLI ?? join(ROOT, 'dist', 'cli', 'index.js');
+const STARTUP_TIMEOUT_MS = 30_000;
+
+/**
+ * Resolves with what ready(isCancelled) resolves to; rejects with the child's output if it exits
+ * first or is not ready in time (then ready() should stop once isCancelled() is true).
+ */
+async function untilReady(child, what, ready) {
+  let cancelled = false;
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not ready after ${STARTUP_TIMEOUT_MS / 1000}s\n${child.output}`)), STARTUP_TIMEOUT_MS);
+  });
+  const exited = child.exited.then(() => {
+    throw new Error(`${what} did not start: ${describeExit(child)}`);
+  });
+  try {
+    return await Promise.race([ready(() => cancelled), exited, timeout]);
+  } catch (error) {
+    cancelled = true;
+    await stopChild(child);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    exited.catch(() => {}); // it only matters while racing
+  }
+}
+
+/** The bare Fastify baseline: { name, url, stop }. */
+export async function startBare() {
+  const child = spawnNode('bare-server', [BARE_SERVER, '0'], { ipc: true });
+  const port = await untilReady(
+    child,
+    'bare-server',
+    () =>
+      new Promise((resolve) => {
+        let printed = '';
+        const onData = (chunk) => {
+          printed += chunk.toString();
+          const match = /^(\d+)$/m.exec(printed);
+          if (!match) return;
+          child.stdout.off('data', onData);
+          resolve(Number(match[1]));
+        };
+        child.stdout.on('data', onData);
+      }),
+  );
+  return { name: 'bare', url: `http://127.0.0.1:${port}`, child, stop: () => stopChild(child) };
+}
+
+/** Polls GET url until it answers 200. */
+async function pollHealthy(url, isCancelled) {
+  while (!isCancelled()) {
+    try {
+      await requestJson('GET', url, { timeoutMs: 1000 });
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * otpgate (`node dist/cli/index.js serve`) on a fresh data directory and free port, with a random
+ * admin token. OTPGATE_* variables of the calling shell are not passed on, so a run never touches a
+ * developer's database; `extraEnv` (e.g. OTPGATE_DATABASE_URL) is applied last.
+ * Returns { name, url, adminToken, dataDir, child, stop }.
+ */
+export async function startOtpgate(extraEnv = {}) {
+  if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
+  const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
+  trackTempDir(dataDir);
+  const port = await freePort();
+  const adminToken = randomBytes(24).toString('hex');
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OTPGATE_')));
+  const env = {
+    ...inherited,
+    OTPGATE_DATA_DIR: dataDir,
+    OTPGATE_PORT: String(port),
+    OTPGATE_HOST: '127.0.0.1',
+    OTPGATE_ADMIN_TOKEN: adminToken,
+    OTPGATE_LOG_LEVEL: 'warn',
+    // The sandbox SMTP listener defaults to 2525: keep concurrent runs (and dev servers) apart.
+    OTPGATE_SANDBOX_SMTP_PORT: String(await freePort()),
+    ...extraEnv,
+  };
+  const child = spawnNode('otpgate', [OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
+  const url = `http://127.0.0.1:${port}`;
+  await untilReady(child, 'otpgate', (isCancelled) => pollHealthy(`${url}/healthz`, isCancelled));
+  return { name: 'otpgate', url, adminToken, dataDir, child, stop: () => stopChild(child) };
+}

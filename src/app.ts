@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { PromMetrics } from './http/metrics.js';
+import { adminAuth, integrationAuth } from './http/plugins/auth.js';
+import { registerErrorHandling } from './http/plugins/error-handler.js';
+import { registerIdempotency } from './http/plugins/idempotency.js';
+import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
+import { opsRoutes } from './http/routes/ops.js';
+import { policyRoutes } from './http/routes/v1/policy.js';
+import { sandboxRoutes } from './http/routes/v1/sandbox.js';
+import { verificationRoutes } from './http/routes/v1/verifications.js';
+import { registerValidation } from './http/validation.js';
+import type { ServiceDeps } from './services/context.js';
+
+export interface AppDeps {
+  config: Pick<Config, 'bodyLimit'>;
+  services: ServiceDeps;
+  metrics: PromMetrics;
+  adminToken: string;
+  logger: Logger;
+}
+
+/** Builds the Fastify app; never listens (tests use inject or their own port). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    trustProxy: false,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerValidation(app);
+  registerErrorHandling(app);
+
+  // JSON bodies: an empty body reads as no body (bodiless POSTs such as cancel are fine).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.requests.inc({ method: request.method, route, status_code: String(reply.statusCode) });
+    deps.metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'otpgate', version: '1', description: 'Self-hosted OTP verification gateway. See API.md for the contract.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await opsRoutes(app, { store: deps.services.store, metrics: deps.metrics, adminToken: deps.adminToken });
+
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', integrationAuth(deps.services.store.db));
+    registerIdempotency(v1, deps.services.store.db, deps.services.clock);
+    await v1.register(verificationRoutes(deps.services));
+    await v1.register(policyRoutes);
+    await v1.register(sandboxRoutes(deps.services));
+  });
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', adminAuth(deps.adminToken));
+    registerIdempotency(admin, deps.services.store.db, deps.services.clock);
+    await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));
+  });
+
+  return app;
+}

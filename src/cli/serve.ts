@@ -1,0 +1,42 @@
+import { loadConfig } from '../config.js';
+import { createRuntime } from '../runtime.js';
+import { countIntegrations } from '../store/integrations-repo.js';
+import { createIntegration } from '../services/integrations.js';
+
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** Starts the HTTP server (and, unless told not to, the outbox worker); stops gracefully on SIGTERM/SIGINT. */
+export async function serve(options: { worker: boolean }): Promise<void> {
+  const config = loadConfig();
+  const runtime = await createRuntime(config, { worker: options.worker });
+  const { app, store, services } = runtime;
+
+  // First start on an empty store: a demo integration to try the API with at once.
+  if ((await countIntegrations(store.db)) === 0) {
+    const demo = await createIntegration({ db: store.db, clock: services.clock, random: services.random, serverSecret: services.serverSecret }, { name: 'Demo' });
+    say('otpgate: created a demo integration on this empty store.');
+    say(`  integration id:  ${demo.id}`);
+    say(`  test API key:    ${demo.keys_issued.test.key}   (shown once; test mode captures messages in the sandbox)`);
+  }
+  if (runtime.adminTokenCreated) {
+    say(`  admin token:     ${runtime.adminToken}   (kept in ${config.dataDir}/admin-token)`);
+  }
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  say(`otpgate listening on ${address} (store: ${store.dialect}${options.worker ? '' : ', no worker'}); docs at ${address}/docs`);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    runtime.logger.info({ signal }, 'shutting down: draining requests and releasing claimed work');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,119 @@
+import { resolve, isAbsolute } from 'node:path';
+
+/** One frozen, validated configuration read from the environment at boot. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string | null;
+  readonly adminToken: string | null;
+  readonly serverSecret: string | null;
+  readonly sandboxSmtpPort: number;
+  readonly publicUrl: string | null;
+  readonly webhookAllowInsecure: boolean;
+  readonly logLevel: string;
+  readonly bodyLimit: number;
+  readonly whatsapp: { token: string; phoneNumberId: string; template: string; appSecret: string | null; verifyToken: string | null; baseUrl: string } | null;
+  readonly twilio: { accountSid: string; authToken: string; from: string; baseUrl: string } | null;
+  readonly email: { smtpUrl: string; from: string } | null;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Empty strings count as unset. */
+function read(env: Env, name: string): string | null {
+  const value = env[name]?.trim();
+  return value ? value : null;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > 65535) throw new ConfigError(`${name} must be a port number (0-65535), got "${raw}"`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[], fallback: string | null = null): string | null {
+  const raw = read(env, name) ?? fallback;
+  if (raw === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${protocols.join(' or ')}`);
+  return raw.replace(/\/+$/, '');
+}
+
+/** A provider is configured when all its required variables are set; a partial set names what is missing. */
+function group<T>(env: Env, label: string, required: string[], build: (get: (n: string) => string) => T): T | null {
+  const present = required.filter((n) => read(env, n) !== null);
+  if (present.length === 0) return null;
+  const missing = required.filter((n) => read(env, n) === null);
+  if (missing.length > 0) throw new ConfigError(`${label} is partly configured: set ${missing.join(', ')}`);
+  return build((n) => read(env, n) as string);
+}
+
+function databaseUrl(env: Env, dataDir: string): string {
+  const raw = read(env, 'OTPGATE_DATABASE_URL');
+  if (raw === null) return `sqlite:${resolve(dataDir, 'otpgate.db')}`;
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) return raw;
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length);
+    if (path === ':memory:') return raw;
+    if (!path) throw new ConfigError('OTPGATE_DATABASE_URL sqlite: needs a file path');
+    return `sqlite:${isAbsolute(path) ? path : resolve(path)}`;
+  }
+  throw new ConfigError('OTPGATE_DATABASE_URL must start with sqlite: or postgres://');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = resolve(read(env, 'OTPGATE_DATA_DIR') ?? './data');
+  const adminToken = read(env, 'OTPGATE_ADMIN_TOKEN');
+  if (adminToken !== null && adminToken.length < 16) throw new ConfigError('OTPGATE_ADMIN_TOKEN must be at least 16 characters');
+  const serverSecret = read(env, 'OTPGATE_SECRET');
+  if (serverSecret !== null && serverSecret.length < 32) throw new ConfigError('OTPGATE_SECRET must be at least 32 characters');
+  const config: Config = {
+    host: read(env, 'OTPGATE_HOST') ?? '127.0.0.1',
+    port: port(env, 'OTPGATE_PORT', 8080),
+    dataDir,
+    databaseUrl: databaseUrl(env, dataDir),
+    redisUrl: url(env, 'OTPGATE_REDIS_URL', ['redis:', 'rediss:']),
+    adminToken,
+    serverSecret,
+    sandboxSmtpPort: port(env, 'OTPGATE_SANDBOX_SMTP_PORT', 2525),
+    publicUrl: url(env, 'OTPGATE_PUBLIC_URL', ['http:', 'https:']),
+    webhookAllowInsecure: read(env, 'OTPGATE_WEBHOOK_ALLOW_INSECURE') === '1',
+    logLevel: read(env, 'OTPGATE_LOG_LEVEL') ?? 'info',
+    bodyLimit: 64 * 1024,
+    whatsapp: group(env, 'WhatsApp', ['OTPGATE_WHATSAPP_TOKEN', 'OTPGATE_WHATSAPP_PHONE_NUMBER_ID', 'OTPGATE_WHATSAPP_TEMPLATE'], (get) => ({
+      token: get('OTPGATE_WHATSAPP_TOKEN'),
+      phoneNumberId: get('OTPGATE_WHATSAPP_PHONE_NUMBER_ID'),
+      template: get('OTPGATE_WHATSAPP_TEMPLATE'),
+      appSecret: read(env, 'OTPGATE_WHATSAPP_APP_SECRET'),
+      verifyToken: read(env, 'OTPGATE_WHATSAPP_VERIFY_TOKEN'),
+      baseUrl: url(env, 'OTPGATE_WHATSAPP_BASE_URL', ['http:', 'https:'], 'https://graph.facebook.com/v21.0') as string,
+    })),
+    twilio: group(env, 'Twilio', ['OTPGATE_TWILIO_ACCOUNT_SID', 'OTPGATE_TWILIO_AUTH_TOKEN', 'OTPGATE_TWILIO_FROM'], (get) => ({
+      accountSid: get('OTPGATE_TWILIO_ACCOUNT_SID'),
+      authToken: get('OTPGATE_TWILIO_AUTH_TOKEN'),
+      from: get('OTPGATE_TWILIO_FROM'),
+      baseUrl: url(env, 'OTPGATE_TWILIO_BASE_URL', ['http:', 'https:'], 'https://api.twilio.com') as string,
+    })),
+    email: group(env, 'Email', ['OTPGATE_SMTP_URL', 'OTPGATE_EMAIL_FROM'], (get) => ({
+      smtpUrl: url(env, 'OTPGATE_SMTP_URL', ['smtp:', 'smtps:']) as string,
+      from: get('OTPGATE_EMAIL_FROM'),
+    })),
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,78 @@
+import { unseal } from '../domain/codes.js';
+import type { Clock } from '../domain/clock.js';
+import type { Channel } from '../domain/policy.js';
+import type { OutboxRow } from '../store/outbox-repo.js';
+import type { Db } from '../store/tables.js';
+import { updateDelivery } from '../store/verifications-repo.js';
+import type { ChannelAdapter, ChannelRegistry, SendOutcome } from './channel.js';
+import { renderCodeMessage } from './message-text.js';
+import type { JobOutcome, OutboxHandler } from './outbox-worker.js';
+
+export const MESSAGE_KIND = 'message';
+
+/** What the outbox keeps for one code message; the code itself only sealed. */
+export interface MessagePayload {
+  delivery_id: string;
+  verification_id: string;
+  channel: Channel;
+  to: string;
+  code_sealed: string;
+  locale: string | null;
+  ttl_s: number;
+  brand: string;
+}
+
+export interface DeliverMessageDeps {
+  db: Db;
+  clock: Clock;
+  serverSecret: Buffer;
+  sandbox: ChannelAdapter;
+  live: ChannelRegistry;
+  onSend?: (channel: Channel, mode: string, outcome: SendOutcome) => void;
+}
+
+/** The outbox handler for code messages: test mode → sandbox, live mode → the channel's provider. */
+export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
+  return async (row: OutboxRow): Promise<JobOutcome> => {
+    const p = JSON.parse(row.payload_json) as MessagePayload;
+    const verification = await deps.db.selectFrom('verifications').select('status').where('id', '=', p.verification_id).executeTakeFirst();
+    if (verification?.status !== 'pending') {
+      const error = `verification is ${verification?.status ?? 'gone'}; not sent`;
+      await updateDelivery(deps.db, p.delivery_id, 'failed', error, deps.clock.now());
+      return { done: true };
+    }
+    const adapter = row.mode === 'test' ? deps.sandbox : deps.live[p.channel];
+    if (!adapter) {
+      const error = `no provider is configured for ${p.channel}`;
+      await updateDelivery(deps.db, p.delivery_id, 'failed', error, deps.clock.now());
+      return { done: false, retryable: false, error };
+    }
+    const code = unseal(deps.serverSecret, p.code_sealed);
+    const message = renderCodeMessage({ code, ttlS: p.ttl_s, brand: p.brand, locale: p.locale, channel: p.channel });
+    const outcome = await adapter.send({
+      sourceId: row.id,
+      integrationId: row.integration_id,
+      mode: row.mode,
+      verificationId: p.verification_id,
+      channel: p.channel,
+      to: p.to,
+      code,
+      subject: message.subject,
+      text: message.text,
+    });
+    deps.onSend?.(p.channel, row.mode, outcome);
+    if (outcome.ok) {
+      await updateDelivery(deps.db, p.delivery_id, outcome.status, null, deps.clock.now());
+      return { done: true };
+    }
+    await updateDelivery(deps.db, p.delivery_id, outcome.retryable ? 'queued' : 'failed', outcome.error, deps.clock.now());
+    return { done: false, retryable: outcome.retryable, error: outcome.error };
+  };
+}
+
+/** Marks the delivery of a message that was given up as failed. */
+export async function failDeadMessage(db: Db, clock: Clock, row: OutboxRow, error: string): Promise<void> {
+  if (row.kind !== MESSAGE_KIND) return;
+  const p = JSON.parse(row.payload_json) as MessagePayload;
+  await updateDelivery(db, p.delivery_id, 'failed', error, clock.now());
+}

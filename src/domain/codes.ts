@@ -1,0 +1,50 @@
+import { createHmac, timingSafeEqual, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import type { Random } from './clock.js';
+
+/** A numeric one-time code of `length` digits, every digit uniform (crypto.randomInt underneath). */
+export function generateCode(random: Random, length: number): string {
+  let code = '';
+  for (let i = 0; i < length; i++) code += String(random.int(0, 10));
+  return code;
+}
+
+/** Codes are stored only as HMAC-SHA256 under the server secret, bound to the verification id. */
+export function hashCode(serverSecret: Buffer, verificationId: string, code: string): string {
+  return createHmac('sha256', serverSecret).update(`${verificationId}:${code}`).digest('hex');
+}
+
+/** Compares a submitted code with the stored hash in constant time. */
+export function codeMatches(serverSecret: Buffer, verificationId: string, submitted: string, storedHash: string): boolean {
+  const a = Buffer.from(hashCode(serverSecret, verificationId, submitted), 'hex');
+  const b = Buffer.from(storedHash, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** SHA-256 hex, for API keys and session tokens (high-entropy secrets need no slow hash). */
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/**
+ * Sealing (AES-256-GCM under a key derived from the server secret) for the few secrets the server
+ * must read back: the code while its verification is pending (to deliver it and to resend the same
+ * code) and API signing secrets (to check HMAC signatures). Wiped or useless without the secret.
+ */
+function sealKey(serverSecret: Buffer): Buffer {
+  return createHmac('sha256', serverSecret).update('otpgate:seal:v1').digest();
+}
+
+export function seal(serverSecret: Buffer, random: Random, plaintext: string): string {
+  const iv = random.bytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealKey(serverSecret), iv);
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+}
+
+export function unseal(serverSecret: Buffer, sealed: string): string {
+  const [version, iv, body, tag] = sealed.split('.');
+  if (version !== 'v1' || !iv || body === undefined || !tag) throw new Error('sealed value has an unknown format');
+  const decipher = createDecipheriv('aes-256-gcm', sealKey(serverSecret), Buffer.from(iv, 'base64url'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+}

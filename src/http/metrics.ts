@@ -1,0 +1,51 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CheckOutcome, Metrics } from '../services/context.js';
+import type { Mode } from '../store/tables.js';
+
+/** One registry per app instance (tests build many apps in one process). */
+export class PromMetrics implements Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'otpgate_http_requests_total',
+    help: 'HTTP requests by method, route and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'otpgate_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly sends = new Counter({
+    name: 'otpgate_sends_total',
+    help: 'Code messages accepted for delivery, by channel and mode',
+    labelNames: ['channel', 'mode'] as const,
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'otpgate_deliveries_total',
+    help: 'Delivery attempts by channel, mode and result',
+    labelNames: ['channel', 'mode', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly checks = new Counter({
+    name: 'otpgate_checks_total',
+    help: 'Code checks by outcome and mode',
+    labelNames: ['outcome', 'mode'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'otpgate_' });
+  }
+
+  sendAccepted(channel: string, mode: Mode): void {
+    this.sends.inc({ channel, mode });
+  }
+
+  check(outcome: CheckOutcome, mode: Mode): void {
+    this.checks.inc({ outcome, mode });
+  }
+}

@@ -1,0 +1,73 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { sha256Hex } from '../../domain/codes.js';
+import { ProblemError, problem } from '../../domain/errors.js';
+import type { EffectivePolicy } from '../../domain/policy.js';
+import { integrationPolicy } from '../../services/integrations.js';
+import type { Tenant } from '../../services/context.js';
+import { findActiveKeyByHash } from '../../store/api-keys-repo.js';
+import type { Db } from '../../store/tables.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tenant?: Tenant;
+  }
+}
+
+const KEY_SHAPE = /^otpg_(test|live)_[0-9A-Za-z]{32}$/;
+
+/** `X-API-Key: <key>` or `Authorization: Bearer <key>`. */
+export function presentedApiKey(request: FastifyRequest): string | null {
+  const header = request.headers['x-api-key'];
+  if (typeof header === 'string' && header) return header.trim();
+  const auth = request.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  return null;
+}
+
+/** Policies are recomputed only when an integration's stored policy text changes. */
+const policyMemo = new Map<string, EffectivePolicy>();
+function memoPolicy(trustLevel: string, policyJson: string): EffectivePolicy {
+  const key = `${trustLevel}\n${policyJson}`;
+  let policy = policyMemo.get(key);
+  if (!policy) {
+    if (policyMemo.size > 10_000) policyMemo.clear();
+    policy = integrationPolicy({ trust_level: trustLevel, policy_json: policyJson });
+    policyMemo.set(key, policy);
+  }
+  return policy;
+}
+
+/** Resolves the integration and mode from the API key (one indexed read), or throws 401. */
+export function integrationAuth(db: Db) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const key = presentedApiKey(request);
+    if (!key) throw new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.'));
+    const found = KEY_SHAPE.test(key) ? await findActiveKeyByHash(db, sha256Hex(key)) : undefined;
+    if (!found) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
+    request.tenant = {
+      integrationId: found.integration_id,
+      name: found.name,
+      mode: found.mode,
+      keyId: found.key_id,
+      policy: memoPolicy(found.trust_level, found.policy_json),
+    };
+  };
+}
+
+/** The tenant set by `integrationAuth`; a route without that hook calling this is a bug. */
+export function tenantOf(request: FastifyRequest): Tenant {
+  if (!request.tenant) throw new Error('route is missing integration auth');
+  return request.tenant;
+}
+
+/** Operator routes: `Authorization: Bearer <admin token>`, compared in constant time. */
+export function adminAuth(adminToken: string) {
+  const expected = Buffer.from(sha256Hex(adminToken), 'hex');
+  return async (request: FastifyRequest): Promise<void> => {
+    const auth = request.headers.authorization;
+    const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+    const ok = given !== '' && timingSafeEqual(Buffer.from(sha256Hex(given), 'hex'), expected);
+    if (!ok) throw new ProblemError(problem('invalid-api-key', 'Operator routes need Authorization: Bearer <admin token>.'));
+  };
+}

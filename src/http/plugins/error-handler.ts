@@ -1,0 +1,87 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ProblemError, problem, validationProblem } from '../../domain/errors.js';
+import { sendProblem } from '../problem-reply.js';
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+}
+
+const CODES: Record<string, string> = {
+  required: 'required',
+  type: 'invalid_type',
+  additionalProperties: 'unknown_field',
+  maxLength: 'too_long',
+  minLength: 'too_short',
+  pattern: 'invalid_format',
+  format: 'invalid_format',
+  enum: 'invalid_value',
+  const: 'invalid_value',
+  anyOf: 'invalid_value',
+  oneOf: 'invalid_value',
+  minimum: 'out_of_range',
+  maximum: 'out_of_range',
+  minItems: 'too_few',
+  maxItems: 'too_many',
+  uniqueItems: 'duplicate',
+  maxProperties: 'too_many',
+  propertyNames: 'invalid_format',
+};
+
+/** Ajv errors → `{field: [code]}` with dotted field paths (`policy.code.length`). */
+export function fieldErrors(errors: AjvError[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of errors) {
+    const base = e.instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');
+    const extra = (e.params.missingProperty ?? e.params.additionalProperty ?? e.params.propertyName) as string | undefined;
+    const field = [base, extra].filter(Boolean).join('.') || '(body)';
+    const code = CODES[e.keyword] ?? e.keyword;
+    const list = (out[field] ??= []);
+    if (!list.includes(code)) list.push(code);
+  }
+  return out;
+}
+
+/**
+ * Every error leaves as RFC 9457 problem+json with one of the API's slugs: schema failures as
+ * `validation-error` with `errors{}`, parser failures as 400/413, unknown routes as 404, and
+ * anything unexpected as a logged 500 that says nothing of its cause.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ProblemError) return sendProblem(reply, error.problem);
+    if (error.validation) {
+      const where = error.validationContext ?? 'body';
+      return sendProblem(reply, validationProblem(`The request ${where} is not valid.`, fieldErrors(error.validation as AjvError[])));
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendProblem(reply, problem('payload-too-large', 'The request body is larger than 64 KiB.'));
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendProblem(reply, validationProblem('Request bodies must be JSON (Content-Type: application/json).', { '(body)': ['unsupported_media_type'] }));
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendProblem(reply, validationProblem('The Content-Length does not match the body.', { '(body)': ['invalid_length'] }));
+    }
+    if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.statusCode === 400) {
+      return sendProblem(reply, validationProblem('The request body is not valid JSON.', { '(body)': ['invalid_json'] }));
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendProblem(reply, problem(error.statusCode === 404 ? 'not-found' : 'validation-error', error.message));
+    }
+    if (isStoreUnavailable(error)) {
+      request.log.error({ err: error }, 'store unavailable');
+      return sendProblem(reply, problem('unavailable', 'The store is not reachable; try again shortly.', { retry_after: 1 }));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, problem('internal-error', 'Something went wrong on our side; it has been logged.'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem('not-found', `No route for ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+}
+
+function isStoreUnavailable(error: { code?: string; message?: string }): boolean {
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', 'SQLITE_BUSY'].includes(error.code ?? '') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
+}

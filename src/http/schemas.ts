@@ -1,0 +1,61 @@
+import { Type } from 'typebox';
+
+/** Shared route schema pieces: one definition → validation, types and OpenAPI. */
+export const IdentifierSchema = Type.String({
+  minLength: 1,
+  maxLength: 320,
+  description: 'A phone in international form (+5511987654321), an email address, or a CPF.',
+});
+
+export const ActionSchema = Type.String({ pattern: '^[a-z0-9_]{1,64}$', description: 'What the code will authorize (default sign_in).' });
+
+export const VerificationIdParams = Type.Object({ id: Type.String({ pattern: '^ver_[0-9A-Za-z]{1,64}$' }) }, { additionalProperties: false });
+
+export const ListQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+};
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'One of the API error slugs, e.g. validation-error.' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    errors: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
+    retry_after: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: true, description: 'RFC 9457 problem details (application/problem+json).' },
+);
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const DeliverySchema = Type.Object({
+  channel: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('sent'), Type.Literal('delivered'), Type.Literal('failed')]),
+  at: Type.String(),
+  error: Type.Optional(Type.String()),
+});
+
+export const VerificationSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String({ description: 'pending | approved | canceled | expired | failed' }),
+  failure_reason: Nullable(Type.String({ description: 'superseded | canceled | expired | max_attempts_reached | wrong_code' })),
+  identifier: Type.String(),
+  identifier_type: Type.String(),
+  channel: Type.String(),
+  action: Type.String(),
+  locale: Nullable(Type.String()),
+  code_length: Type.Integer(),
+  attempts: Type.Integer(),
+  max_attempts: Type.Integer(),
+  sends: Type.Integer(),
+  expires_at: Type.String(),
+  resend_available_at: Type.String(),
+  deliveries: Type.Array(DeliverySchema),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, { ...ProblemSchema, description: 'Problem details' }]));

@@ -1,0 +1,94 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import {
+  RateLimiterMemory,
+  RateLimiterRes,
+  RateLimiterSQLite,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
+
+export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
+export type LockStatus = { locked: false } | { locked: true; msLeft: number };
+
+/**
+ * Per-identifier counters and lockouts. Backed by rate-limiter-flexible; windows start at the first
+ * request they count (its fixed-window-from-first-hit semantics).
+ */
+export interface Limits {
+  /** Counts one event against `points` per `durationS` for `key`. */
+  consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome>;
+  lockStatus(key: string): Promise<LockStatus>;
+  /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
+  recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;
+  resetFailures(key: string): Promise<void>;
+}
+
+type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterAbstract;
+
+const LIMITS_TABLE = 'rate_limits';
+
+/** rate-limiter-flexible over a factory of its stores; limiter objects are cached per rule. */
+export class FlexibleLimits implements Limits {
+  private readonly cache = new Map<string, RateLimiterAbstract>();
+
+  constructor(private readonly factory: Factory) {}
+
+  /** Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. */
+  static sqlite(db: BetterSqlite3.Database): FlexibleLimits {
+    db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
+    return new FlexibleLimits(
+      (opts) =>
+        new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
+    );
+  }
+
+  /** The in-memory twin, for tests and throwaway runs. */
+  static memory(): FlexibleLimits {
+    return new FlexibleLimits((opts) => new RateLimiterMemory(opts));
+  }
+
+  private limiter(prefix: string, points: number, duration: number): RateLimiterAbstract {
+    const id = `${prefix}:${points}:${duration}`;
+    let limiter = this.cache.get(id);
+    if (!limiter) {
+      // The key prefix does not include the numbers: a policy change applies to the running count.
+      limiter = this.factory({ keyPrefix: `otpg_${prefix}`, points, duration });
+      this.cache.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  async consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome> {
+    try {
+      await this.limiter(name, points, durationS).consume(key);
+      return { ok: true };
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return { ok: false, msBeforeNext: err.msBeforeNext };
+      throw err;
+    }
+  }
+
+  async lockStatus(key: string): Promise<LockStatus> {
+    const res = await this.limiter('lock', 1, 1).get(key);
+    if (res && res.consumedPoints > 1 && res.msBeforeNext > 0) return { locked: true, msLeft: res.msBeforeNext };
+    return { locked: false };
+  }
+
+  async recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }> {
+    const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
+    let consumed: number;
+    try {
+      consumed = (await failures.consume(key)).consumedPoints;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      consumed = err.consumedPoints;
+    }
+    if (consumed < rule.maxFailures) return { lockedNow: false };
+    await this.limiter('lock', 1, 1).block(key, rule.durationS);
+    await failures.delete(key); // counting starts afresh once the lock ends
+    return { lockedNow: true };
+  }
+
+  async resetFailures(key: string): Promise<void> {
+    await this.limiter('fail', 1, 1).delete(key);
+  }
+}

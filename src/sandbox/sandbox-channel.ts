@@ -1,0 +1,34 @@
+import type { Clock, Random } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { ChannelAdapter, DeliveryJob, SendOutcome } from '../delivery/channel.js';
+import { captureMessage } from '../store/sandbox-messages-repo.js';
+import type { Db } from '../store/tables.js';
+import { extractCode } from './extract-code.js';
+
+/** Test mode's only channel: the message is captured in the store, never sent. */
+export class SandboxChannel implements ChannelAdapter {
+  readonly name = 'sandbox';
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly random: Random,
+  ) {}
+
+  async send(job: DeliveryJob): Promise<SendOutcome> {
+    await captureMessage(this.db, {
+      id: newId('msg', this.random),
+      integration_id: job.integrationId,
+      mode: job.mode,
+      to_address: job.to,
+      channel: job.channel,
+      subject: job.subject,
+      body: job.text,
+      code: extractCode(job.text),
+      verification_id: job.verificationId,
+      source_id: job.sourceId,
+      received_at: this.clock.now(),
+    });
+    return { ok: true, status: 'delivered' };
+  }
+}

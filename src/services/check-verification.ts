@@ -1,0 +1,155 @@
+import { codeMatches, sha256Hex } from '../domain/codes.js';
+import { toIso } from '../domain/clock.js';
+import { fail, ok, problem, tooMany, type Result } from '../domain/errors.js';
+import { base62, newId } from '../domain/ids.js';
+import { afterWrongCode, gateCheck } from '../domain/verification.js';
+import { insertSession } from '../store/sessions-repo.js';
+import {
+  findLatestVerification,
+  findVerification,
+  incrementAttempts,
+  transitionFromPending,
+  type VerificationRow,
+} from '../store/verifications-repo.js';
+import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
+import { checkNotLocked, parseIdentifierField, requireOtpEnabled } from './guards.js';
+
+export interface CheckInput {
+  identifier?: string;
+  verification_id?: string;
+  code: string;
+}
+
+export interface CheckApproved {
+  status: 'approved';
+  verification_id: string;
+  identifier: string;
+  action: string;
+  otp_session: string;
+  session_expires_at: string;
+  expires_in: number;
+  identity: null;
+}
+
+/**
+ * Checks a code against the identifier's latest verification.
+ *
+ * Race reasoning: the comparison reads a hash that never changes, so any number of concurrent checks
+ * may compare; only the conditional UPDATE `status = 'pending' → 'approved'` decides, and the store
+ * applies it to one row at a time, so exactly one right-code check wins and the others find the
+ * verification no longer pending (404). Wrong codes add to `attempts` with one atomic increment, so
+ * concurrent wrong guesses cannot share an attempt.
+ */
+export async function checkVerification(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Promise<Result<CheckApproved>> {
+  const result = await check(deps, tenant, input);
+  deps.metrics.check(outcomeOf(result), tenant.mode);
+  return result;
+}
+
+async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Promise<Result<CheckApproved>> {
+  const enabled = requireOtpEnabled(tenant);
+  if (!enabled.ok) return enabled;
+  const policy = tenant.policy;
+
+  let verification: VerificationRow | undefined;
+  let identifier: string;
+  if (input.verification_id !== undefined) {
+    verification = await findVerification(deps.store.db, tenant, input.verification_id);
+    if (!verification) return fail(problem('not-found', 'No verification has this id.'));
+    identifier = verification.identifier;
+  } else {
+    const parsed = parseIdentifierField(input.identifier ?? '');
+    if (!parsed.ok) return parsed;
+    identifier = parsed.value.value;
+  }
+
+  const locked = await checkNotLocked(deps, tenant, identifier);
+  if (!locked.ok) return locked;
+  const key = identifierKey(tenant, identifier);
+  const limit = await deps.limits.consume('check', key, policy.limits.check_per_minute, 60);
+  if (!limit.ok) {
+    return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, limit.msBeforeNext));
+  }
+  verification ??= await findLatestVerification(deps.store.db, tenant, identifier);
+
+  const now = deps.clock.now();
+  const gate = gateCheck(verification, now);
+  if (!gate.compare || !verification) {
+    if (gate.compare === false && gate.problem.type === 'code-expired' && verification) {
+      await transitionFromPending(deps.store.db, verification.id, { status: 'expired', failure_reason: 'expired', now });
+    }
+    return fail(gate.compare ? problem('not-found', 'No pending verification.') : gate.problem);
+  }
+
+  if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
+    return approve(deps, tenant, verification, now);
+  }
+
+  const attempts = await incrementAttempts(deps.store.db, verification.id, now);
+  if (attempts === undefined) return fail(problem('not-found', 'No pending verification for this identifier.'));
+  const decision = afterWrongCode(attempts, verification.max_attempts, policy);
+  if (decision.fails) await transitionFromPending(deps.store.db, verification.id, { status: 'failed', failure_reason: decision.reason, now });
+  const { lockedNow } = await deps.limits.recordFailure(key, {
+    maxFailures: policy.lockout.max_failures,
+    windowS: policy.lockout.window_s,
+    durationS: policy.lockout.duration_s,
+  });
+  return fail(
+    problem('invalid-code', decision.fails ? 'The code is not correct; request a new one.' : 'The code is not correct.', {
+      attempts_remaining: decision.attemptsRemaining,
+      ...(lockedNow ? { identifier_locked: true, lock_duration: policy.lockout.duration_s } : {}),
+    }),
+  );
+}
+
+async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, now: number): Promise<Result<CheckApproved>> {
+  const token = `otps_${base62(deps.random, 43)}`; // ≈256 bits; only its SHA-256 is stored
+  const expiresAt = now + tenant.policy.session.ttl_s * 1000;
+  const won = await deps.store.db.transaction().execute(async (trx) => {
+    if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+    await insertSession(trx, {
+      id: newId('ses', deps.random),
+      integration_id: tenant.integrationId,
+      mode: tenant.mode,
+      token_hash: sha256Hex(token),
+      identifier: v.identifier,
+      identity_id: null,
+      verification_id: v.id,
+      action: v.action,
+      expires_at: expiresAt,
+      revoked_at: null,
+      created_at: now,
+    });
+    return true;
+  });
+  if (!won) return fail(problem('not-found', 'This verification was already used.'));
+  await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
+  return ok({
+    status: 'approved',
+    verification_id: v.id,
+    identifier: v.identifier,
+    action: v.action,
+    otp_session: token,
+    session_expires_at: toIso(expiresAt),
+    expires_in: tenant.policy.session.ttl_s,
+    identity: null,
+  });
+}
+
+function outcomeOf(result: Result<CheckApproved>): CheckOutcome {
+  if (result.ok) return 'approved';
+  switch (result.problem.type) {
+    case 'invalid-code':
+      return 'invalid_code';
+    case 'code-expired':
+      return 'expired';
+    case 'max-attempts-reached':
+      return 'max_attempts';
+    case 'identifier-locked':
+      return 'locked';
+    case 'rate-limit-exceeded':
+      return 'rate_limited';
+    default:
+      return 'not_found';
+  }
+}

@@ -1,0 +1,43 @@
+import type { Clock, Random } from '../domain/clock.js';
+import type { EffectivePolicy } from '../domain/policy.js';
+import type { ChannelRegistry } from '../delivery/channel.js';
+import type { Limits } from '../limits/limits.js';
+import type { Store } from '../store/database.js';
+import type { Mode } from '../store/tables.js';
+
+/** The integration and mode a request acts for, resolved from its API key. */
+export interface Tenant {
+  readonly integrationId: string;
+  readonly name: string;
+  readonly mode: Mode;
+  readonly keyId: string;
+  readonly policy: EffectivePolicy;
+}
+
+export type CheckOutcome = 'approved' | 'invalid_code' | 'expired' | 'not_found' | 'max_attempts' | 'locked' | 'rate_limited';
+
+/** Counters the services report to (prom-client in the app, a no-op twin in unit tests). */
+export interface Metrics {
+  sendAccepted(channel: string, mode: Mode): void;
+  check(outcome: CheckOutcome, mode: Mode): void;
+}
+
+export const noopMetrics: Metrics = { sendAccepted: () => {}, check: () => {} };
+
+/** Everything the operations need, built once at boot. */
+export interface ServiceDeps {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly serverSecret: Buffer;
+  readonly limits: Limits;
+  readonly liveChannels: ChannelRegistry;
+  readonly metrics: Metrics;
+  /** Wakes the outbox worker after a commit that enqueued work. */
+  readonly notifyOutbox: () => void;
+}
+
+/** Rate limits, lockouts and verifications are keyed per integration, mode and identifier. */
+export function identifierKey(tenant: Tenant, identifier: string): string {
+  return `${tenant.integrationId}:${tenant.mode}:${identifier}`;
+}

@@ -1,0 +1,50 @@
+import { seal } from '../domain/codes.js';
+import { newId } from '../domain/ids.js';
+import type { Channel } from '../domain/policy.js';
+import { MESSAGE_KIND, type MessagePayload } from '../delivery/deliver-message.js';
+import { enqueue } from '../store/outbox-repo.js';
+import type { Executor } from '../store/tables.js';
+import { insertDelivery, type DeliveryRow } from '../store/verifications-repo.js';
+import type { ServiceDeps, Tenant } from './context.js';
+
+/**
+ * Records a queued delivery and its outbox message inside the caller's transaction, so the message
+ * exists exactly when the state change that asks for it is committed.
+ */
+export async function enqueueDelivery(
+  trx: Executor,
+  deps: ServiceDeps,
+  tenant: Tenant,
+  input: { verificationId: string; channel: Channel; to: string; code: string; locale: string | null },
+): Promise<DeliveryRow> {
+  const now = deps.clock.now();
+  const delivery: DeliveryRow = {
+    id: newId('dlv', deps.random),
+    verification_id: input.verificationId,
+    channel: input.channel,
+    status: 'queued',
+    error: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await insertDelivery(trx, delivery);
+  const payload: MessagePayload = {
+    delivery_id: delivery.id,
+    verification_id: input.verificationId,
+    channel: input.channel,
+    to: input.to,
+    code_sealed: seal(deps.serverSecret, deps.random, input.code),
+    locale: input.locale,
+    ttl_s: tenant.policy.code.ttl_s,
+    brand: tenant.name,
+  };
+  await enqueue(trx, {
+    id: newId('obx', deps.random),
+    kind: MESSAGE_KIND,
+    integration_id: tenant.integrationId,
+    mode: tenant.mode,
+    payload_json: JSON.stringify(payload),
+    now,
+  });
+  return delivery;
+}

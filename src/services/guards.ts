@@ -1,0 +1,32 @@
+import { fail, ok, problem, tooMany, validationProblem, type Result } from '../domain/errors.js';
+import { parseIdentifier, type Identifier } from '../domain/identifiers.js';
+import type { ServiceDeps, Tenant } from './context.js';
+import { identifierKey } from './context.js';
+
+/** 403 feature-not-enabled when the integration has OTP turned off. */
+export function requireOtpEnabled(tenant: Tenant): Result<void> {
+  return tenant.policy.otp_enabled
+    ? ok(undefined)
+    : fail(problem('feature-not-enabled', 'One-time codes are not enabled for this integration.'));
+}
+
+export function parseIdentifierField(input: string, field = 'identifier'): Result<Identifier> {
+  const parsed = parseIdentifier(input);
+  if (parsed.ok) return ok(parsed.identifier);
+  return fail(validationProblem('The identifier must be a phone number in international form (+…), an email address or a CPF.', { [field]: [parsed.error] }));
+}
+
+/** 429 identifier-locked (with `lock_duration`) while a lockout runs. */
+export async function checkNotLocked(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
+  const lock = await deps.limits.lockStatus(identifierKey(tenant, identifier));
+  if (!lock.locked) return ok(undefined);
+  const lock_duration = Math.max(1, Math.ceil(lock.msLeft / 1000));
+  return fail(tooMany('identifier-locked', `Too many failed checks; the identifier is locked for ${lock_duration} s.`, lock.msLeft, { lock_duration }));
+}
+
+/** Counts one send against the policy's per-identifier limit. */
+export async function consumeSend(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
+  const limit = tenant.policy.limits.send_per_minute;
+  const res = await deps.limits.consume('send', identifierKey(tenant, identifier), limit, 60);
+  return res.ok ? ok(undefined) : fail(tooMany('rate-limit-exceeded', `At most ${limit} codes a minute may be sent to one identifier.`, res.msBeforeNext));
+}

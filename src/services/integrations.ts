@@ -1,0 +1,126 @@
+import { toIso, type Clock, type Random } from '../domain/clock.js';
+import { fail, ok, problem, type Result } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import { effectivePolicy, mergePolicyPatch, type EffectivePolicy, type PolicyPatch, type TrustLevel } from '../domain/policy.js';
+import { listKeys, revokeAllKeys, revokeKey } from '../store/api-keys-repo.js';
+import { findIntegration, insertIntegration, listIntegrations, updateIntegration, type IntegrationRow } from '../store/integrations-repo.js';
+import type { Db, Mode } from '../store/tables.js';
+import { issueKey, presentKey, type IssuedKey, type KeyView } from './api-keys.js';
+import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+
+export interface AdminDeps {
+  db: Db;
+  clock: Clock;
+  random: Random;
+  serverSecret: Buffer;
+}
+
+export interface IntegrationView {
+  id: string;
+  name: string;
+  trust_level: EffectivePolicy['trust_level'];
+  policy: EffectivePolicy;
+  created_at: string;
+  updated_at: string;
+  keys?: KeyView[];
+}
+
+export function integrationPolicy(row: Pick<IntegrationRow, 'trust_level' | 'policy_json'>): EffectivePolicy {
+  return effectivePolicy(row.trust_level as TrustLevel, JSON.parse(row.policy_json) as PolicyPatch);
+}
+
+function present(row: IntegrationRow, keys?: KeyView[]): IntegrationView {
+  const policy = integrationPolicy(row);
+  return {
+    id: row.id,
+    name: row.name,
+    trust_level: policy.trust_level,
+    policy,
+    created_at: toIso(row.created_at),
+    updated_at: toIso(row.updated_at),
+    ...(keys ? { keys } : {}),
+  };
+}
+
+const notFound = () => fail<never>(problem('not-found', 'No integration has this id.'));
+
+/** Creates an integration with one test and one live key (shown once in the result). */
+export async function createIntegration(
+  deps: AdminDeps,
+  input: { name: string; trust_level?: TrustLevel; policy?: PolicyPatch },
+): Promise<IntegrationView & { keys_issued: { test: IssuedKey; live: IssuedKey } }> {
+  const now = deps.clock.now();
+  const row: IntegrationRow = {
+    id: newId('int', deps.random),
+    name: input.name,
+    trust_level: input.trust_level ?? 'strict',
+    policy_json: JSON.stringify(input.policy ?? {}),
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+  };
+  const keys = await deps.db.transaction().execute(async (trx) => {
+    await insertIntegration(trx, row);
+    return { test: await issueKey(trx, deps, row.id, 'test'), live: await issueKey(trx, deps, row.id, 'live') };
+  });
+  return { ...present(row), keys_issued: keys };
+}
+
+export async function getIntegration(deps: AdminDeps, id: string): Promise<Result<IntegrationView>> {
+  const row = await findIntegration(deps.db, id);
+  if (!row) return notFound();
+  return ok(present(row, (await listKeys(deps.db, id)).map(presentKey)));
+}
+
+export async function listIntegrationsPage(deps: AdminDeps, limit: number, cursor: string | undefined): Promise<Result<Page<IntegrationView>>> {
+  const after = decodeCursor(cursor);
+  if (after === 'invalid') return fail(problem('validation-error', 'The cursor is not valid.', { errors: { cursor: ['invalid'] } }));
+  const rows = await listIntegrations(deps.db, limit + 1, after ? { created_at: after.t, id: after.id } : null);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return ok({ data: page.map((r) => present(r)), next_cursor: rows.length > limit && last ? encodeCursor({ t: last.created_at, id: last.id }) : null });
+}
+
+/** Renames, changes the trust level and/or merges a partial policy over the stored one. */
+export async function patchIntegration(
+  deps: AdminDeps,
+  id: string,
+  input: { name?: string; trust_level?: TrustLevel; policy?: PolicyPatch },
+): Promise<Result<IntegrationView>> {
+  const row = await findIntegration(deps.db, id);
+  if (!row) return notFound();
+  const stored = JSON.parse(row.policy_json) as PolicyPatch;
+  const next: IntegrationRow = {
+    ...row,
+    name: input.name ?? row.name,
+    trust_level: input.trust_level ?? row.trust_level,
+    policy_json: JSON.stringify(input.policy ? mergePolicyPatch(stored, input.policy) : stored),
+    updated_at: deps.clock.now(),
+  };
+  await updateIntegration(deps.db, id, { name: next.name, trust_level: next.trust_level, policy_json: next.policy_json, updated_at: next.updated_at });
+  return getIntegration(deps, id);
+}
+
+/** Deletes an integration: it disappears from the API and its keys stop working at once. */
+export async function deleteIntegration(deps: AdminDeps, id: string): Promise<Result<{ id: string; deleted: true }>> {
+  const row = await findIntegration(deps.db, id);
+  if (!row) return notFound();
+  const now = deps.clock.now();
+  await deps.db.transaction().execute(async (trx) => {
+    await updateIntegration(trx, id, { deleted_at: now, updated_at: now });
+    await revokeAllKeys(trx, id, now);
+  });
+  return ok({ id, deleted: true });
+}
+
+export async function createKey(deps: AdminDeps, id: string, mode: Mode): Promise<Result<IssuedKey>> {
+  if (!(await findIntegration(deps.db, id))) return notFound();
+  return ok(await issueKey(deps.db, deps, id, mode));
+}
+
+export async function deleteKey(deps: AdminDeps, id: string, keyId: string): Promise<Result<KeyView>> {
+  if (!(await findIntegration(deps.db, id))) return notFound();
+  if (!(await revokeKey(deps.db, id, keyId, deps.clock.now()))) return fail(problem('not-found', 'No active key of this integration has this id.'));
+  const row = (await listKeys(deps.db, id)).find((k) => k.id === keyId);
+  return row ? ok(presentKey(row)) : fail(problem('not-found', 'No key has this id.'));
+}

@@ -1,0 +1,78 @@
+import { unseal } from '../domain/codes.js';
+import { fail, ok, problem, type Result } from '../domain/errors.js';
+import type { Channel } from '../domain/policy.js';
+import { effectiveStatus, gateResend, resolveChannel } from '../domain/verification.js';
+import {
+  findVerification,
+  listDeliveries,
+  recordResend,
+  transitionFromPending,
+  type VerificationRow,
+} from '../store/verifications-repo.js';
+import type { ServiceDeps, Tenant } from './context.js';
+import { enqueueDelivery } from './enqueue-delivery.js';
+import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
+import { presentVerification, type VerificationView } from './present-verification.js';
+
+const notFound = () => fail<never>(problem('not-found', 'No verification has this id.'));
+
+async function view(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
+  const v = await findVerification(deps.store.db, tenant, id);
+  if (!v) return notFound();
+  return ok(presentVerification(v, await listDeliveries(deps.store.db, [v.id]), tenant.policy, deps.clock.now()));
+}
+
+export async function getVerification(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
+  return view(deps, tenant, id);
+}
+
+/** Sends the same code again (attempts are not reset), optionally on another channel. */
+export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: string, channel?: Channel): Promise<Result<VerificationView>> {
+  const enabled = requireOtpEnabled(tenant);
+  if (!enabled.ok) return enabled;
+  const v: VerificationRow | undefined = await findVerification(deps.store.db, tenant, id);
+  if (!v) return notFound();
+  const now = deps.clock.now();
+  const gate = gateResend(v, tenant.policy, now);
+  if (!gate.ok) return gate;
+  const available = (c: Channel): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
+  const resolved = channel ? resolveChannel(v.identifier_kind as 'phone' | 'email', channel, tenant.policy, available) : ok(v.channel as Channel);
+  if (!resolved.ok) return resolved;
+  const locked = await checkNotLocked(deps, tenant, v.identifier);
+  if (!locked.ok) return locked;
+  const limited = await consumeSend(deps, tenant, v.identifier);
+  if (!limited.ok) return limited;
+
+  const cooldownStart = now - tenant.policy.limits.resend_cooldown_s * 1000;
+  const sent = await deps.store.db.transaction().execute(async (trx) => {
+    // Conditional on the state just checked, so two racing resends cannot both pass the gate.
+    if (!(await recordResend(trx, v.id, tenant.policy.limits.max_sends, cooldownStart, now)) || !v.code_sealed) return false;
+    await enqueueDelivery(trx, deps, tenant, {
+      verificationId: v.id,
+      channel: resolved.value,
+      to: v.identifier,
+      code: unseal(deps.serverSecret, v.code_sealed),
+      locale: v.locale,
+    });
+    return true;
+  });
+  if (!sent) {
+    const fresh = await findVerification(deps.store.db, tenant, id);
+    const again = fresh ? gateResend(fresh, tenant.policy, deps.clock.now()) : notFound();
+    return again.ok ? fail(problem('invalid-state', 'The verification changed while resending; try again.')) : again;
+  }
+  deps.notifyOutbox();
+  deps.metrics.sendAccepted(resolved.value, tenant.mode);
+  return view(deps, tenant, id);
+}
+
+export async function cancelVerification(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
+  const v = await findVerification(deps.store.db, tenant, id);
+  if (!v) return notFound();
+  const now = deps.clock.now();
+  const status = effectiveStatus(v, now);
+  if (status !== 'pending' || !(await transitionFromPending(deps.store.db, v.id, { status: 'canceled', failure_reason: 'canceled', now }))) {
+    return fail(problem('invalid-state', `The verification is ${status === 'pending' ? 'no longer pending' : status}; only a pending one can be canceled.`));
+  }
+  return view(deps, tenant, id);
+}

@@ -1,0 +1,85 @@
+import { generateCode, hashCode, seal } from '../domain/codes.js';
+import { fail, ok, problem, type Result } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import { resolveChannel, type RequestedChannel } from '../domain/verification.js';
+import { cancelPendingFor, insertVerification, type VerificationRow } from '../store/verifications-repo.js';
+import type { ServiceDeps, Tenant } from './context.js';
+import { enqueueDelivery } from './enqueue-delivery.js';
+import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import { presentVerification, type VerificationView } from './present-verification.js';
+
+export interface RequestVerificationInput {
+  identifier: string;
+  channel?: RequestedChannel;
+  action?: string;
+  identity_reference?: string;
+  locale?: string;
+}
+
+/**
+ * Sends a code: validates against the policy, then in one transaction supersedes the identifier's
+ * pending verification, stores the new one (code only as an HMAC, plus sealed for delivery and
+ * resend) and queues its message in the outbox. The 201 follows the commit.
+ */
+export async function requestVerification(deps: ServiceDeps, tenant: Tenant, input: RequestVerificationInput): Promise<Result<VerificationView>> {
+  const enabled = requireOtpEnabled(tenant);
+  if (!enabled.ok) return enabled;
+  const parsed = parseIdentifierField(input.identifier);
+  if (!parsed.ok) return parsed;
+  const identifier = parsed.value;
+  const policy = tenant.policy;
+
+  if (input.identity_reference !== undefined) {
+    return fail(problem('invalid-identity-reference', 'No identity has this reference.'));
+  }
+  if (identifier.kind === 'cpf') {
+    // Identities (which hold a CPF's phone or email) arrive later; until then no CPF is reachable.
+    return fail(problem('no-delivery-address', 'There is no phone or email on file to deliver the code to.'));
+  }
+  if (identifier.kind === 'phone' && policy.allowed_countries !== null && !policy.allowed_countries.includes(identifier.country ?? '')) {
+    return fail(problem('forbidden-country', `Sending to ${identifier.country ?? 'this number'} is not allowed by the integration's policy.`));
+  }
+  const available = (c: keyof typeof deps.liveChannels): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
+  const channel = resolveChannel(identifier.kind, input.channel ?? 'auto', policy, available);
+  if (!channel.ok) return channel;
+
+  const locked = await checkNotLocked(deps, tenant, identifier.value);
+  if (!locked.ok) return locked;
+  const limited = await consumeSend(deps, tenant, identifier.value);
+  if (!limited.ok) return limited;
+
+  const now = deps.clock.now();
+  const id = newId('ver', deps.random);
+  const code = generateCode(deps.random, policy.code.length);
+  const row: VerificationRow = {
+    id,
+    integration_id: tenant.integrationId,
+    mode: tenant.mode,
+    identifier: identifier.value,
+    identifier_kind: identifier.kind,
+    country: identifier.country,
+    channel: channel.value,
+    action: input.action ?? 'sign_in',
+    locale: input.locale ?? null,
+    status: 'pending',
+    failure_reason: null,
+    code_hash: hashCode(deps.serverSecret, id, code),
+    code_sealed: seal(deps.serverSecret, deps.random, code),
+    code_length: policy.code.length,
+    attempts: 0,
+    max_attempts: policy.checks.max_attempts,
+    sends: 1,
+    expires_at: now + policy.code.ttl_s * 1000,
+    last_sent_at: now,
+    created_at: now,
+    updated_at: now,
+  };
+  const delivery = await deps.store.db.transaction().execute(async (trx) => {
+    await cancelPendingFor(trx, tenant, identifier.value, now);
+    await insertVerification(trx, row);
+    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel: channel.value, to: identifier.value, code, locale: row.locale });
+  });
+  deps.notifyOutbox();
+  deps.metrics.sendAccepted(channel.value, tenant.mode);
+  return ok(presentVerification(row, [delivery], policy, now));
+}

@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import type { Executor, Mode, OutboxTable } from './tables.js';
+
+export type OutboxRow = OutboxTable;
+
+export async function enqueue(
+  db: Executor,
+  row: { id: string; kind: string; integration_id: string; mode: Mode; payload_json: string; now: number },
+): Promise<void> {
+  await db
+    .insertInto('outbox')
+    .values({
+      id: row.id,
+      kind: row.kind,
+      integration_id: row.integration_id,
+      mode: row.mode,
+      payload_json: row.payload_json,
+      status: 'pending',
+      attempts: 0,
+      available_at: row.now,
+      locked_until: null,
+      locked_by: null,
+      last_error: null,
+      created_at: row.now,
+    })
+    .execute();
+}
+
+/**
+ * Claims up to `limit` due messages for `workerId` until `now + leaseMs`: pending ones whose time has
+ * come and whose lease (if any) has lapsed, so a crashed worker's claims return after the lease.
+ * One UPDATE … WHERE id IN (SELECT …) statement; on Postgres the inner SELECT skips locked rows so
+ * concurrent workers never claim the same message.
+ */
+export async function claimDue(db: Executor, workerId: string, now: number, leaseMs: number, limit: number, postgres: boolean): Promise<OutboxRow[]> {
+  const due = db
+    .selectFrom('outbox')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('available_at', '<=', now)
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+    .orderBy('available_at')
+    .limit(limit);
+  return db
+    .updateTable('outbox')
+    .set((eb) => ({ locked_until: now + leaseMs, locked_by: workerId, attempts: eb('attempts', '+', 1) }))
+    .where('id', 'in', postgres ? due.modifyEnd(sql`for update skip locked`) : due)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .execute();
+}
+
+export async function markDone(db: Executor, id: string, workerId: string): Promise<void> {
+  await db.updateTable('outbox').set({ status: 'done', locked_until: null, last_error: null }).where('id', '=', id).where('locked_by', '=', workerId).execute();
+}
+
+/** Gives a message back for a later attempt, or buries it (`dead`) when it will never succeed. */
+export async function release(db: Executor, id: string, workerId: string, outcome: { retryAt: number | null; error: string }): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set(
+      outcome.retryAt === null
+        ? { status: 'dead', locked_until: null, last_error: outcome.error }
+        : { available_at: outcome.retryAt, locked_until: null, last_error: outcome.error },
+    )
+    .where('id', '=', id)
+    .where('locked_by', '=', workerId)
+    .execute();
+}
+
+/** Hands back this worker's unfinished claims (graceful shutdown) so another can take them at once. */
+export async function releaseAll(db: Executor, workerId: string): Promise<void> {
+  await db.updateTable('outbox').set({ locked_until: null, locked_by: null }).where('locked_by', '=', workerId).where('status', '=', 'pending').execute();
+}
+
+export async function countPending(db: Executor): Promise<number> {
+  const row = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,127 @@
+import type { Kysely, Transaction } from 'kysely';
+
+/** Times are epoch milliseconds (bigint columns); JSON is text; booleans are not stored. */
+export type Mode = 'test' | 'live';
+
+export interface IntegrationsTable {
+  id: string;
+  name: string;
+  trust_level: string;
+  policy_json: string; // the stored partial policy (overrides over preset and defaults)
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  key_hash: string;
+  key_prefix: string;
+  signing_secret_sealed: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface VerificationsTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  identifier: string;
+  identifier_kind: string;
+  country: string | null;
+  channel: string;
+  action: string;
+  locale: string | null;
+  status: string;
+  failure_reason: string | null;
+  code_hash: string;
+  code_sealed: string | null; // wiped when the verification leaves `pending`
+  code_length: number;
+  attempts: number;
+  max_attempts: number;
+  sends: number;
+  expires_at: number;
+  last_sent_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeliveriesTable {
+  id: string;
+  verification_id: string;
+  channel: string;
+  status: string;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OutboxTable {
+  id: string;
+  kind: string;
+  integration_id: string;
+  mode: Mode;
+  payload_json: string;
+  status: string; // pending | done | dead
+  attempts: number;
+  available_at: number;
+  locked_until: number | null;
+  locked_by: string | null;
+  last_error: string | null;
+  created_at: number;
+}
+
+export interface SandboxMessagesTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  to_address: string;
+  channel: string;
+  subject: string | null;
+  body: string;
+  code: string | null;
+  verification_id: string | null;
+  source_id: string | null; // the outbox id that produced it: redelivery is deduplicated on it
+  received_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  token_hash: string;
+  identifier: string;
+  identity_id: string | null;
+  verification_id: string;
+  action: string;
+  expires_at: number;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status: string; // in_flight | done
+  response_status: number | null;
+  response_body: string | null;
+  created_at: number;
+}
+
+export interface Tables {
+  integrations: IntegrationsTable;
+  api_keys: ApiKeysTable;
+  verifications: VerificationsTable;
+  deliveries: DeliveriesTable;
+  outbox: OutboxTable;
+  sandbox_messages: SandboxMessagesTable;
+  sessions: SessionsTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export type Db = Kysely<Tables>;
+/** Repositories take either the database or an open transaction. */
+export type Executor = Kysely<Tables> | Transaction<Tables>;
