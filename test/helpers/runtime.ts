@@ -20,7 +20,8 @@ export interface TestRuntime extends Runtime {
 export async function startRuntime(options: RuntimeOptions & { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), 'otpgate-test-'));
   const config = loadConfig({ OTPGATE_DATA_DIR: dir, OTPGATE_ADMIN_TOKEN: ADMIN_TOKEN, OTPGATE_LOG_LEVEL: 'silent', ...options.env });
-  const runtime = await createRuntime(config, { logger: pino({ level: 'silent' }), ...options });
+  // The worker is off by default: tests deliver deterministically with `runtime.worker.drain()`.
+  const runtime = await createRuntime(config, { logger: pino({ level: 'silent' }), worker: false, ...options });
   return Object.assign(runtime, {
     dir,
     async dispose() {
