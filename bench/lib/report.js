@@ -39,8 +39,8 @@ export function toText(judged, { options, notes, problems }) {
     return [
       phase.name,
       `${result.rps.toFixed(1)}${result.rpsMeasure === 'active' ? '*' : ''}`,
-      result.p50.toFixed(1),
-      result.p99.toFixed(1),
+      String(result.p50), // autocannon's histogram is in whole milliseconds
+      String(result.p99),
       ratio === null ? dash : ratio.toFixed(3),
       String(result.responses),
       String(result.non2xx),

@@ -89,6 +89,8 @@ export class FlexibleLimits implements Limits {
   }
 
   async resetFailures(key: string): Promise<void> {
-    await this.limiter('fail', 1, 1).delete(key);
+    // Every cached failure limiter: the in-memory store keeps one map per limiter object.
+    const failureLimiters = [...this.cache.entries()].filter(([id]) => id.startsWith('fail:')).map(([, limiter]) => limiter);
+    await Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key)));
   }
 }

@@ -1,0 +1,108 @@
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock, cryptoRandom } from '../domain/clock.js';
+import { claimDue, enqueue, type OutboxRow } from '../store/outbox-repo.js';
+import { migrateToLatest, openStore, type Store } from '../store/database.js';
+import { OutboxWorker, type JobOutcome } from './outbox-worker.js';
+
+const logger = pino({ level: 'silent' });
+let store: Store;
+let clock: ManualClock;
+
+beforeEach(async () => {
+  store = openStore('sqlite::memory:');
+  await migrateToLatest(store.db);
+  clock = new ManualClock(Date.UTC(2026, 0, 1));
+});
+afterEach(async () => store.close());
+
+async function put(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await enqueue(store.db, { id: `obx_${i}`, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now() });
+  }
+}
+
+function worker(handle: (row: OutboxRow) => Promise<JobOutcome>, onDead?: (row: OutboxRow) => Promise<void>): OutboxWorker {
+  return new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: handle }, onDead, leaseMs: 10_000 });
+}
+
+const status = async (id: string) => store.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+describe('OutboxWorker', () => {
+  it('hands each message to exactly one of two workers draining together', async () => {
+    await put(60);
+    const seen: string[] = [];
+    const handle = async (row: OutboxRow): Promise<JobOutcome> => {
+      seen.push(row.id);
+      return { done: true };
+    };
+    await Promise.all([worker(handle).drain(), worker(handle).drain()]);
+    expect(seen).toHaveLength(60);
+    expect(new Set(seen).size).toBe(60);
+    expect((await status('obx_7')).status).toBe('done');
+  });
+
+  it('takes over a crashed worker’s claim once its lease lapses, not before', async () => {
+    await put(1);
+    const claimed = await claimDue(store.db, 'wrk_dead', clock.now(), 10_000, 10, false); // claimed, then the process died
+    expect(claimed).toHaveLength(1);
+    let runs = 0;
+    const survivor = worker(async () => {
+      runs++;
+      return { done: true };
+    });
+    expect(await survivor.drain()).toBe(0);
+    clock.advance(10_001);
+    expect(await survivor.drain()).toBe(1);
+    expect(runs).toBe(1);
+    expect((await status('obx_0')).status).toBe('done');
+  });
+
+  it('retries a retryable failure later and buries a permanent one', async () => {
+    await put(2);
+    const dead: string[] = [];
+    let calls = 0;
+    const w = worker(
+      async (row) => {
+        calls++;
+        return row.id === 'obx_0' ? { done: false, retryable: true, error: 'provider down' } : { done: false, retryable: false, error: 'bad number' };
+      },
+      async (row) => {
+        dead.push(row.id);
+      },
+    );
+    await w.drain();
+    expect(calls).toBe(2);
+    expect(dead).toEqual(['obx_1']);
+    const retrying = await status('obx_0');
+    expect(retrying.status).toBe('pending');
+    expect(retrying.available_at).toBeGreaterThan(clock.now());
+    expect(await w.drain()).toBe(0); // not due yet
+    clock.advance(60_000);
+    expect(await w.drain()).toBe(1);
+    expect((await status('obx_1')).status).toBe('dead');
+  });
+
+  it('gives up a message after its retries run out', async () => {
+    await put(1);
+    const dead: string[] = [];
+    const w = worker(async () => ({ done: false, retryable: true, error: 'still down' }), async (row) => void dead.push(row.id));
+    for (let i = 0; i < 10 && dead.length === 0; i++) {
+      await w.drain();
+      clock.advance(3_600_000);
+    }
+    expect(dead).toEqual(['obx_0']);
+    expect((await status('obx_0')).attempts).toBe(6);
+  });
+
+  it('keeps a message whose handler threw, for a retry', async () => {
+    await put(1);
+    const w = worker(async () => {
+      throw new Error('boom');
+    });
+    await w.drain();
+    const row = await status('obx_0');
+    expect(row.status).toBe('pending');
+    expect(row.last_error).toBe('boom');
+  });
+});
