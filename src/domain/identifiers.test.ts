@@ -43,10 +43,10 @@ describe('parseIdentifier: phone', () => {
     expect(inputs.map(errorOf)).toEqual(inputs.map(() => 'invalid_phone'));
   });
 
-  it('requires the leading +, and anything starting with + is a phone', () => {
+  it('requires the leading + (an address with @ is an email even when it starts with +)', () => {
     expect(errorOf('5511987654321')).toBe('unrecognized');
     expect(errorOf('(11) 98765-4321')).toBe('unrecognized');
-    expect(errorOf('+tag@example.com')).toBe('invalid_phone');
+    expect(parseIdentifier('+tag@example.com')).toEqual({ ok: true, identifier: { kind: 'email', value: '+tag@example.com', country: null } });
   });
 });
 

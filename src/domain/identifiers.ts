@@ -37,8 +37,8 @@ export function parseIdentifier(input: string): ParseIdentifierResult {
   if (typeof input !== 'string') return fail('unrecognized');
   const text = input.trim();
   if (text.length > MAX_INPUT_LENGTH) return fail('too_long');
+  if (text.includes('@')) return parseEmail(text); // no phone holds an @, while `+tag@x.io` is an email
   if (text.startsWith('+')) return parsePhone(text);
-  if (text.includes('@')) return parseEmail(text);
   if (CPF_SHAPE.test(text)) return parseCpf(text);
   return fail('unrecognized');
 }
