@@ -1,5 +1,5 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import type { ChannelAdapter, ChannelRegistry, DeliveryJob } from '../../src/delivery/channel.js';
 import type { Channel } from '../../src/domain/policy.js';
 import { ADMIN_TOKEN, api, startRuntime, type TestRuntime } from '../helpers/runtime.js';
@@ -193,11 +193,17 @@ export function recordingChannels(...channels: Channel[]): { registry: ChannelRe
   return { registry, adapters };
 }
 
-/** One runtime for the file (started before all tests, disposed after). */
+/**
+ * One runtime for the file (started before all tests, disposed after). Each test starts with an
+ * empty outbox, so `worker.drain()` counts only what that test queued.
+ */
 export function useRuntime(options: Parameters<typeof startRuntime>[0] = {}): () => TestRuntime {
   let rt: TestRuntime | undefined;
   beforeAll(async () => {
     rt = await startRuntime(options);
+  });
+  beforeEach(async () => {
+    await rt?.worker.drain();
   });
   afterAll(async () => {
     await rt?.dispose();

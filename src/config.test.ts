@@ -1,0 +1,59 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('has the defaults of API.md "Running"', () => {
+    const c = loadConfig({});
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.port).toBe(8080);
+    expect(c.dataDir).toBe(resolve('./data'));
+    expect(c.databaseUrl).toBe(`sqlite:${resolve('./data/otpgate.db')}`);
+    expect(c.sandboxSmtpPort).toBe(2525);
+    expect(c.redisUrl).toBeNull();
+    expect(c.adminToken).toBeNull();
+    expect(c.whatsapp).toBeNull();
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads every variable, treating empty strings as unset', () => {
+    const c = loadConfig({
+      OTPGATE_HOST: '0.0.0.0',
+      OTPGATE_PORT: '9000',
+      OTPGATE_DATA_DIR: '/tmp/og',
+      OTPGATE_DATABASE_URL: '',
+      OTPGATE_REDIS_URL: 'redis://127.0.0.1:6379',
+      OTPGATE_SANDBOX_SMTP_PORT: '2626',
+      OTPGATE_ADMIN_TOKEN: 'x'.repeat(20),
+      OTPGATE_PUBLIC_URL: 'https://otp.example.com/',
+      OTPGATE_TWILIO_ACCOUNT_SID: 'AC1',
+      OTPGATE_TWILIO_AUTH_TOKEN: 't',
+      OTPGATE_TWILIO_FROM: '+15550001111',
+      OTPGATE_WHATSAPP_TOKEN: 'w',
+      OTPGATE_WHATSAPP_PHONE_NUMBER_ID: '123',
+      OTPGATE_WHATSAPP_TEMPLATE: 'auth_code',
+      OTPGATE_SMTP_URL: 'smtp://u:p@127.0.0.1:2525',
+      OTPGATE_EMAIL_FROM: 'otp@example.com',
+    });
+    expect(c).toMatchObject({ host: '0.0.0.0', port: 9000, dataDir: '/tmp/og', databaseUrl: 'sqlite:/tmp/og/otpgate.db', sandboxSmtpPort: 2626, publicUrl: 'https://otp.example.com' });
+    expect(c.twilio).toEqual({ accountSid: 'AC1', authToken: 't', from: '+15550001111', baseUrl: 'https://api.twilio.com' });
+    expect(c.whatsapp?.baseUrl).toBe('https://graph.facebook.com/v21.0');
+    expect(c.email?.from).toBe('otp@example.com');
+  });
+
+  it.each([
+    [{ OTPGATE_PORT: 'eighty' }, 'OTPGATE_PORT'],
+    [{ OTPGATE_PORT: '70000' }, 'OTPGATE_PORT'],
+    [{ OTPGATE_DATABASE_URL: 'mysql://x' }, 'OTPGATE_DATABASE_URL'],
+    [{ OTPGATE_REDIS_URL: 'http://x' }, 'OTPGATE_REDIS_URL'],
+    [{ OTPGATE_ADMIN_TOKEN: 'short' }, 'OTPGATE_ADMIN_TOKEN'],
+    [{ OTPGATE_TWILIO_ACCOUNT_SID: 'AC1' }, 'OTPGATE_TWILIO_AUTH_TOKEN'],
+  ])('refuses %o naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('never echoes a password from a bad URL', () => {
+    expect(() => loadConfig({ OTPGATE_SMTP_URL: 'http://user:hunter2@host', OTPGATE_EMAIL_FROM: 'a@b.co' })).toThrow(/^(?!.*hunter2)/);
+  });
+});
