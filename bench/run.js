@@ -71,7 +71,11 @@ async function main() {
 
   const judged = judge(rows);
   process.stdout.write(options.json ? `${toJson(judged)}\n` : toText(judged, ctx));
-  if (options.json) for (const problem of ctx.problems) console.error(`bench: ${problem}`);
+  if (options.json) {
+    // The JSON line stays alone on stdout; what the table would have said goes to stderr.
+    for (const note of ctx.notes) console.warn(`bench: ${note}`);
+    for (const problem of ctx.problems) console.error(`bench: ${problem}`);
+  }
   if (ctx.problems.length) return 2;
   return judged.some(({ verdict }) => verdict === 'FAIL') ? 1 : 0;
 }
