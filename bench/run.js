@@ -11,7 +11,7 @@ import { parseOptions, USAGE } from './lib/args.js';
 import { runLoad } from './lib/load.js';
 import { createBenchIntegration } from './lib/otpgate-api.js';
 import { phases } from './lib/phases.js';
-import { cleanup, installExitHandlers } from './lib/processes.js';
+import { cleanup, describeExit, installExitHandlers } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startBare, startOtpgate } from './lib/servers.js';
 
@@ -53,19 +53,24 @@ async function main() {
   };
   await startServers(ctx);
 
-  const rows = [];
-  for (const phase of phases) {
+  const rows = phases.map((phase) => ({ phase, result: null })); // null: not run
+  for (const row of rows) {
+    const { phase } = row;
     const skipped = phase.skip?.(ctx);
     if (skipped) {
       ctx.problems.push(`${phase.name}: not run: ${skipped}`);
-      rows.push({ phase, result: null });
       continue;
     }
     ctx.log(`${phase.name}: ${phase.description}`);
     const result = await runLoad(phase.load(ctx), phase.expect);
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
-    rows.push({ phase, result });
+    row.result = result;
+    const crashed = Object.values(ctx.servers).find((server) => server.child.exitStatus);
+    if (crashed) {
+      ctx.problems.push(`${phase.name}: ${describeExit(crashed.child)}`);
+      break;
+    }
     await phase.after?.(ctx, result);
   }
 

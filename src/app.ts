@@ -13,6 +13,7 @@ import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
+import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { registerValidation } from './http/validation.js';
 import type { ServiceDeps } from './services/context.js';
@@ -72,6 +73,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await opsRoutes(app, { store: deps.services.store, metrics: deps.metrics, adminToken: deps.adminToken });
+  app.get('/.well-known/jwks.json', { schema: { tags: ['otp gate'], summary: 'Public keys that sign access tokens' } }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return deps.services.signingKeys.jwks();
+  });
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db));
@@ -79,6 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes);
     await v1.register(sandboxRoutes(deps.services));
+    await v1.register(sessionRoutes(deps.services));
   });
 
   await app.register(async (admin) => {

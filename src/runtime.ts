@@ -12,6 +12,8 @@ import { SandboxChannel } from './sandbox/sandbox-channel.js';
 import { generateAdminToken, generateServerSecret, loadOrCreateSecret } from './secrets.js';
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
+import { MemorySessionCache } from './services/session-cache.js';
+import { SigningKeyRing } from './tokens/signing-keys.js';
 
 export interface Runtime {
   config: Config;
@@ -61,6 +63,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const limits = options.limits ?? (store.sqlite ? FlexibleLimits.sqlite(store.sqlite) : FlexibleLimits.memory());
   const liveChannels = options.liveChannels ?? {};
   const metrics = new PromMetrics();
+  const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
+  await signingKeys.ensureKey();
   let worker: OutboxWorker | null = null;
   const services: ServiceDeps = {
     store,
@@ -70,6 +74,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     limits,
     liveChannels,
     metrics,
+    sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
+    signingKeys,
+    issuer: config.publicUrl ?? 'otpgate',
     notifyOutbox: () => worker?.poke(),
   };
   const sandbox = new SandboxChannel(store.db, clock, random);

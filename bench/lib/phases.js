@@ -6,7 +6,7 @@
 //   skip(ctx)          optional: a reason not to run (counts as a failed run)
 //   load(ctx)          autocannon options
 //   after(ctx, result) optional: runs once the load is done (e.g. to prepare the next phase)
-// ctx: { options, servers: { bare, otpgate }, apiKey, notes[], problems[], ...state between phases }.
+// ctx: { options, log, servers: { bare, otpgate }, apiKey, notes[], problems[], ...state between phases }.
 import { collectSandboxCodes } from './otpgate-api.js';
 
 /** Below this many pairs the check phase is too short to say much: the report says so. */

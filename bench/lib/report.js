@@ -4,7 +4,7 @@ const round = (value, digits) => (value === null || value === undefined ? null :
 
 /**
  * Adds ratio (rps / baseline rps) and verdict ('PASS' | 'FAIL' | null when the phase has no floor)
- * to each { phase, result } (result is null for a skipped phase).
+ * to each { phase, result } (result is null for a phase that did not run).
  */
 export function judge(rows) {
   const baseline = rows.find((row) => row.phase.name === 'baseline')?.result;
@@ -35,7 +35,7 @@ function table(header, lines) {
 export function toText(judged, { options, notes, problems }) {
   const dash = '-';
   const lines = judged.map(({ phase, result, ratio }) => {
-    if (!result) return [phase.name, 'skipped', dash, dash, dash, dash, dash, dash];
+    if (!result) return [phase.name, 'not run', dash, dash, dash, dash, dash, dash];
     return [
       phase.name,
       `${result.rps.toFixed(1)}${result.rpsMeasure === 'active' ? '*' : ''}`,

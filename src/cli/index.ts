@@ -6,6 +6,7 @@ import { withAdmin } from './with-admin.js';
 import { createIntegration, createKey, deleteKey, listIntegrationsPage } from '../services/integrations.js';
 import { migrateToLatest, openStore } from '../store/database.js';
 import { loadConfig } from '../config.js';
+import { SigningKeyRing } from '../tokens/signing-keys.js';
 
 const print = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -75,6 +76,19 @@ keys
       const result = await deleteKey(deps, integrationId, keyId);
       print(result.ok ? result.value : result.problem);
       if (!result.ok) process.exitCode = 1;
+    });
+  });
+
+program
+  .command('signing-keys')
+  .description('access-token signing keys')
+  .command('rotate')
+  .description('make a new Ed25519 key active; older keys stay in the JWKS until their tokens expire (24 h)')
+  .action(async () => {
+    await withAdmin(async (deps) => {
+      const ring = new SigningKeyRing(deps.db, deps.clock, deps.random, deps.serverSecret);
+      const kid = await ring.rotate();
+      print({ active_kid: kid, published: (await ring.jwks()).keys.map((k) => k.kid) });
     });
   });
 

@@ -55,6 +55,11 @@ const SessionProps = {
 const AccessTokenProps = {
   enabled: Type.Boolean({ description: 'Issue a signed JWT access token on approval (default false).' }),
   ttl_s: int(60, 86_400, 'Access token lifetime in seconds, 60–86,400 (default 7,200).'),
+  scopes: Type.Array(Type.String({ pattern: '^[a-z0-9_:.]{1,64}$' }), {
+    maxItems: 32,
+    uniqueItems: true,
+    description: 'Scopes added after the action in the token `scope` claim (default none).',
+  }),
 };
 const BillingProps = {
   enabled: Type.Boolean({ description: 'Charge sends against the prepaid balance (default false).' }),

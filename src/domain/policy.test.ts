@@ -32,7 +32,7 @@ describe('defaults', () => {
       lockout: { max_failures: 10, window_s: 3600, duration_s: 1800 },
       channels: ['whatsapp', 'sms', 'email'],
       session: { ttl_s: 1800 },
-      access_token: { enabled: false, ttl_s: 7200 },
+      access_token: { enabled: false, ttl_s: 7200, scopes: [] },
       allowed_countries: null,
       require_signed_requests: false,
       billing: { enabled: false, low_balance_threshold: '1.0000' },

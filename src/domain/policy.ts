@@ -25,7 +25,8 @@ export interface Policy {
   /** Allowed channels; the order is the `auto` fallback order. */
   channels: Channel[];
   session: { ttl_s: number };
-  access_token: { enabled: boolean; ttl_s: number };
+  /** `scopes` are added to the action in a token's `scope` claim. */
+  access_token: { enabled: boolean; ttl_s: number; scopes: string[] };
   /** `null` = every country allowed; otherwise ISO 3166-1 alpha-2 codes. */
   allowed_countries: string[] | null;
   require_signed_requests: boolean;
@@ -115,7 +116,7 @@ export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze<Policy>({
   lockout: { max_failures: 10, window_s: 3600, duration_s: 1800 },
   channels: ['whatsapp', 'sms', 'email'],
   session: { ttl_s: 1800 },
-  access_token: { enabled: false, ttl_s: 7200 },
+  access_token: { enabled: false, ttl_s: 7200, scopes: [] },
   allowed_countries: null,
   require_signed_requests: false,
   billing: { enabled: false, low_balance_threshold: '1.0000' },

@@ -11,6 +11,7 @@ import {
   transitionFromPending,
   type VerificationRow,
 } from '../store/verifications-repo.js';
+import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
 import { checkNotLocked, parseIdentifierField, requireOtpEnabled } from './guards.js';
 
@@ -29,6 +30,9 @@ export interface CheckApproved {
   session_expires_at: string;
   expires_in: number;
   identity: null;
+  access_token?: string;
+  token_type?: 'Bearer';
+  scope?: string;
 }
 
 /**
@@ -124,7 +128,7 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
   });
   if (!won) return fail(problem('not-found', 'This verification was already used.'));
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
-  return ok({
+  const approved: CheckApproved = {
     status: 'approved',
     verification_id: v.id,
     identifier: v.identifier,
@@ -133,7 +137,19 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     session_expires_at: toIso(expiresAt),
     expires_in: tenant.policy.session.ttl_s,
     identity: null,
+  };
+  if (!tenant.policy.access_token.enabled) return ok(approved);
+  // PayU-style bearer token; `expires_in` then counts down to the token's expiry (API.md).
+  const issued = await issueAccessToken(deps.signingKeys, deps.random, {
+    issuer: deps.issuer,
+    subject: subjectFor(deps.serverSecret, tenant.integrationId, v.identifier),
+    integrationId: tenant.integrationId,
+    mode: tenant.mode,
+    action: v.action,
+    policy: tenant.policy,
+    nowMs: now,
   });
+  return ok({ ...approved, ...issued });
 }
 
 function outcomeOf(result: Result<CheckApproved>): CheckOutcome {

@@ -4,6 +4,8 @@ import type { ChannelRegistry } from '../delivery/channel.js';
 import type { Limits } from '../limits/limits.js';
 import type { Store } from '../store/database.js';
 import type { Mode } from '../store/tables.js';
+import type { SigningKeyRing } from '../tokens/signing-keys.js';
+import type { SessionCache } from './session-cache.js';
 
 /** The integration and mode a request acts for, resolved from its API key. */
 export interface Tenant {
@@ -33,6 +35,10 @@ export interface ServiceDeps {
   readonly limits: Limits;
   readonly liveChannels: ChannelRegistry;
   readonly metrics: Metrics;
+  readonly sessionCache: SessionCache;
+  readonly signingKeys: SigningKeyRing;
+  /** `iss` of access tokens: OTPGATE_PUBLIC_URL, or "otpgate". */
+  readonly issuer: string;
   /** Wakes the outbox worker after a commit that enqueued work. */
   readonly notifyOutbox: () => void;
 }

@@ -111,6 +111,14 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+export interface SigningKeysTable {
+  kid: string;
+  public_jwk: string;
+  private_jwk_sealed: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
 export interface Tables {
   integrations: IntegrationsTable;
   api_keys: ApiKeysTable;
@@ -120,6 +128,7 @@ export interface Tables {
   sandbox_messages: SandboxMessagesTable;
   sessions: SessionsTable;
   idempotency_keys: IdempotencyKeysTable;
+  signing_keys: SigningKeysTable;
 }
 
 export type Db = Kysely<Tables>;

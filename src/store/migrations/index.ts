@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
+import { signingKeys } from './002-signing-keys.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
   '001-initial': initial,
+  '002-signing-keys': signingKeys,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -39,8 +39,11 @@ const CheckResponse = Type.Object({
   action: Type.String(),
   otp_session: Type.String(),
   session_expires_at: Type.String(),
-  expires_in: Type.Integer(),
+  expires_in: Type.Integer({ description: 'Seconds until access_token expires when one is issued, else until the OTP session expires.' }),
   identity: Type.Null(),
+  access_token: Type.Optional(Type.String({ description: 'EdDSA JWT (policy access_token.enabled)' })),
+  token_type: Type.Optional(Type.Literal('Bearer')),
+  scope: Type.Optional(Type.String()),
 });
 
 const ResendBody = Type.Object({ channel: Type.Optional(ChannelSchema) }, closed);

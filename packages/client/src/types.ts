@@ -1,0 +1,336 @@
+/**
+ * Request and response bodies of the otpgate public API, version 1 (API.md). Timestamps are
+ * RFC 3339 strings in UTC; money is a decimal string with a `currency`. The server may add fields.
+ */
+
+export type { Problem, ProblemBase, ProblemType, Result } from './problem.js';
+
+/** A delivery channel. */
+export type Channel = 'whatsapp' | 'sms' | 'email';
+/** A channel to send on; `auto` follows the policy's channel order. */
+export type ChannelChoice = 'auto' | Channel;
+
+/** A page of a list: `next_cursor` is null on the last page. */
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/** `?limit=` (1–100, default 20) and `?cursor=` of every list. */
+export interface ListParams {
+  /** @default 20 */
+  limit?: number;
+  cursor?: string;
+}
+
+// ── Verifications ───────────────────────────────────────────────────────────
+
+export type VerificationStatus = 'pending' | 'approved' | 'canceled' | 'expired' | 'failed';
+export type DeliveryStatus = 'queued' | 'sent' | 'delivered' | 'failed';
+
+export interface Delivery {
+  channel: Channel;
+  status: DeliveryStatus;
+  at: string;
+  error?: string;
+}
+
+export interface Verification {
+  id: string;
+  status: VerificationStatus;
+  /** `superseded` | `canceled` | `expired` | `max_attempts_reached` | `wrong_code`, or null. */
+  failure_reason: string | null;
+  identifier: string;
+  identifier_type?: 'phone' | 'email' | 'cpf';
+  channel: Channel;
+  action: string;
+  locale?: string | null;
+  code_length: number;
+  attempts?: number;
+  max_attempts?: number;
+  sends?: number;
+  expires_at: string;
+  resend_available_at: string;
+  deliveries: Delivery[];
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** Body of `POST /v1/verifications`. */
+export interface CreateVerificationParams {
+  /** A phone in international form (`+5511987654321`), an email address or a CPF. */
+  identifier: string;
+  /** @default 'auto' */
+  channel?: ChannelChoice;
+  /** What the code will authorize: `[a-z0-9_]{1,64}`. @default 'sign_in' */
+  action?: string;
+  identity_reference?: string;
+  /** e.g. `pt-BR`. */
+  locale?: string;
+}
+
+/** Body of `POST /v1/verifications/check`: the identifier's latest verification, or one by id. */
+export type CheckVerificationParams = { identifier: string; code: string } | { verification_id: string; code: string };
+
+/** `200` of `POST /v1/verifications/check`. */
+export interface CheckVerificationResponse {
+  status: 'approved';
+  verification_id: string;
+  identifier: string;
+  action: string;
+  /** The OTP session token: send it as `X-OTP-Session`. */
+  otp_session: string;
+  session_expires_at: string;
+  /** Seconds until `access_token` expires when one is issued, else until the session expires. */
+  expires_in: number;
+  identity: Identity | null;
+  /** A JWT (EdDSA), when the policy enables access tokens. */
+  access_token?: string;
+  token_type?: 'Bearer';
+  /** Space-separated actions the token authorizes. */
+  scope?: string;
+}
+
+/** Body of `POST /v1/verifications/{id}/resend`. */
+export interface ResendVerificationParams {
+  /** @default the verification's channel */
+  channel?: Channel;
+}
+
+// ── Policy, authorization and sessions ──────────────────────────────────────
+
+export type TrustLevel = 'strict' | 'relaxed' | 'trusted' | 'custom';
+
+/** `GET /v1/policy`: the integration's effective policy. */
+export interface Policy {
+  trust_level: TrustLevel;
+  require_otp_for: Record<string, boolean>;
+  trust_partner_validation: boolean;
+  code: { length: number; ttl_s: number };
+  checks: { max_attempts: number; on_wrong_code: 'retry' | 'restart' };
+  limits: { send_per_minute: number; check_per_minute: number; resend_cooldown_s: number; max_sends: number };
+  lockout: { max_failures: number; window_s: number; duration_s: number };
+  channels: Channel[];
+  session: { ttl_s: number };
+  access_token: { enabled: boolean; ttl_s: number; scopes?: string[] };
+  allowed_countries: string[] | null;
+  require_signed_requests: boolean;
+  billing: { enabled: boolean; low_balance_threshold: string };
+  otp_enabled: boolean;
+}
+
+/** Arguments of `authorize`: the OTP session token and, optionally, the identifier it must belong to. */
+export interface AuthorizeParams {
+  /** The `otp_session` of a check (sent as `X-OTP-Session`); omitted → only ungated actions pass. */
+  session?: string;
+  identifier?: string;
+}
+
+/** The session an allowed gated action ran under. */
+export interface AuthorizedSession {
+  identifier: string;
+  identity: Identity | null;
+  expires_at: string;
+}
+
+/** `200` of `POST /v1/authorize`; a refusal is the `otp-required` problem (403). */
+export type AuthorizeResponse =
+  | { allowed: true; otp_required: false }
+  | { allowed: true; otp_required: true; session: AuthorizedSession };
+
+/** `GET /v1/sessions/current`. */
+export interface OtpSession {
+  id: string;
+  identifier: string;
+  identity: Identity | null;
+  action: string;
+  expires_at: string;
+  created_at: string;
+}
+
+/** `DELETE /v1/sessions/current`. */
+export interface RevokedSession {
+  id: string;
+  revoked: true;
+}
+
+// ── Identities ──────────────────────────────────────────────────────────────
+
+export interface Identity {
+  id: string;
+  reference: string;
+  email: string | null;
+  email_verified: boolean;
+  email_verified_at: string | null;
+  phone: string | null;
+  phone_verified: boolean;
+  phone_verified_at: string | null;
+  cpf: string | null;
+  name: string | null;
+  created_at: string;
+}
+
+/** Body of `POST /v1/identities`. */
+export interface CreateIdentityParams {
+  reference: string;
+  email?: string;
+  phone?: string;
+  cpf?: string;
+  name?: string;
+}
+
+/** Body of `PATCH /v1/identities/{reference}`; `null` clears a field. */
+export interface UpdateIdentityParams {
+  email?: string | null;
+  phone?: string | null;
+  cpf?: string | null;
+  name?: string | null;
+}
+
+// ── Webhooks ────────────────────────────────────────────────────────────────
+
+export type WebhookEventType =
+  | 'verification.created'
+  | 'verification.delivered'
+  | 'verification.delivery_failed'
+  | 'verification.approved'
+  | 'verification.failed'
+  | 'verification.expired'
+  | 'verification.canceled'
+  | 'identity.merged'
+  | 'identifier.locked'
+  | 'balance.low'
+  | 'sandbox.message_received'
+  | '*';
+
+/** `GET /v1/webhook` (never shows the secret). */
+export interface Webhook {
+  url: string;
+  events: WebhookEventType[];
+  is_active: boolean;
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** `PATCH /v1/webhook`: the secret is shown this once. */
+export interface WebhookWithSecret extends Webhook {
+  secret: string;
+}
+
+/** Body of `PATCH /v1/webhook`. */
+export interface UpdateWebhookParams {
+  url: string;
+  /** @default ['*'] on first configuration */
+  events?: WebhookEventType[];
+  /** A missing or short secret is generated (`whsec_…`). */
+  secret?: string;
+  /** @default true */
+  is_active?: boolean;
+}
+
+/** `DELETE /v1/webhook`: the answer's body, or `null` for an empty (204) answer. */
+export type WebhookDeleted = { deleted?: boolean; [member: string]: unknown } | null;
+
+/** One attempt-tracked delivery of an event to the webhook URL. */
+export interface WebhookDelivery {
+  id: string;
+  event_id: string;
+  event_type: WebhookEventType;
+  status: string;
+  attempts: number;
+  response_status?: number | null;
+  next_attempt_at?: string | null;
+  created_at: string;
+  updated_at?: string;
+  [member: string]: unknown;
+}
+
+// ── Pricing and balance ─────────────────────────────────────────────────────
+
+export interface PriceRow {
+  channel: Channel;
+  /** ISO 3166-1 alpha-2, or `*` for the default row. */
+  country: string;
+  price: string;
+  currency: string;
+}
+
+/** `GET /v1/pricing`. */
+export interface Pricing {
+  data: PriceRow[];
+}
+
+/** `GET /v1/balance`. */
+export interface Balance {
+  balance: string;
+  currency: string;
+}
+
+export interface LedgerEntry {
+  id: string;
+  type: 'topup' | 'debit' | 'refund';
+  amount: string;
+  currency: string;
+  balance_after?: string;
+  reference?: string | null;
+  verification_id?: string | null;
+  created_at: string;
+}
+
+// ── Sandbox ─────────────────────────────────────────────────────────────────
+
+export interface SandboxMessage {
+  id: string;
+  to: string;
+  channel: Channel | string;
+  subject: string | null;
+  body: string;
+  /** The OTP extracted from the body. */
+  code: string | null;
+  verification_id: string | null;
+  received_at: string;
+}
+
+/** `?to=&limit=&cursor=` of `GET /v1/sandbox/messages`. */
+export interface SandboxMessageListParams extends ListParams {
+  to?: string;
+}
+
+export type SandboxInboxStatus = 'waiting' | 'otp_received' | 'finished' | 'canceled' | 'expired';
+
+/** Body of `POST /v1/sandbox/inboxes`. */
+export interface CreateSandboxInboxParams {
+  kind: 'phone' | 'email';
+  /** For phones, e.g. `BR`. */
+  country?: string;
+  /** Extracts the OTP from messages. @default the server's code extractor */
+  regex?: string;
+}
+
+export interface SandboxInbox {
+  id: string;
+  kind: 'phone' | 'email';
+  address: string;
+  status: SandboxInboxStatus;
+  expires_at: string;
+  otp_code?: string | null;
+  otps?: { code: string; received_at: string }[];
+  messages?: SandboxMessage[];
+}
+
+// ── Keys ────────────────────────────────────────────────────────────────────
+
+/** An Ed25519 public key that signs access tokens. */
+export interface Jwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  kid: string;
+  alg: 'EdDSA';
+  use: 'sig';
+}
+
+/** `GET /.well-known/jwks.json`. */
+export interface Jwks {
+  keys: Jwk[];
+}

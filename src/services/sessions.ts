@@ -1,0 +1,88 @@
+import { sha256Hex } from '../domain/codes.js';
+import { toIso } from '../domain/clock.js';
+import { fail, ok, problem, type Result } from '../domain/errors.js';
+import { requiresOtp } from '../domain/policy.js';
+import { findSessionByHash, revokeSession, type SessionRow } from '../store/sessions-repo.js';
+import type { ServiceDeps, Tenant } from './context.js';
+import { parseIdentifierField } from './guards.js';
+
+export type AuthorizeAnswer =
+  | { allowed: true; otp_required: false }
+  | { allowed: true; otp_required: true; session: { identifier: string; identity: null; expires_at: string } };
+
+export interface SessionView {
+  id: string;
+  identifier: string;
+  identity: null;
+  action: string;
+  verification_id: string;
+  expires_at: string;
+  created_at: string;
+}
+
+const SESSION_SHAPE = /^otps_[0-9A-Za-z]{43}$/;
+const otpRequired = (detail: string) => fail<never>(problem('otp-required', detail));
+
+/**
+ * The session a token stands for, if it is valid for this tenant now: one cached or indexed read,
+ * then the checks (same integration and mode, not revoked, not expired).
+ */
+async function validSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<SessionRow | null> {
+  if (!token || !SESSION_SHAPE.test(token)) return null;
+  const hash = sha256Hex(token);
+  let row = await deps.sessionCache.get(hash);
+  if (!row) {
+    row = await findSessionByHash(deps.store.db, hash);
+    if (row && row.revoked_at === null) await deps.sessionCache.set(hash, row);
+  }
+  if (!row || row.revoked_at !== null) return null;
+  if (row.integration_id !== tenant.integrationId || row.mode !== tenant.mode) return null;
+  if (row.expires_at <= deps.clock.now()) return null;
+  return row;
+}
+
+/** May the integrator's app perform `action` now? (API.md "Policy and the OTP gate") */
+export async function authorize(
+  deps: ServiceDeps,
+  tenant: Tenant,
+  input: { action: string; identifier?: string },
+  token: string | undefined,
+): Promise<Result<AuthorizeAnswer>> {
+  let identifier: string | null = null;
+  if (input.identifier !== undefined) {
+    const parsed = parseIdentifierField(input.identifier);
+    if (!parsed.ok) return parsed;
+    identifier = parsed.value.value;
+  }
+  // An integration with OTP switched off gates nothing (its app has its own login).
+  if (!tenant.policy.otp_enabled || !requiresOtp(tenant.policy, input.action)) return ok({ allowed: true, otp_required: false });
+  const session = await validSession(deps, tenant, token);
+  if (!session) return otpRequired(`Action ${input.action} needs a valid OTP session (X-OTP-Session).`);
+  if (identifier !== null && session.identifier !== identifier) return otpRequired('The OTP session was issued for another identifier.');
+  return ok({ allowed: true, otp_required: true, session: { identifier: session.identifier, identity: null, expires_at: toIso(session.expires_at) } });
+}
+
+function present(row: SessionRow): SessionView {
+  return {
+    id: row.id,
+    identifier: row.identifier,
+    identity: null,
+    action: row.action,
+    verification_id: row.verification_id,
+    expires_at: toIso(row.expires_at),
+    created_at: toIso(row.created_at),
+  };
+}
+
+export async function currentSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<Result<SessionView>> {
+  const row = await validSession(deps, tenant, token);
+  return row ? ok(present(row)) : otpRequired('No valid OTP session in X-OTP-Session.');
+}
+
+export async function revokeCurrentSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<Result<{ id: string; revoked: true }>> {
+  const row = await validSession(deps, tenant, token);
+  if (!row) return otpRequired('No valid OTP session in X-OTP-Session.');
+  await revokeSession(deps.store.db, row.id, deps.clock.now());
+  await deps.sessionCache.delete(row.token_hash);
+  return ok({ id: row.id, revoked: true });
+}
