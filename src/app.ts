@@ -6,7 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { PromMetrics } from './http/metrics.js';
-import { adminAuth, integrationAuth } from './http/plugins/auth.js';
+import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js';
 import { registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
@@ -78,8 +78,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.services.signingKeys.jwks();
   });
 
+  const keyCache = new ApiKeyCache();
   await app.register(async (v1) => {
-    v1.addHook('onRequest', integrationAuth(deps.services.store.db));
+    v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));
     registerIdempotency(v1, deps.services.store.db, deps.services.clock);
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes);
@@ -90,6 +91,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
     registerIdempotency(admin, deps.services.store.db, deps.services.clock);
+    // Every operator write may revoke a key or change a policy: forget cached keys at once.
+    admin.addHook('onSend', async (request, _reply, payload) => {
+      if (request.method !== 'GET') keyCache.clear();
+      return payload;
+    });
     await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));
   });
 

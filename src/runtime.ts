@@ -79,7 +79,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     issuer: config.publicUrl ?? 'otpgate',
     notifyOutbox: () => worker?.poke(),
   };
-  const sandbox = new SandboxChannel(store.db, clock, random);
+  const sandbox = new SandboxChannel(clock, random);
   worker = new OutboxWorker({
     db: store.db,
     postgres: store.dialect === 'postgres',
@@ -96,7 +96,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
       }),
     },
-    onDead: (row, error) => failDeadMessage(store.db, clock, row, error),
+    onDead: (trx, row, error) => failDeadMessage(trx, clock, row, error),
   });
   if (options.worker !== false) worker.start();
 

@@ -1,5 +1,5 @@
 import type { Channel } from '../domain/policy.js';
-import type { Mode } from '../store/tables.js';
+import type { Executor, Mode } from '../store/tables.js';
 
 /** One message for one recipient on one channel, with everything an adapter needs. */
 export interface DeliveryJob {
@@ -15,7 +15,8 @@ export interface DeliveryJob {
 }
 
 export type SendOutcome =
-  | { ok: true; status: 'sent' | 'delivered'; providerId?: string }
+  /** `persist`: writes that complete the send (the sandbox's capture), committed with the outbox batch. */
+  | { ok: true; status: 'sent' | 'delivered'; providerId?: string; persist?: (trx: Executor) => Promise<void> }
   | { ok: false; retryable: boolean; error: string };
 
 /** Every channel (WhatsApp, SMS, email, the sandbox) sits behind this one interface. */

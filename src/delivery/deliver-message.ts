@@ -2,7 +2,7 @@ import { unseal } from '../domain/codes.js';
 import type { Clock } from '../domain/clock.js';
 import type { Channel } from '../domain/policy.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
-import type { Db } from '../store/tables.js';
+import type { Db, Executor } from '../store/tables.js';
 import { updateDelivery } from '../store/verifications-repo.js';
 import type { ChannelAdapter, ChannelRegistry, SendOutcome } from './channel.js';
 import { renderCodeMessage } from './message-text.js';
@@ -36,16 +36,14 @@ export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
   return async (row: OutboxRow): Promise<JobOutcome> => {
     const p = JSON.parse(row.payload_json) as MessagePayload;
     const verification = await deps.db.selectFrom('verifications').select('status').where('id', '=', p.verification_id).executeTakeFirst();
+    const setDelivery = (status: string, error: string | null) => (trx: Executor) => updateDelivery(trx, p.delivery_id, status, error, deps.clock.now());
     if (verification?.status !== 'pending') {
-      const error = `verification is ${verification?.status ?? 'gone'}; not sent`;
-      await updateDelivery(deps.db, p.delivery_id, 'failed', error, deps.clock.now());
-      return { done: true };
+      return { done: true, persist: setDelivery('failed', `verification is ${verification?.status ?? 'gone'}; not sent`) };
     }
     const adapter = row.mode === 'test' ? deps.sandbox : deps.live[p.channel];
     if (!adapter) {
       const error = `no provider is configured for ${p.channel}`;
-      await updateDelivery(deps.db, p.delivery_id, 'failed', error, deps.clock.now());
-      return { done: false, retryable: false, error };
+      return { done: false, retryable: false, error, persist: setDelivery('failed', error) };
     }
     const code = unseal(deps.serverSecret, p.code_sealed);
     const message = renderCodeMessage({ code, ttlS: p.ttl_s, brand: p.brand, locale: p.locale, channel: p.channel });
@@ -62,17 +60,16 @@ export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
     });
     deps.onSend?.(p.channel, row.mode, outcome);
     if (outcome.ok) {
-      await updateDelivery(deps.db, p.delivery_id, outcome.status, null, deps.clock.now());
-      return { done: true };
+      const done = setDelivery(outcome.status, null);
+      return { done: true, persist: async (trx) => (await outcome.persist?.(trx), done(trx)) };
     }
-    await updateDelivery(deps.db, p.delivery_id, outcome.retryable ? 'queued' : 'failed', outcome.error, deps.clock.now());
-    return { done: false, retryable: outcome.retryable, error: outcome.error };
+    return { done: false, retryable: outcome.retryable, error: outcome.error, persist: setDelivery(outcome.retryable ? 'queued' : 'failed', outcome.error) };
   };
 }
 
-/** Marks the delivery of a message that was given up as failed. */
-export async function failDeadMessage(db: Db, clock: Clock, row: OutboxRow, error: string): Promise<void> {
+/** Marks the delivery of a message that was given up as failed (inside the worker's batch transaction). */
+export async function failDeadMessage(trx: Executor, clock: Clock, row: OutboxRow, error: string): Promise<void> {
   if (row.kind !== MESSAGE_KIND) return;
   const p = JSON.parse(row.payload_json) as MessagePayload;
-  await updateDelivery(db, p.delivery_id, 'failed', error, clock.now());
+  await updateDelivery(trx, p.delivery_id, 'failed', error, clock.now());
 }

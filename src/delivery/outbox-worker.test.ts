@@ -23,7 +23,7 @@ async function put(n: number): Promise<void> {
 }
 
 function worker(handle: (row: OutboxRow) => Promise<JobOutcome>, onDead?: (row: OutboxRow) => Promise<void>): OutboxWorker {
-  return new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: handle }, onDead, leaseMs: 10_000 });
+  return new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: handle }, onDead: onDead && ((_trx, row) => onDead(row)), leaseMs: 10_000 });
 }
 
 const status = async (id: string) => store.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -104,5 +104,23 @@ describe('OutboxWorker', () => {
     const row = await status('obx_0');
     expect(row.status).toBe('pending');
     expect(row.last_error).toBe('boom');
+  });
+
+  it('commits the writes a handler asks for with the batch, and isolates one that fails', async () => {
+    await put(3);
+    const w = worker(async (row) => ({
+      done: true,
+      persist: async (trx) => {
+        if (row.id === 'obx_1') throw new Error('constraint violated');
+        await trx.updateTable('outbox').set({ payload_json: `persisted ${row.id}` }).where('id', '=', row.id).execute();
+      },
+    }));
+    expect(await w.drain()).toBe(3);
+    expect((await status('obx_0')).payload_json).toBe('persisted obx_0');
+    expect((await status('obx_0')).status).toBe('done');
+    expect((await status('obx_2')).status).toBe('done');
+    const bad = await status('obx_1');
+    expect(bad.status).toBe('pending');
+    expect(bad.last_error).toContain('constraint violated');
   });
 });

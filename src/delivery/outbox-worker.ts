@@ -2,10 +2,13 @@ import type { Logger } from 'pino';
 import type { Clock, Random } from '../domain/clock.js';
 import { base62 } from '../domain/ids.js';
 import { claimDue, markDone, release, releaseAll, type OutboxRow } from '../store/outbox-repo.js';
-import type { Db } from '../store/tables.js';
+import type { Db, Executor } from '../store/tables.js';
+
+/** Writes a handler asks for; the worker commits them with the message's new state, batched. */
+export type Persist = (trx: Executor) => Promise<void>;
 
 /** What a handler says about one outbox message. */
-export type JobOutcome = { done: true } | { done: false; retryable: boolean; error: string };
+export type JobOutcome = { done: true; persist?: Persist } | { done: false; retryable: boolean; error: string; persist?: Persist };
 
 export type OutboxHandler = (row: OutboxRow) => Promise<JobOutcome>;
 
@@ -19,10 +22,12 @@ export interface OutboxWorkerOptions {
   random: Random;
   logger: Logger;
   handlers: Record<string, OutboxHandler>;
-  /** Called when a message is given up for good (for example to mark its delivery failed). */
-  onDead?: (row: OutboxRow, error: string) => Promise<void>;
+  /** Called (inside the batch transaction) when a message is given up for good, e.g. to mark its delivery failed. */
+  onDead?: (trx: Executor, row: OutboxRow, error: string) => Promise<void>;
   leaseMs?: number;
   pollMs?: number;
+  /** How long a poke waits to gather more work into one batch (default 5 ms). */
+  gatherMs?: number;
   batch?: number;
 }
 
@@ -37,6 +42,7 @@ export class OutboxWorker {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private poked = false;
+  private gather: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly o: OutboxWorkerOptions) {
@@ -49,16 +55,26 @@ export class OutboxWorker {
     this.loop = this.run();
   }
 
-  /** Asks the worker to look for work now (called after a commit that enqueued something). */
+  /**
+   * Asks the worker to look for work soon (called after a commit that enqueued something). It waits
+   * `gatherMs` first so that messages accepted together are delivered and recorded as one batch.
+   */
   poke(): void {
-    this.poked = true;
-    this.wake?.();
+    if (this.gather) return;
+    this.gather = setTimeout(() => {
+      this.gather = null;
+      this.poked = true;
+      this.wake?.();
+    }, this.o.gatherMs ?? 5);
+    this.gather.unref();
   }
 
   /** Stops claiming, waits for the messages in hand, and releases any claim not finished. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    if (this.gather) clearTimeout(this.gather);
+    this.gather = null;
     this.wake?.();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
@@ -103,40 +119,68 @@ export class OutboxWorker {
     });
   }
 
+  /**
+   * Claims a batch, runs the handlers concurrently, then records every outcome (and the writes the
+   * handlers asked for) in ONE transaction: one commit per batch instead of several per message,
+   * which is most of what a send costs on SQLite. A crash before that commit leaves the claims to
+   * lapse, and the batch is delivered again (sandbox captures are deduplicated on the outbox id).
+   */
   private async tick(): Promise<number> {
-    const rows = await claimDue(this.o.db, this.id, this.o.clock.now(), this.o.leaseMs ?? 30_000, this.o.batch ?? 20, this.o.postgres);
-    await Promise.all(rows.map((row) => this.track(this.process(row))));
+    const rows = await claimDue(this.o.db, this.id, this.o.clock.now(), this.o.leaseMs ?? 30_000, this.o.batch ?? 50, this.o.postgres);
+    if (rows.length === 0) return 0;
+    const batch = (async () => {
+      const results = await Promise.all(rows.map(async (row) => ({ row, outcome: await this.run1(row) })));
+      try {
+        await this.o.db.transaction().execute(async (trx) => {
+          for (const { row, outcome } of results) await this.record(trx, row, outcome);
+        });
+      } catch (err) {
+        // One bad write must not hold the whole batch hostage: record each on its own.
+        this.o.logger.warn({ err }, 'outbox: batch commit failed; recording messages one by one');
+        for (const { row, outcome } of results) await this.recordAlone(row, outcome);
+      }
+    })();
+    this.inFlight.add(batch);
+    try {
+      await batch;
+    } finally {
+      this.inFlight.delete(batch);
+    }
     return rows.length;
   }
 
-  private async track(work: Promise<void>): Promise<void> {
-    this.inFlight.add(work);
+  private async run1(row: OutboxRow): Promise<JobOutcome> {
+    const handler = this.o.handlers[row.kind];
     try {
-      await work;
-    } finally {
-      this.inFlight.delete(work);
+      return handler ? await handler(row) : { done: false, retryable: false, error: `no handler for ${row.kind}` };
+    } catch (err) {
+      this.o.logger.error({ err, outbox_id: row.id, kind: row.kind }, 'outbox: handler threw');
+      return { done: false, retryable: true, error: err instanceof Error ? err.message : String(err) };
     }
   }
 
-  private async process(row: OutboxRow): Promise<void> {
-    const handler = this.o.handlers[row.kind];
-    let outcome: JobOutcome;
+  private async recordAlone(row: OutboxRow, outcome: JobOutcome): Promise<void> {
     try {
-      outcome = handler ? await handler(row) : { done: false, retryable: false, error: `no handler for ${row.kind}` };
+      await this.o.db.transaction().execute((trx) => this.record(trx, row, outcome));
     } catch (err) {
-      this.o.logger.error({ err, outbox_id: row.id, kind: row.kind }, 'outbox: handler threw');
-      outcome = { done: false, retryable: true, error: err instanceof Error ? err.message : String(err) };
+      const error = `could not record the outcome: ${err instanceof Error ? err.message : String(err)}`;
+      this.o.logger.error({ err, outbox_id: row.id }, 'outbox: recording failed');
+      await this.o.db.transaction().execute((trx) => this.record(trx, row, { done: false, retryable: true, error }));
     }
+  }
+
+  private async record(trx: Executor, row: OutboxRow, outcome: JobOutcome): Promise<void> {
+    await outcome.persist?.(trx);
     if (outcome.done) {
-      await markDone(this.o.db, row.id, this.id);
+      await markDone(trx, row.id, this.id);
       return;
     }
     const delay = outcome.retryable ? RETRY_DELAYS_MS[row.attempts - 1] : undefined;
     const retryAt = delay === undefined ? null : this.o.clock.now() + delay;
-    await release(this.o.db, row.id, this.id, { retryAt, error: outcome.error });
+    await release(trx, row.id, this.id, { retryAt, error: outcome.error });
     if (retryAt === null) {
       this.o.logger.warn({ outbox_id: row.id, kind: row.kind, error: outcome.error }, 'outbox: message given up');
-      await this.o.onDead?.(row, outcome.error);
+      await this.o.onDead?.(trx, row, outcome.error);
     }
   }
 }

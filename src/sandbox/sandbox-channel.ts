@@ -2,7 +2,6 @@ import type { Clock, Random } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { ChannelAdapter, DeliveryJob, SendOutcome } from '../delivery/channel.js';
 import { captureMessage } from '../store/sandbox-messages-repo.js';
-import type { Db } from '../store/tables.js';
 import { extractCode } from './extract-code.js';
 
 /** Test mode's only channel: the message is captured in the store, never sent. */
@@ -10,13 +9,13 @@ export class SandboxChannel implements ChannelAdapter {
   readonly name = 'sandbox';
 
   constructor(
-    private readonly db: Db,
     private readonly clock: Clock,
     private readonly random: Random,
   ) {}
 
+  /** The capture is written with the worker's batch; a redelivery of the same outbox message is ignored. */
   async send(job: DeliveryJob): Promise<SendOutcome> {
-    await captureMessage(this.db, {
+    const message = {
       id: newId('msg', this.random),
       integration_id: job.integrationId,
       mode: job.mode,
@@ -28,7 +27,7 @@ export class SandboxChannel implements ChannelAdapter {
       verification_id: job.verificationId,
       source_id: job.sourceId,
       received_at: this.clock.now(),
-    });
-    return { ok: true, status: 'delivered' };
+    };
+    return { ok: true, status: 'delivered', persist: (trx) => captureMessage(trx, message) };
   }
 }

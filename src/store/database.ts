@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import { withStatementCache } from './statement-cache.js';
 import type { Db } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -24,10 +25,12 @@ export function openStore(databaseUrl: string): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const sqlite = new BetterSqlite3(path);
+    const sqlite = withStatementCache(new BetterSqlite3(path));
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL'); // durable across process crashes; WAL keeps commits atomic
     sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('cache_size = -32000'); // 32 MB page cache
+    sqlite.pragma('temp_store = MEMORY');
     const db: Db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
     return { db, dialect: 'sqlite', sqlite, pgPool: null, close: () => db.destroy() };
   }

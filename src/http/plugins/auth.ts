@@ -5,7 +5,7 @@ import { ProblemError, problem } from '../../domain/errors.js';
 import type { EffectivePolicy } from '../../domain/policy.js';
 import { integrationPolicy } from '../../services/integrations.js';
 import type { Tenant } from '../../services/context.js';
-import { findActiveKeyByHash } from '../../store/api-keys-repo.js';
+import { findActiveKeyByHash, type ActiveKey } from '../../store/api-keys-repo.js';
 import type { Db } from '../../store/tables.js';
 
 declare module 'fastify' {
@@ -38,12 +38,47 @@ function memoPolicy(trustLevel: string, policyJson: string): EffectivePolicy {
   return policy;
 }
 
-/** Resolves the integration and mode from the API key (one indexed read), or throws 401. */
-export function integrationAuth(db: Db) {
+/**
+ * Valid keys seen in the last few seconds, so the hot path skips the key read. Any operator change
+ * (key revoked, integration patched or deleted) clears it in this process; another process (the CLI,
+ * a second server) sees such a change within `ttlMs`.
+ */
+export class ApiKeyCache {
+  private readonly entries = new Map<string, { key: ActiveKey; until: number }>();
+  constructor(private readonly ttlMs = 5_000, private readonly maxEntries = 10_000) {}
+
+  get(hash: string, now: number): ActiveKey | undefined {
+    const hit = this.entries.get(hash);
+    if (hit && hit.until > now) return hit.key;
+    if (hit) this.entries.delete(hash);
+    return undefined;
+  }
+
+  set(hash: string, key: ActiveKey, now: number): void {
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    this.entries.set(hash, { key, until: now + this.ttlMs });
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+/** Resolves the integration and mode from the API key (one indexed read, or the cache), or throws 401. */
+export function integrationAuth(db: Db, cache: ApiKeyCache) {
   return async (request: FastifyRequest): Promise<void> => {
     const key = presentedApiKey(request);
     if (!key) throw new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.'));
-    const found = KEY_SHAPE.test(key) ? await findActiveKeyByHash(db, sha256Hex(key)) : undefined;
+    let found: ActiveKey | undefined;
+    if (KEY_SHAPE.test(key)) {
+      const hash = sha256Hex(key);
+      const now = Date.now();
+      found = cache.get(hash, now);
+      if (!found) {
+        found = await findActiveKeyByHash(db, hash);
+        if (found) cache.set(hash, found, now);
+      }
+    }
     if (!found) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
     request.tenant = {
       integrationId: found.integration_id,
