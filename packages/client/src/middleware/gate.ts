@@ -52,13 +52,23 @@ export const DEFAULT_CACHE_TTL_MS = 5000;
 const MAX_CACHE_ENTRIES = 10_000;
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
-/** The first value of a header that may repeat. */
+/**
+ * The first value of a header that may repeat; an empty value counts as absent.
+ * @default undefined for a missing or empty header
+ * @example
+ * headerValue(req.headers['x-otp-session']); // 'otps_…' or undefined
+ */
 export function headerValue(value: string | string[] | undefined): string | undefined {
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined || first === '' ? undefined : first;
 }
 
-/** The token of an `Authorization: Bearer <token>` header. */
+/**
+ * The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+ * @default undefined for a missing header or another scheme
+ * @example
+ * bearerToken('Bearer eyJhbGciOiJFZERTQSJ9…'); // 'eyJhbGciOiJFZERTQSJ9…'
+ */
 export function bearerToken(authorization: string | string[] | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(headerValue(authorization) ?? '');
   return match?.[1];
