@@ -97,9 +97,40 @@ export const phases = [
               req.body = JSON.stringify({ identifier, code });
               return req;
             },
+            onResponse(status, body) {
+              // Keep a few sessions for the authorize phase.
+              if (status === 200 && sessions.length < 200) sessions.push(JSON.parse(body).otp_session);
+            },
+          },
+        ],
+      };
+    },
+  },
+  {
+    name: 'authorize',
+    description: 'POST /v1/authorize, a gated action with a valid X-OTP-Session',
+    server: 'otpgate',
+    expect: 200,
+    floor: 0.3,
+    skip: () => (sessions.length ? null : 'no OTP sessions from the check phase'),
+    load(ctx) {
+      let next = 0;
+      return {
+        ...otpgateLoad(ctx, '/v1/authorize'),
+        duration: ctx.options.duration,
+        body: JSON.stringify({ action: 'redemption' }),
+        requests: [
+          {
+            setupRequest(req) {
+              req.headers = { ...req.headers, 'x-otp-session': sessions[next++ % sessions.length] };
+              return req;
+            },
           },
         ],
       };
     },
   },
 ];
+
+/** OTP sessions returned by the check phase, used by the authorize phase. */
+const sessions = [];
