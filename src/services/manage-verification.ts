@@ -22,6 +22,7 @@ async function view(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Resu
   return ok(presentVerification(v, await listDeliveries(deps.store.db, [v.id]), tenant.policy, deps.clock.now()));
 }
 
+/** Reading stays possible with OTP switched off: past verifications remain inspectable. */
 export async function getVerification(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
   return view(deps, tenant, id);
 }
@@ -67,6 +68,8 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
 }
 
 export async function cancelVerification(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
+  const enabled = requireOtpEnabled(tenant);
+  if (!enabled.ok) return enabled;
   const v = await findVerification(deps.store.db, tenant, id);
   if (!v) return notFound();
   const now = deps.clock.now();

@@ -146,6 +146,7 @@ describe('POST /v1/verifications/check', () => {
     const checkLocked = expectProblem(await api(rt.app, key).post(CHECK, { identifier: to, code: second.code }), 429, 'identifier-locked');
     expect(checkLocked.lock_duration).toBeGreaterThan(890);
     expect(checkLocked.lock_duration).toBeLessThanOrEqual(900);
+    expect(checkLocked.retry_after).toBe(checkLocked.lock_duration);
     // The right code did not get through while locked.
     expect((await getVerification(rt.app, key, second.verification.id)).status).toBe('pending');
     // Other identifiers are not affected.
@@ -181,6 +182,56 @@ describe('POST /v1/verifications/check', () => {
     expect(statuses.filter((s) => s === 404)).toHaveLength(49);
     for (const r of responses.filter((x) => x.statusCode === 404)) expectProblem(r, 404, 'not-found');
     expect(await getVerification(rt.app, integration.testKey, verification.id)).toMatchObject({ status: 'approved', attempts: 0 });
+  });
+
+  it('counts concurrent wrong codes one attempt each and never more than max_attempts', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { checks: { max_attempts: 3 }, limits: { check_per_minute: 1000 }, lockout: { max_failures: 1000 } } });
+    const to = phone();
+    const { verification, code } = await sendAndCapture(rt, integration.testKey, { identifier: to });
+    // Nine wrong guesses and, last, the right code, all at once.
+    const bodies = Array.from({ length: 10 }, (_, i) => ({ identifier: to, code: i === 9 ? code : wrongCode(code) }));
+    const responses = await Promise.all(bodies.map((b) => api(rt.app, integration.testKey).post(CHECK, b)));
+    const invalid = responses.filter((r) => r.statusCode === 401).map((r) => expectProblem(r, 401, 'invalid-code').attempts_remaining);
+    expect(invalid.sort()).toEqual([0, 1, 2]);
+    for (const r of responses.filter((x) => x.statusCode !== 401)) expectProblem(r, 429, 'max-attempts-reached');
+    expect(await getVerification(rt.app, integration.testKey, verification.id)).toMatchObject({ status: 'failed', attempts: 3 });
+  });
+
+  it('matches the identifier in any accepted form', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const address = email();
+    const { code } = await sendAndCapture(rt, integration.testKey, { identifier: address });
+    const [local, domain] = address.split('@') as [string, string];
+    const res = await api(rt.app, integration.testKey).post(CHECK, { identifier: ` ${local}@${domain.toUpperCase()}`, code });
+    expect(expectJson<CheckBody>(res, 200).identifier).toBe(address);
+
+    const to = phone();
+    const second = await sendAndCapture(rt, integration.testKey, { identifier: to });
+    const formatted = `+55 (11) ${to.slice(5, 10)}-${to.slice(10)}`;
+    expect(expectJson<CheckBody>(await api(rt.app, integration.testKey).post(CHECK, { identifier: formatted, code: second.code }), 200).identifier).toBe(to);
+  });
+
+  it('uses the policy session.ttl_s for expires_in', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { session: { ttl_s: 90 } } });
+    const to = phone();
+    const { code } = await sendAndCapture(rt, integration.testKey, { identifier: to });
+    const body = expectJson<CheckBody>(await api(rt.app, integration.testKey).post(CHECK, { identifier: to, code }), 200);
+    expect(body.expires_in).toBe(90);
+    expect(Date.parse(body.session_expires_at) - Date.now()).toBeLessThanOrEqual(90_000);
+    expect(Date.parse(body.session_expires_at) - Date.now()).toBeGreaterThan(80_000);
+  });
+
+  it('does not find a test-mode verification with the live key', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const to = phone();
+    const { verification, code } = await sendAndCapture(rt, integration.testKey, { identifier: to });
+    expectProblem(await api(rt.app, integration.liveKey).post(CHECK, { identifier: to, code }), 404, 'not-found');
+    expectProblem(await api(rt.app, integration.liveKey).post(CHECK, { verification_id: verification.id, code }), 404, 'not-found');
+    expectJson<CheckBody>(await api(rt.app, integration.testKey).post(CHECK, { identifier: to, code }), 200);
   });
 
   it('answers 404 when the latest verification was canceled', async () => {

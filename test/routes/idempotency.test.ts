@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { api, createIntegration } from '../helpers/runtime.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import { api, createIntegration, startRuntime } from '../helpers/runtime.js';
 import { admin, expectJson, expectProblem, phone, sandboxMessages, useRuntime, type VerificationBody } from './support.js';
 
 const runtime = useRuntime();
@@ -164,5 +165,50 @@ describe('Idempotency-Key', () => {
     const res = await api(rt.app, integration.testKey).post(SEND, { identifier: phone() }, { 'idempotency-key': 'x'.repeat(256) });
     expectProblem(res, 400, 'validation-error');
     expect(await rt.worker.drain()).toBe(0);
+  });
+
+  it('is shared by the keys of one integration and mode', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const second = expectJson<{ key: string }>(await admin(rt.app).post(`/admin/v1/integrations/${integration.id}/keys`, { mode: 'test' }), 201);
+    const to = phone();
+    const headers = { 'idempotency-key': 'rotated' };
+    const first = await api(rt.app, integration.testKey).post(SEND, { identifier: to }, headers);
+    expectJson(first, 201);
+    const again = await api(rt.app, second.key).post(SEND, { identifier: to }, headers);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    expect(await rt.worker.drain()).toBe(1);
+  });
+
+  it('does not record a request refused by schema validation', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const headers = { 'idempotency-key': 'fix-the-typo' };
+    expectProblem(await api(rt.app, integration.testKey).post(SEND, { identifer: phone() }, headers), 400, 'validation-error');
+    const res = await api(rt.app, integration.testKey).post(SEND, { identifier: phone() }, headers);
+    expectJson(res, 201);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
+  });
+
+  it('forgets a key after 24 hours', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 6, 1));
+    const rt = await startRuntime({ clock });
+    try {
+      const integration = await createIntegration(rt.app);
+      const to = phone();
+      const headers = { 'idempotency-key': 'daily' };
+      const first = expectJson<VerificationBody>(await api(rt.app, integration.testKey).post(SEND, { identifier: to }, headers), 201);
+      clock.advance(23 * 3600_000);
+      const replay = await api(rt.app, integration.testKey).post(SEND, { identifier: to }, headers);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect((replay.json() as VerificationBody).id).toBe(first.id);
+      clock.advance(3600_000 + 1000);
+      const fresh = await api(rt.app, integration.testKey).post(SEND, { identifier: to }, headers);
+      expect(fresh.headers['idempotent-replayed']).toBeUndefined();
+      expect(expectJson<VerificationBody>(fresh, 201).id).not.toBe(first.id);
+    } finally {
+      await rt.dispose();
+    }
   });
 });

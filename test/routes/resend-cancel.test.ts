@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { api, createIntegration } from '../helpers/runtime.js';
 import {
+  admin,
   email,
   expectJson,
   expectProblem,
@@ -118,6 +119,46 @@ describe('POST /v1/verifications/{id}/resend', () => {
     expect((await getVerification(rt.app, integration.testKey, v.id)).sends).toBe(1);
   });
 
+  it('answers 409 invalid-state for an expired verification', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { code: { ttl_s: 60 } } });
+    const v = await send(rt.app, integration.testKey, { identifier: phone() });
+    clock.advance(60_000);
+    expectProblem(await api(rt.app, integration.testKey).post(resendUrl(v.id)), 409, 'invalid-state');
+  });
+
+  it('answers 422 channel-unavailable for a channel the policy does not allow', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { channels: ['whatsapp'] } });
+    const v = await send(rt.app, integration.testKey, { identifier: phone() });
+    clock.advance(30_000);
+    expectProblem(await api(rt.app, integration.testKey).post(resendUrl(v.id), { channel: 'sms' }), 422, 'channel-unavailable');
+    expect((await getVerification(rt.app, integration.testKey, v.id)).sends).toBe(1);
+  });
+
+  it('lets only one of several concurrent resends through', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { limits: { send_per_minute: 100 } } });
+    const to = phone();
+    const v = await send(rt.app, integration.testKey, { identifier: to });
+    clock.advance(30_000);
+    const responses = await Promise.all(Array.from({ length: 8 }, () => api(rt.app, integration.testKey).post(resendUrl(v.id))));
+    expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(1);
+    for (const r of responses.filter((x) => x.statusCode !== 200)) expectProblem(r, 429, 'resend-cooldown');
+    expect((await getVerification(rt.app, integration.testKey, v.id)).sends).toBe(2);
+    expect(await sandboxMessages(rt, integration.testKey, to)).toHaveLength(2);
+  });
+
+  it('answers 403 feature-not-enabled once otp_enabled is turned off', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const v = await send(rt.app, integration.testKey, { identifier: phone() });
+    expectJson(await admin(rt.app).patch(`/admin/v1/integrations/${integration.id}`, { policy: { otp_enabled: false } }), 200);
+    clock.advance(30_000);
+    expectProblem(await api(rt.app, integration.testKey).post(resendUrl(v.id)), 403, 'feature-not-enabled');
+    expect((await getVerification(rt.app, integration.testKey, v.id)).sends).toBe(1);
+  });
+
   it('answers 404 for an unknown id', async () => {
     const rt = runtime();
     const integration = await createIntegration(rt.app);
@@ -190,6 +231,15 @@ describe('POST /v1/verifications/{id}/cancel', () => {
     clock.advance(60_000);
     expectProblem(await api(rt.app, integration.testKey).post(cancelUrl(v.id)), 409, 'invalid-state');
     expect((await getVerification(rt.app, integration.testKey, v.id)).status).toBe('expired');
+  });
+
+  it('answers 403 feature-not-enabled once otp_enabled is turned off (API.md: the verification endpoints answer 403)', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app);
+    const v = await send(rt.app, integration.testKey, { identifier: phone() });
+    expectJson(await admin(rt.app).patch(`/admin/v1/integrations/${integration.id}`, { policy: { otp_enabled: false } }), 200);
+    expectProblem(await api(rt.app, integration.testKey).post(cancelUrl(v.id)), 403, 'feature-not-enabled');
+    expect((await getVerification(rt.app, integration.testKey, v.id)).status).toBe('pending');
   });
 
   it('answers 404 for an unknown id', async () => {

@@ -175,6 +175,17 @@ describe('POST /v1/verifications', () => {
     expect(await rt.worker.drain()).toBe(0);
   });
 
+  it('leaves exactly one pending verification after concurrent requests for one identifier', async () => {
+    const rt = runtime();
+    const integration = await createIntegration(rt.app, { policy: { limits: { send_per_minute: 100 } } });
+    const to = phone();
+    const responses = await Promise.all(Array.from({ length: 8 }, () => api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })));
+    const created = responses.map((r) => expectJson<VerificationBody>(r, 201));
+    const states = await Promise.all(created.map((v) => getVerification(rt.app, integration.testKey, v.id)));
+    expect(states.filter((v) => v.status === 'pending')).toHaveLength(1);
+    expect(states.filter((v) => v.status === 'canceled' && v.failure_reason === 'superseded')).toHaveLength(7);
+  });
+
   it('answers 429 rate-limit-exceeded with Retry-After on the 4th send in a minute (send_per_minute 3)', async () => {
     const rt = runtime();
     const integration = await createIntegration(rt.app, { policy: { limits: { send_per_minute: 3 } } });
