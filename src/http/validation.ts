@@ -1,7 +1,7 @@
 import { Ajv, type Options } from 'ajv';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 
-const common: Options = { allErrors: true, removeAdditional: false, useDefaults: true, strict: true, strictRequired: false };
+const common: Options = { allErrors: true, removeAdditional: false, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true };
 
 /**
  * Two Ajv instances: bodies are checked strictly (no type coercion, unknown fields refused), while

@@ -12,7 +12,7 @@ import {
   type AdminDeps,
 } from '../../../services/integrations.js';
 import { sendResult } from '../../problem-reply.js';
-import { ListQuery, errorResponses } from '../../schemas.js';
+import { ListQuery, NullableString, errorResponses } from '../../schemas.js';
 
 const closed = { additionalProperties: false } as const;
 const tags = ['operator'];
@@ -22,7 +22,7 @@ const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' });
 const Mode = Type.Union([Type.Literal('test'), Type.Literal('live')]);
 
 const IssuedKeySchema = Type.Object({ id: Type.String(), mode: Mode, key: Type.String(), signing_secret: Type.String(), created_at: Type.String() });
-const KeySchema = Type.Object({ id: Type.String(), mode: Mode, prefix: Type.String(), created_at: Type.String(), revoked_at: Type.Union([Type.String(), Type.Null()]) });
+const KeySchema = Type.Object({ id: Type.String(), mode: Mode, prefix: Type.String(), created_at: Type.String(), revoked_at: NullableString() });
 const IntegrationSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -53,7 +53,7 @@ export const adminIntegrationRoutes = (deps: AdminDeps): FastifyPluginAsyncTypeb
 
   app.get(
     '/admin/v1/integrations',
-    { schema: { tags, summary: 'List integrations, newest first', querystring: Type.Object(ListQuery, closed), response: { 200: Type.Object({ data: Type.Array(IntegrationSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses(400, 401) } } },
+    { schema: { tags, summary: 'List integrations, newest first', querystring: Type.Object(ListQuery, closed), response: { 200: Type.Object({ data: Type.Array(IntegrationSchema), next_cursor: NullableString() }), ...errorResponses(400, 401) } } },
     async (request, reply) => sendResult(reply, await listIntegrationsPage(deps, request.query.limit ?? 20, request.query.cursor)),
   );
 

@@ -4,16 +4,16 @@ import type { ServiceDeps } from '../../../services/context.js';
 import { listSandboxMessages } from '../../../services/sandbox-messages.js';
 import { tenantOf } from '../../plugins/auth.js';
 import { sendResult } from '../../problem-reply.js';
-import { ListQuery, errorResponses } from '../../schemas.js';
+import { ListQuery, NullableString, errorResponses } from '../../schemas.js';
 
 const MessageSchema = Type.Object({
   id: Type.String(),
   to: Type.String(),
   channel: Type.String(),
-  subject: Type.Union([Type.String(), Type.Null()]),
+  subject: NullableString(),
   body: Type.String(),
-  code: Type.Union([Type.String(), Type.Null()], { description: 'The OTP extracted from the body' }),
-  verification_id: Type.Union([Type.String(), Type.Null()]),
+  code: NullableString({ description: 'The OTP extracted from the body' }),
+  verification_id: NullableString(),
   received_at: Type.String(),
 });
 
@@ -25,7 +25,7 @@ export const sandboxRoutes = (deps: ServiceDeps): FastifyPluginAsyncTypebox => a
         tags: ['sandbox'],
         summary: 'Messages captured in test mode, newest first',
         querystring: Type.Object({ to: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })), ...ListQuery }, { additionalProperties: false }),
-        response: { 200: Type.Object({ data: Type.Array(MessageSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses(400, 401, 403) },
+        response: { 200: Type.Object({ data: Type.Array(MessageSchema), next_cursor: NullableString() }), ...errorResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {
