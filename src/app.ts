@@ -16,6 +16,8 @@ import { sandboxRoutes } from './http/routes/v1/sandbox.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { registerValidation } from './http/validation.js';
+import type { Readiness } from './backends.js';
+import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
@@ -24,6 +26,8 @@ export interface AppDeps {
   metrics: PromMetrics;
   adminToken: string;
   logger: Logger;
+  notifier: Notifier;
+  readiness: () => Promise<Readiness>;
 }
 
 /** Builds the Fastify app; never listens (tests use inject or their own port). */
@@ -72,13 +76,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await opsRoutes(app, { store: deps.services.store, metrics: deps.metrics, adminToken: deps.adminToken });
+  await opsRoutes(app, { readiness: deps.readiness, metrics: deps.metrics, adminToken: deps.adminToken });
   app.get('/.well-known/jwks.json', { schema: { tags: ['otp gate'], summary: 'Public keys that sign access tokens' } }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return deps.services.signingKeys.jwks();
   });
 
   const keyCache = new ApiKeyCache();
+  deps.notifier.subscribe('keys', () => keyCache.clear());
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));
     registerIdempotency(v1, deps.services.store.db, deps.services.clock);
@@ -93,7 +98,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerIdempotency(admin, deps.services.store.db, deps.services.clock);
     // Every operator write may revoke a key or change a policy: forget cached keys at once.
     admin.addHook('onSend', async (request, _reply, payload) => {
-      if (request.method !== 'GET') keyCache.clear();
+      if (request.method !== 'GET') {
+        keyCache.clear();
+        deps.notifier.publish('keys'); // the other processes of a deployment
+      }
       return payload;
     });
     await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));

@@ -1,23 +1,24 @@
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { createBackends, type Backends } from './backends.js';
 import type { Config } from './config.js';
 import { cryptoRandom, systemClock, type Clock, type Random } from './domain/clock.js';
 import type { ChannelRegistry } from './delivery/channel.js';
 import { deliverMessageHandler, failDeadMessage, MESSAGE_KIND } from './delivery/deliver-message.js';
 import { OutboxWorker } from './delivery/outbox-worker.js';
 import { PromMetrics } from './http/metrics.js';
-import { FlexibleLimits, type Limits } from './limits/limits.js';
+import type { Limits } from './limits/limits.js';
 import { SandboxChannel } from './sandbox/sandbox-channel.js';
 import { generateAdminToken, generateServerSecret, loadOrCreateSecret } from './secrets.js';
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
-import { MemorySessionCache } from './services/session-cache.js';
 import { SigningKeyRing } from './tokens/signing-keys.js';
 
 export interface Runtime {
   config: Config;
   store: Store;
+  backends: Backends;
   services: ServiceDeps;
   worker: OutboxWorker;
   app: FastifyInstance;
@@ -35,6 +36,8 @@ export interface RuntimeOptions {
   worker?: boolean;
   limits?: Limits;
   liveChannels?: ChannelRegistry;
+  /** Outbox lease (ms) after which another worker may take a claimed message (default 30 s). */
+  leaseMs?: number;
 }
 
 /** Logs never carry keys, session tokens, signatures or codes. */
@@ -57,63 +60,70 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   await migrateToLatest(store.db);
 
   const admin = config.adminToken ? { value: config.adminToken, created: false } : loadOrCreateSecret(config.dataDir, 'admin-token', generateAdminToken);
+  if (!config.serverSecret && store.dialect === 'postgres') {
+    logger.warn('OTPGATE_SECRET is unset: using the data directory’s server secret; every process of a deployment needs the same one');
+  }
   const secret = config.serverSecret ?? loadOrCreateSecret(config.dataDir, 'server-secret', generateServerSecret).value;
   const serverSecret = Buffer.from(secret, 'utf8');
 
-  const limits = options.limits ?? (store.sqlite ? FlexibleLimits.sqlite(store.sqlite) : FlexibleLimits.memory());
+  const backends = await createBackends(config, store, clock, logger, { limits: options.limits });
   const liveChannels = options.liveChannels ?? {};
   const metrics = new PromMetrics();
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
   await signingKeys.ensureKey();
-  let worker: OutboxWorker | null = null;
   const services: ServiceDeps = {
     store,
     clock,
     random,
     serverSecret,
-    limits,
+    limits: backends.limits,
     liveChannels,
     metrics,
-    sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
+    sessionCache: backends.sessionCache,
     signingKeys,
     issuer: config.publicUrl ?? 'otpgate',
-    notifyOutbox: () => worker?.poke(),
+    notifyOutbox: () => backends.notifier.publish('outbox'),
   };
-  const sandbox = new SandboxChannel(clock, random);
-  worker = new OutboxWorker({
+  const worker = new OutboxWorker({
     db: store.db,
     postgres: store.dialect === 'postgres',
     clock,
     random,
     logger,
+    leaseMs: options.leaseMs,
     handlers: {
       [MESSAGE_KIND]: deliverMessageHandler({
         db: store.db,
         clock,
         serverSecret,
-        sandbox,
+        sandbox: new SandboxChannel(clock, random),
         live: liveChannels,
         onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
       }),
     },
     onDead: (trx, row, error) => failDeadMessage(trx, clock, row, error),
   });
-  if (options.worker !== false) worker.start();
+  if (options.worker !== false) {
+    backends.notifier.subscribe('outbox', () => worker.poke());
+    worker.start();
+  }
 
-  const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger });
-  const theWorker = worker;
+  const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger, notifier: backends.notifier, readiness: backends.readiness });
   return {
     config,
     store,
+    backends,
     services,
-    worker: theWorker,
+    worker,
     app,
     logger,
     adminToken: admin.value,
     adminTokenCreated: admin.created,
     async close() {
       await app.close();
-      await theWorker.stop();
+      await worker.stop();
+      await backends.notifier.close();
+      await backends.close();
       await store.close();
     },
   };

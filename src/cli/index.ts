@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config.js';
 import { serve } from './serve.js';
+import { runWorker } from './worker.js';
 import { withAdmin } from './with-admin.js';
 import { createIntegration, createKey, deleteKey, listIntegrationsPage } from '../services/integrations.js';
 import { migrateToLatest, openStore } from '../store/database.js';
@@ -20,6 +21,11 @@ program
   .description('run the HTTP API (and the outbox worker)')
   .option('--no-worker', 'serve HTTP only; another process runs the workers')
   .action(async (opts: { worker: boolean }) => serve({ worker: opts.worker }));
+
+program
+  .command('worker')
+  .description('run the outbox workers only (no HTTP server)')
+  .action(async () => runWorker());
 
 program
   .command('migrate')

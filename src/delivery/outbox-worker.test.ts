@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, cryptoRandom } from '../domain/clock.js';
+import { ManualClock, cryptoRandom, systemClock } from '../domain/clock.js';
 import { claimDue, enqueue, type OutboxRow } from '../store/outbox-repo.js';
 import { migrateToLatest, openStore, type Store } from '../store/database.js';
 import { OutboxWorker, type JobOutcome } from './outbox-worker.js';
@@ -122,5 +122,24 @@ describe('OutboxWorker', () => {
     const bad = await status('obx_1');
     expect(bad.status).toBe('pending');
     expect(bad.last_error).toContain('constraint violated');
+  });
+
+  it('renews the lease of a batch still in hand, so a slow send is not taken over', async () => {
+    await enqueue(store.db, { id: 'obx_slow', kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: Date.now() });
+    let runs = 0;
+    const options = { db: store.db, postgres: false, clock: systemClock, random: cryptoRandom, logger, leaseMs: 300 };
+    const slowSend = async (): Promise<JobOutcome> => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 900));
+      return { done: true };
+    };
+    const slow = new OutboxWorker({ ...options, handlers: { test: slowSend } });
+    const other = new OutboxWorker({ ...options, handlers: { test: async (): Promise<JobOutcome> => (runs++, { done: true }) } });
+    const first = slow.drain();
+    await new Promise((r) => setTimeout(r, 600)); // twice the lease: without renewal it would have lapsed
+    expect(await other.drain()).toBe(0);
+    await first;
+    expect(runs).toBe(1);
+    expect((await status('obx_slow')).status).toBe('done');
   });
 });

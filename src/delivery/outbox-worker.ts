@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Random } from '../domain/clock.js';
 import { base62 } from '../domain/ids.js';
-import { claimDue, markDone, release, releaseAll, type OutboxRow } from '../store/outbox-repo.js';
+import { claimDue, extendLeases, markDone, release, releaseAll, type OutboxRow } from '../store/outbox-repo.js';
 import type { Db, Executor } from '../store/tables.js';
 
 /** Writes a handler asks for; the worker commits them with the message's new state, batched. */
@@ -11,6 +11,9 @@ export type Persist = (trx: Executor) => Promise<void>;
 export type JobOutcome = { done: true; persist?: Persist } | { done: false; retryable: boolean; error: string; persist?: Persist };
 
 export type OutboxHandler = (row: OutboxRow) => Promise<JobOutcome>;
+
+/** How long a claim holds without renewal (the worker renews it every third of this while working). */
+export const DEFAULT_LEASE_MS = 5_000;
 
 /** Backoff between attempts of one message; after the last, it is buried as `dead`. */
 const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000, 600_000];
@@ -126,8 +129,15 @@ export class OutboxWorker {
    * lapse, and the batch is delivered again (sandbox captures are deduplicated on the outbox id).
    */
   private async tick(): Promise<number> {
-    const rows = await claimDue(this.o.db, this.id, this.o.clock.now(), this.o.leaseMs ?? 30_000, this.o.batch ?? 50, this.o.postgres);
+    const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
+    const rows = await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, this.o.batch ?? 50, this.o.postgres);
     if (rows.length === 0) return 0;
+    // A short lease, renewed while the batch is in hand: a crashed worker's claims return within
+    // seconds, and a slow provider does not lose its claim to another worker.
+    const heartbeat = setInterval(() => {
+      extendLeases(this.o.db, this.id, this.o.clock.now() + leaseMs).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: lease renewal failed'));
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+    heartbeat.unref();
     const batch = (async () => {
       const results = await Promise.all(rows.map(async (row) => ({ row, outcome: await this.run1(row) })));
       try {
@@ -144,6 +154,7 @@ export class OutboxWorker {
     try {
       await batch;
     } finally {
+      clearInterval(heartbeat);
       this.inFlight.delete(batch);
     }
     return rows.length;

@@ -1,6 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import {
   RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
   RateLimiterRes,
   RateLimiterSQLite,
   type RateLimiterAbstract,
@@ -30,7 +34,7 @@ const LIMITS_TABLE = 'rate_limits';
 export class FlexibleLimits implements Limits {
   private readonly cache = new Map<string, RateLimiterAbstract>();
 
-  constructor(private readonly factory: Factory) {}
+  constructor(readonly factory: Factory) {}
 
   /** Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. */
   static sqlite(db: BetterSqlite3.Database): FlexibleLimits {
@@ -38,6 +42,27 @@ export class FlexibleLimits implements Limits {
     return new FlexibleLimits(
       (opts) =>
         new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
+    );
+  }
+
+  /** Persisted in Postgres (shared by every process of a deployment). Creates its table first. */
+  static async postgres(pool: pg.Pool): Promise<FlexibleLimits> {
+    await new Promise<void>((resolve, reject) => {
+      new RateLimiterPostgres({ storeClient: pool, tableName: LIMITS_TABLE, keyPrefix: 'otpg_init', points: 1, duration: 1 }, (err?: Error) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+    return new FlexibleLimits((opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }));
+  }
+
+  /**
+   * In Redis, with the database store as rate-limiter-flexible's insurance: while Redis is down,
+   * counting goes on in the database instead of failing requests (a logged, degraded mode).
+   */
+  static redis(client: Redis, insurance: FlexibleLimits): FlexibleLimits {
+    return new FlexibleLimits(
+      (opts) =>
+        new RateLimiterRedis({ ...opts, storeClient: client, rejectIfRedisNotReady: true, insuranceLimiter: insurance.factory(opts) }),
     );
   }
 

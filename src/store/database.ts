@@ -34,7 +34,9 @@ export function openStore(databaseUrl: string): Store {
     const db: Db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
     return { db, dialect: 'sqlite', sqlite, pgPool: null, close: () => db.destroy() };
   }
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
+  // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
+  pool.on('error', () => {}); // an idle client's connection dropped; the pool replaces it, and queries report their own errors
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', sqlite: null, pgPool: pool, close: () => db.destroy() };
 }

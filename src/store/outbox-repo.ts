@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Executor, Mode, OutboxTable } from './tables.js';
 
 export type OutboxRow = OutboxTable;
@@ -44,7 +43,7 @@ export async function claimDue(db: Executor, workerId: string, now: number, leas
   return db
     .updateTable('outbox')
     .set((eb) => ({ locked_until: now + leaseMs, locked_by: workerId, attempts: eb('attempts', '+', 1) }))
-    .where('id', 'in', postgres ? due.modifyEnd(sql`for update skip locked`) : due)
+    .where('id', 'in', postgres ? due.forUpdate().skipLocked() : due)
     .where('status', '=', 'pending')
     .returningAll()
     .execute();
@@ -66,6 +65,11 @@ export async function release(db: Executor, id: string, workerId: string, outcom
     .where('id', '=', id)
     .where('locked_by', '=', workerId)
     .execute();
+}
+
+/** Keeps this worker's claims alive while it is still working on them (a lease heartbeat). */
+export async function extendLeases(db: Executor, workerId: string, until: number): Promise<void> {
+  await db.updateTable('outbox').set({ locked_until: until }).where('locked_by', '=', workerId).where('status', '=', 'pending').where('locked_until', 'is not', null).execute();
 }
 
 /** Hands back this worker's unfinished claims (graceful shutdown) so another can take them at once. */

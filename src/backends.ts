@@ -1,0 +1,99 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { sql } from 'kysely';
+import type { Config } from './config.js';
+import { FlexibleLimits, type Limits } from './limits/limits.js';
+import { LocalNotifier, RedisNotifier, type Notifier } from './pubsub.js';
+import { RedisSessionCache, noSessionCache } from './services/redis-session-cache.js';
+import { MemorySessionCache, type SessionCache } from './services/session-cache.js';
+import type { Store } from './store/database.js';
+import type { Clock } from './domain/clock.js';
+
+export interface Readiness {
+  ready: boolean;
+  checks: { database: 'ok' | 'down'; redis?: 'ok' | 'down' };
+}
+
+/** Where limits, the session cache and cross-process notices live, chosen by the configuration. */
+export interface Backends {
+  limits: Limits;
+  sessionCache: SessionCache;
+  notifier: Notifier;
+  readiness(): Promise<Readiness>;
+  close(): Promise<void>;
+}
+
+function redisClient(url: string, logger: Logger, role: string): Redis {
+  // Fail fast while Redis is away (no offline queue): callers fall back instead of waiting.
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: role === 'subscriber', connectTimeout: 2000 });
+  let lastWarn = 0;
+  client.on('error', (err: Error) => {
+    if (Date.now() - lastWarn > 10_000) logger.warn({ err: err.message, role }, 'redis: connection problem; degrading to the database');
+    lastWarn = Date.now();
+  });
+  return client;
+}
+
+/**
+ * - SQLite: limits in the same file, sessions cached in memory, notices within the process.
+ * - Postgres: limits in Postgres, no session cache (a per-process cache could miss a revocation).
+ * - Postgres + Redis: limits in Redis with Postgres as insurance, sessions cached in Redis, notices by pub/sub.
+ */
+export async function createBackends(config: Config, store: Store, clock: Clock, logger: Logger, override?: { limits?: Limits }): Promise<Backends> {
+  const database = async (): Promise<'ok' | 'down'> => {
+    try {
+      await sql`select 1`.execute(store.db);
+      return 'ok';
+    } catch {
+      return 'down';
+    }
+  };
+  if (store.sqlite) {
+    return {
+      limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite),
+      sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
+      notifier: new LocalNotifier(),
+      readiness: async () => {
+        const db = await database();
+        return { ready: db === 'ok', checks: { database: db } };
+      },
+      close: async () => {},
+    };
+  }
+  const pool = store.pgPool;
+  if (!pool) throw new Error('a Postgres store without a pool');
+  if (!config.redisUrl) {
+    return {
+      limits: override?.limits ?? (await FlexibleLimits.postgres(pool)),
+      sessionCache: noSessionCache,
+      notifier: new LocalNotifier(),
+      readiness: async () => {
+        const db = await database();
+        return { ready: db === 'ok', checks: { database: db } };
+      },
+      close: async () => {},
+    };
+  }
+  const redis = redisClient(config.redisUrl, logger, 'client');
+  const subscriber = redisClient(config.redisUrl, logger, 'subscriber');
+  return {
+    limits: override?.limits ?? FlexibleLimits.redis(redis, await FlexibleLimits.postgres(pool)),
+    sessionCache: new RedisSessionCache(redis, logger, 60_000, () => clock.now()),
+    notifier: new RedisNotifier(redis, subscriber, logger),
+    readiness: async () => {
+      const [db, cache] = await Promise.all([
+        database(),
+        redis.ping().then(
+          () => 'ok' as const,
+          () => 'down' as const,
+        ),
+      ]);
+      // Without Redis the service degrades but still answers: only the database decides readiness.
+      return { ready: db === 'ok', checks: { database: db, redis: cache } };
+    },
+    close: async () => {
+      subscriber.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
