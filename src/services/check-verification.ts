@@ -7,7 +7,7 @@ import { insertSession } from '../store/sessions-repo.js';
 import {
   findLatestVerification,
   findVerification,
-  incrementAttempts,
+  recordWrongCode,
   transitionFromPending,
   type VerificationRow,
 } from '../store/verifications-repo.js';
@@ -89,10 +89,14 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
     return approve(deps, tenant, verification, now);
   }
 
-  const attempts = await incrementAttempts(deps.store.db, verification.id, now);
-  if (attempts === undefined) return fail(problem('not-found', 'No pending verification for this identifier.'));
-  const decision = afterWrongCode(attempts, verification.max_attempts, policy);
-  if (decision.fails) await transitionFromPending(deps.store.db, verification.id, { status: 'failed', failure_reason: decision.reason, now });
+  const wrong = await recordWrongCode(deps.store.db, verification.id, now, policy.checks.on_wrong_code === 'restart');
+  if (!wrong) {
+    // A concurrent check used the last attempt (or approved it) between our read and this write.
+    const fresh = await findVerification(deps.store.db, tenant, verification.id);
+    const after = gateCheck(fresh, deps.clock.now());
+    return fail(after.compare ? problem('not-found', 'No pending verification for this identifier.') : after.problem);
+  }
+  const decision = afterWrongCode(wrong.attempts, verification.max_attempts, policy);
   const { lockedNow } = await deps.limits.recordFailure(key, {
     maxFailures: policy.lockout.max_failures,
     windowS: policy.lockout.window_s,
@@ -126,7 +130,11 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     });
     return true;
   });
-  if (!won) return fail(problem('not-found', 'This verification was already used.'));
+  if (!won) {
+    // Lost a race: another check approved it, or wrong guesses used its last attempt first.
+    const after = gateCheck(await findVerification(deps.store.db, tenant, v.id), deps.clock.now());
+    return fail(after.compare ? problem('not-found', 'This verification was already used.') : after.problem);
+  }
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
   const approved: CheckApproved = {
     status: 'approved',

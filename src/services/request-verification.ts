@@ -2,7 +2,7 @@ import { generateCode, hashCode, seal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { resolveChannel, type RequestedChannel } from '../domain/verification.js';
-import { cancelPendingFor, insertVerification, type VerificationRow } from '../store/verifications-repo.js';
+import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
@@ -75,6 +75,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     updated_at: now,
   };
   const delivery = await deps.store.db.transaction().execute(async (trx) => {
+    await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);
     return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel: channel.value, to: identifier.value, code, locale: row.locale });

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DeliveriesTable, Executor, Mode, VerificationsTable } from './tables.js';
 
 export type VerificationRow = VerificationsTable;
@@ -36,6 +37,16 @@ export async function findLatestVerification(db: Executor, scope: Scope, identif
     .executeTakeFirst();
 }
 
+/**
+ * Serializes requests for one identifier inside a transaction (Postgres: a transaction-scoped
+ * advisory lock; SQLite already runs one write transaction at a time), so "a new request cancels
+ * the earlier pending one" leaves exactly one pending verification under concurrency.
+ */
+export async function lockIdentifier(trx: Executor, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
+  if (!postgres) return;
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`${scope.integrationId}:${scope.mode}:${identifier}`}, 0))`.execute(trx);
+}
+
 /** Cancels every pending verification of the identifier (a new request supersedes them). */
 export async function cancelPendingFor(db: Executor, scope: Scope, identifier: string, now: number): Promise<void> {
   await db
@@ -66,16 +77,36 @@ export async function transitionFromPending(
   return Number(res.numUpdatedRows) === 1;
 }
 
-/** Adds one failed attempt atomically and returns the new count (undefined if no longer pending). */
-export async function incrementAttempts(db: Executor, id: string, now: number): Promise<number | undefined> {
-  const row = await db
+/**
+ * Records one wrong code in a single atomic statement: the attempt is counted only while the
+ * verification is pending with attempts left, and the same statement fails it when that was the
+ * last attempt (or at once under `restart`). Concurrent wrong guesses therefore never count past
+ * `max_attempts`. Returns the new count and status, or undefined when nothing was left to count.
+ */
+export async function recordWrongCode(
+  db: Executor,
+  id: string,
+  now: number,
+  restart: boolean,
+): Promise<{ attempts: number; status: string } | undefined> {
+  return db
     .updateTable('verifications')
-    .set((eb) => ({ attempts: eb('attempts', '+', 1), updated_at: now }))
+    .set((eb) => {
+      const last = restart ? sql<boolean>`1 = 1` : sql<boolean>`${eb.ref('attempts')} + 1 >= ${eb.ref('max_attempts')}`;
+      const reason = restart ? 'wrong_code' : 'max_attempts_reached';
+      return {
+        attempts: eb('attempts', '+', 1),
+        status: eb.case().when(last).then('failed').else(eb.ref('status')).end(),
+        failure_reason: eb.case().when(last).then(reason).else(eb.ref('failure_reason')).end(),
+        code_sealed: eb.case().when(last).then(null).else(eb.ref('code_sealed')).end(),
+        updated_at: now,
+      };
+    })
     .where('id', '=', id)
     .where('status', '=', 'pending')
-    .returning('attempts')
+    .where((eb) => eb('attempts', '<', eb.ref('max_attempts')))
+    .returning(['attempts', 'status'])
     .executeTakeFirst();
-  return row?.attempts;
 }
 
 /** Counts a resend; only if still pending and under the send limit (atomic against double resends). */

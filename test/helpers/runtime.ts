@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
 import type { PolicyPatch } from '../../src/domain/policy.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
+import { storeEnv } from './stores.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -19,13 +20,15 @@ export interface TestRuntime extends Runtime {
 /** A full runtime (app, store, worker) on a fresh SQLite file in a temp dir. */
 export async function startRuntime(options: RuntimeOptions & { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestRuntime> {
   const dir = mkdtempSync(join(tmpdir(), 'otpgate-test-'));
-  const config = loadConfig({ OTPGATE_DATA_DIR: dir, OTPGATE_ADMIN_TOKEN: ADMIN_TOKEN, OTPGATE_LOG_LEVEL: 'silent', ...options.env });
+  const store = await storeEnv();
+  const config = loadConfig({ OTPGATE_DATA_DIR: dir, OTPGATE_ADMIN_TOKEN: ADMIN_TOKEN, OTPGATE_LOG_LEVEL: 'silent', ...store.env, ...options.env });
   // The worker is off by default: tests deliver deterministically with `runtime.worker.drain()`.
   const runtime = await createRuntime(config, { logger: pino({ level: 'silent' }), worker: false, ...options });
   return Object.assign(runtime, {
     dir,
     async dispose() {
       await runtime.close();
+      await store.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   });
