@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
+import { claimDue, enqueue } from '../../src/store/outbox-repo.js';
+import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
+import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
+import { findLatestVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
+import { POSTGRES_URL, createThrowawayDatabase } from '../helpers/stores.js';
+
+/** The storage layer, looped over every dialect available (as Kysely loops its own). */
+const dialects: { name: string; open(): Promise<{ url: string; drop(): Promise<void> }> }[] = [
+  {
+    name: 'sqlite',
+    open: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'otpgate-store-'));
+      return { url: `sqlite:${join(dir, 'otpgate.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  ...(POSTGRES_URL ? [{ name: 'postgres', open: () => createThrowawayDatabase(POSTGRES_URL as string) }] : []),
+];
+
+const scope = { integrationId: 'int_a', mode: 'test' as const };
+
+function verification(id: string, over: Partial<VerificationRow> = {}): VerificationRow {
+  return {
+    id, integration_id: 'int_a', mode: 'test', identifier: '+5511987654321', identifier_kind: 'phone', country: 'BR', channel: 'sms',
+    action: 'sign_in', locale: null, status: 'pending', failure_reason: null, code_hash: 'h', code_sealed: 's', code_length: 6,
+    attempts: 0, max_attempts: 3, sends: 1, expires_at: 2_000_000_000_000, last_sent_at: 1, created_at: 1, updated_at: 1, ...over,
+  };
+}
+
+describe.each(dialects)('store on $name', ({ name, open }) => {
+  let store: Store;
+  let db: { url: string; drop(): Promise<void> };
+  beforeAll(async () => {
+    db = await open();
+    store = openStore(db.url);
+    expect(await migrateToLatest(store.db)).toEqual(['001-initial', '002-signing-keys']);
+  });
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  it('migrates idempotently, and `otpgate migrate` agrees', async () => {
+    expect(await migrateToLatest(store.db)).toEqual([]);
+    const out = execFileSync('node', ['dist/cli/index.js', 'migrate'], { env: { ...process.env, OTPGATE_DATABASE_URL: db.url }, encoding: 'utf8' });
+    expect(out).toContain('schema is up to date');
+  });
+
+  it('keeps epoch-millisecond times as numbers', async () => {
+    await insertVerification(store.db, verification('ver_time', { identifier: '+5511900000001', created_at: 1_790_000_000_123 }));
+    const row = await findLatestVerification(store.db, scope, '+5511900000001');
+    expect(row?.created_at).toBe(1_790_000_000_123);
+    expect(typeof row?.expires_at).toBe('number');
+  });
+
+  it('counts concurrent wrong codes once each and never past max_attempts', async () => {
+    await insertVerification(store.db, verification('ver_race', { identifier: '+5511900000002' }));
+    const results = await Promise.all(Array.from({ length: 10 }, () => recordWrongCode(store.db, 'ver_race', 5, false)));
+    const counted = results.filter((r) => r !== undefined);
+    expect(counted.map((r) => r?.attempts).sort()).toEqual([1, 2, 3]);
+    expect(counted.find((r) => r?.attempts === 3)?.status).toBe('failed');
+    const row = await findLatestVerification(store.db, scope, '+5511900000002');
+    expect(row).toMatchObject({ status: 'failed', attempts: 3, failure_reason: 'max_attempts_reached', code_sealed: null });
+  });
+
+  it('hands each outbox message to exactly one of several concurrent claimers', async () => {
+    for (let i = 0; i < 40; i++) await enqueue(store.db, { id: `obx_${name}_${i}`, kind: 'message', integration_id: 'int_a', mode: 'test', payload_json: '{}', now: 1 });
+    const claims = await Promise.all(['w1', 'w2', 'w3', 'w4'].map((w) => claimDue(store.db, w, 10, 5000, 15, store.dialect === 'postgres')));
+    const ids = claims.flat().map((r) => r.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(40);
+    expect(await claimDue(store.db, 'w5', 10, 5000, 50, store.dialect === 'postgres')).toEqual([]);
+    expect((await claimDue(store.db, 'w5', 5011, 5000, 50, store.dialect === 'postgres')).length).toBe(40); // leases lapsed
+  });
+
+  it('lets one of many concurrent requests claim an idempotency key', async () => {
+    const row = { scope: 's', key: `k-${name}`, request_hash: 'h', now: 100 };
+    const results = await Promise.all(Array.from({ length: 8 }, () => claimKey(store.db, row, 0)));
+    expect(results.filter((r) => r === null)).toHaveLength(1);
+    await completeKey(store.db, 's', row.key, 201, '{"ok":true}');
+    expect(await claimKey(store.db, row, 0)).toMatchObject({ status: 'done', response_status: 201, response_body: '{"ok":true}' });
+    expect(await claimKey(store.db, { ...row, now: 200 }, 150)).toBeNull(); // expired: forgotten, claimed anew
+  });
+
+  it('captures a sandbox message once per source', async () => {
+    const message = { id: 'msg_1', integration_id: 'int_a', mode: 'test' as const, to_address: 'a@b.co', channel: 'email', subject: 's', body: 'b', code: '1234', verification_id: null, source_id: `obx_src_${name}`, received_at: 1 };
+    await captureMessage(store.db, message);
+    await captureMessage(store.db, { ...message, id: 'msg_2' });
+    const rows = await store.db.selectFrom('sandbox_messages').selectAll().where('source_id', '=', message.source_id).execute();
+    expect(rows.map((r) => r.id)).toEqual(['msg_1']);
+  });
+});
