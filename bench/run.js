@@ -2,38 +2,72 @@
 // (the figures only mean something relative to it on a shared, noisy machine).
 //
 //   npm run bench                      (builds first)
-//   node bench/run.js [--duration 10] [--connections 50] [--json]
+//   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2] [--json]
+//
+// --store sqlite (default): one otpgate on an embedded SQLite file. --store postgres: otpgate on a
+// throwaway Postgres database (dropped at the end) with Redis; --processes 2 then runs two otpgate
+// processes on it, the load split between them. See bench/README.md.
 //
 // Exit code: 0 all good; 1 a phase is below its floor; 2 the run is not a valid result (more than
 // 1% of a phase's requests without the expected status, messages not captured, a server that
 // would not start, ...). Progress goes to stderr, the report (or JSON line) to stdout.
+import { randomBytes } from 'node:crypto';
 import { parseOptions, USAGE } from './lib/args.js';
-import { runLoad } from './lib/load.js';
+import { runLoads } from './lib/load.js';
 import { createBenchIntegration } from './lib/otpgate-api.js';
 import { phases } from './lib/phases.js';
+import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, describeExit, installExitHandlers } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startBare, startOtpgate } from './lib/servers.js';
 
 const MAX_FAILED_RATIO = 0.01;
 
-/** Starts what the phases need: the bare server and/or otpgate with its bench integration. */
-async function startServers(ctx, otpgateEnv = {}) {
+/**
+ * The environment every otpgate process of the run shares: none for SQLite (each process has its
+ * own data directory); for Postgres a throwaway database, Redis, and one server secret and admin
+ * token (a code sealed or a session signed by one process must be read by the other).
+ */
+async function otpgateEnv(ctx) {
+  if (ctx.options.store !== 'postgres') return {};
+  const adminUrl = process.env.OTPGATE_BENCH_DATABASE_URL || DEFAULT_ADMIN_DATABASE_URL;
+  const redisUrl = process.env.OTPGATE_BENCH_REDIS_URL || DEFAULT_REDIS_URL;
+  const database = await createThrowawayDatabase(adminUrl, ctx.log);
+  ctx.log(`otpgate will use Redis at ${redact(redisUrl)}`);
+  return {
+    OTPGATE_DATABASE_URL: database.url,
+    OTPGATE_REDIS_URL: redisUrl,
+    OTPGATE_SECRET: randomBytes(32).toString('base64url'),
+    OTPGATE_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+  };
+}
+
+/** Starts what the phases need: the bare server and/or the otpgate process(es) with the bench integration. */
+async function startServers(ctx) {
   const needed = new Set(phases.map((phase) => phase.server));
   if (needed.has('bare')) {
     ctx.log('starting bare Fastify server');
     ctx.servers.bare = await startBare();
   }
   if (needed.has('otpgate')) {
-    ctx.log('starting otpgate');
-    ctx.servers.otpgate = await startOtpgate(otpgateEnv);
+    const env = await otpgateEnv(ctx);
+    const count = ctx.options.processes;
+    ctx.otpgates = [];
+    // One after the other: the first migrates the new database, the next ones find it ready.
+    for (let i = 1; i <= count; i++) {
+      const name = count === 1 ? 'otpgate' : `otpgate-${i}`;
+      ctx.log(`starting ${name} (store: ${ctx.options.store})`);
+      const server = await startOtpgate(env, { name });
+      ctx.otpgates.push(server);
+      ctx.servers[i === 1 ? 'otpgate' : name] = server;
+    }
     ctx.apiKey = await createBenchIntegration(ctx.servers.otpgate);
   }
 }
 
 function describeFailures(phase, result) {
   const share = (result.failedRatio * 100).toFixed(2);
-  const samples = result.samples.map(({ status, body }) => `\n    ${status}: ${body}`).join('');
+  const samples = result.samples.map(({ status, body, label }) => `\n    ${label ? `${label}: ` : ''}${status}: ${body}`).join('');
   return `${phase.name}: ${share}% of requests failed (expected ${phase.expect}; statuses ${JSON.stringify(result.byStatus)}, errors ${result.errors}, timeouts ${result.timeouts})${samples}`;
 }
 
@@ -48,6 +82,7 @@ async function main() {
     options,
     log: options.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
     servers: {},
+    otpgates: [],
     notes: [],
     problems: [],
   };
@@ -62,7 +97,7 @@ async function main() {
       continue;
     }
     ctx.log(`${phase.name}: ${phase.description}`);
-    const result = await runLoad(phase.load(ctx), phase.expect);
+    const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
     row.result = result;
@@ -75,7 +110,7 @@ async function main() {
   }
 
   const judged = judge(rows);
-  process.stdout.write(options.json ? `${toJson(judged)}\n` : toText(judged, ctx));
+  process.stdout.write(options.json ? `${toJson(judged, options)}\n` : toText(judged, ctx));
   if (options.json) {
     // The JSON line stays alone on stdout; what the table would have said goes to stderr.
     for (const note of ctx.notes) console.warn(`bench: ${note}`);

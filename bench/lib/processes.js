@@ -1,5 +1,5 @@
-// Child processes and temporary files the benchmark owns, and their cleanup on every way out
-// (normal end, thrown error, SIGINT/SIGTERM, process.exit).
+// Child processes, temporary files and other resources (a throwaway database) the benchmark owns,
+// and their cleanup on every way out (normal end, thrown error, SIGINT/SIGTERM, process.exit).
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const children = new Set();
 const tempDirs = new Set();
+const cleanupTasks = new Set();
 const OUTPUT_TAIL = 8 * 1024;
 
 /**
@@ -71,20 +72,69 @@ function removeTempDirs() {
   tempDirs.clear();
 }
 
-/** Stops every child this process started, then removes the temporary directories. */
-export async function cleanup() {
-  await Promise.all([...children].map((child) => stopChild(child)));
-  removeTempDirs();
+/**
+ * Registers a resource to release after the children are stopped: `release()` (async) runs once
+ * from cleanup(); `lastResort()` (synchronous, optional) runs from the exit handler instead when the
+ * process exits before cleanup() got to it. Returns a function that unregisters the task.
+ */
+export function onCleanup(release, lastResort) {
+  const task = { release, lastResort };
+  cleanupTasks.add(task);
+  return () => cleanupTasks.delete(task);
+}
+
+async function runCleanupTasks() {
+  for (const task of [...cleanupTasks]) {
+    cleanupTasks.delete(task);
+    try {
+      await task.release();
+    } catch (error) {
+      console.warn(`bench: cleanup: ${error.message}`);
+    }
+  }
+}
+
+let cleaning = null;
+
+/**
+ * Stops every child this process started, then releases the registered resources and removes the
+ * temporary directories. Concurrent calls (a signal during the normal end) share one run.
+ */
+export function cleanup() {
+  cleaning ??= (async () => {
+    try {
+      await Promise.all([...children].map((child) => stopChild(child)));
+      await runCleanupTasks();
+      removeTempDirs();
+    } finally {
+      cleaning = null;
+    }
+  })();
+  return cleaning;
 }
 
 /** Last-resort cleanup, so no child outlives the benchmark even on an unexpected exit. */
 export function installExitHandlers() {
   process.on('exit', () => {
     for (const child of children) child.kill('SIGKILL');
+    for (const task of cleanupTasks) {
+      try {
+        task.lastResort?.();
+      } catch (error) {
+        console.warn(`bench: cleanup: ${error.message}`);
+      }
+    }
+    cleanupTasks.clear();
     removeTempDirs();
   });
+  let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (stopping) {
+        console.error(`bench: ${signal}, still cleaning up (servers, throwaway database)`);
+        return;
+      }
+      stopping = true;
       console.error(`bench: ${signal}, stopping servers`);
       cleanup().finally(() => process.exit(130));
     });

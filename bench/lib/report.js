@@ -16,9 +16,17 @@ export function judge(rows) {
   });
 }
 
-/** The one-line JSON: <phase>_rps, then <phase>_p99_ms, then <phase>_ratio (phases with a floor). */
-export function toJson(judged) {
-  const figures = {};
+/** What ran: "sqlite (embedded)" or "postgres + redis". */
+export function describeStore(store) {
+  return store === 'postgres' ? 'postgres + redis' : 'sqlite (embedded)';
+}
+
+/**
+ * The one-line JSON: store and processes, then <phase>_rps, <phase>_p99_ms and <phase>_ratio
+ * (phases with a floor).
+ */
+export function toJson(judged, { store, processes }) {
+  const figures = { store, processes };
   for (const { phase, result } of judged) figures[`${phase.name}_rps`] = round(result?.rps, 1);
   for (const { phase, result } of judged) figures[`${phase.name}_p99_ms`] = round(result?.p99, 2);
   for (const { phase, ratio } of judged) if (phase.floor !== undefined) figures[`${phase.name}_ratio`] = round(ratio, 3);
@@ -47,8 +55,9 @@ export function toText(judged, { options, notes, problems }) {
       `${result.unexpected}/${result.errors}`,
     ];
   });
+  const processes = `${options.processes} otpgate process${options.processes === 1 ? '' : 'es'}`;
   const out = [
-    `otpgate benchmark: ${options.connections} connections, ${options.duration} s per duration-bounded phase`,
+    `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase`,
     '',
     table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'responses', 'non-2xx', 'unexpected/errors'], lines),
     '',
@@ -56,8 +65,13 @@ export function toText(judged, { options, notes, problems }) {
   if (judged.some(({ result }) => result?.rpsMeasure === 'active')) {
     out.push('* amount-bounded run: responses / seconds to the last response (autocannon\'s average counts its idle last second)', '');
   }
+  if (judged.some(({ result }) => result?.parts.length > 1)) {
+    out.push(`otpgate phases ran one autocannon per process at once (connections split): req/s is their sum, p50/p99 the max of theirs`, '');
+  }
   for (const { phase, result } of judged) {
-    if (result) out.push(`${phase.name.padEnd(9)} ${phase.description}; ${result.responses} responses in ${result.seconds} s, statuses ${JSON.stringify(result.byStatus)}`);
+    if (!result) continue;
+    const split = result.parts.length > 1 ? `; per process ${result.parts.map((part) => `${part.label} ${part.rps.toFixed(1)} req/s p99 ${part.p99} ms`).join(', ')}` : '';
+    out.push(`${phase.name.padEnd(9)} ${phase.description}; ${result.responses} responses in ${result.seconds} s, statuses ${JSON.stringify(result.byStatus)}${split}`);
   }
   out.push('', 'floors (rps relative to the baseline measured in this run):');
   for (const { phase, ratio, verdict } of judged) {

@@ -75,19 +75,38 @@ async function pollHealthy(url, isCancelled) {
   }
 }
 
+/** Polls GET /readyz until it reports Redis as reachable; throws with its last answer after `patienceMs`. */
+async function pollRedisReady(url, isCancelled, patienceMs = 10_000) {
+  const giveUpAt = Date.now() + patienceMs;
+  let last = 'no answer';
+  while (!isCancelled()) {
+    try {
+      const ready = await requestJson('GET', `${url}/readyz`, { timeoutMs: 1000 });
+      if (ready?.checks?.redis === 'ok') return;
+      last = JSON.stringify(ready);
+    } catch (error) {
+      last = error.message;
+    }
+    if (Date.now() > giveUpAt) throw new Error(`otpgate at ${url} does not reach Redis (set OTPGATE_BENCH_REDIS_URL): /readyz says ${last}`);
+    await sleep(200);
+  }
+}
+
 /**
  * otpgate (`node dist/cli/index.js serve`) on a fresh data directory and free port, with a random
  * admin token. OTPGATE_* variables of the calling shell are not passed on, so a run never touches a
- * developer's database; `extraEnv` (e.g. OTPGATE_DATABASE_URL) is applied last.
+ * developer's database; `extraEnv` (e.g. OTPGATE_DATABASE_URL, OTPGATE_ADMIN_TOKEN) is applied last.
+ * With OTPGATE_REDIS_URL set it is ready only once /readyz reports Redis reachable (otpgate would
+ * otherwise quietly fall back to the database, which is not the configuration asked for).
  * Returns { name, url, adminToken, dataDir, child, stop }.
  */
-export async function startOtpgate(extraEnv = {}) {
+export async function startOtpgate(extraEnv = {}, { name = 'otpgate' } = {}) {
   if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
   trackTempDir(dataDir);
   const port = await freePort();
-  const adminToken = randomBytes(24).toString('hex');
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OTPGATE_')));
+  const adminToken = extraEnv.OTPGATE_ADMIN_TOKEN ?? randomBytes(24).toString('hex');
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !variable.startsWith('OTPGATE_')));
   const env = {
     ...inherited,
     OTPGATE_DATA_DIR: dataDir,
@@ -99,8 +118,11 @@ export async function startOtpgate(extraEnv = {}) {
     OTPGATE_SANDBOX_SMTP_PORT: String(await freePort()),
     ...extraEnv,
   };
-  const child = spawnNode('otpgate', [OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
+  const child = spawnNode(name, [OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
-  await untilReady(child, 'otpgate', (isCancelled) => pollHealthy(`${url}/healthz`, isCancelled));
-  return { name: 'otpgate', url, adminToken, dataDir, child, stop: () => stopChild(child) };
+  await untilReady(child, name, async (isCancelled) => {
+    await pollHealthy(`${url}/healthz`, isCancelled);
+    if (env.OTPGATE_REDIS_URL) await pollRedisReady(url, isCancelled);
+  });
+  return { name, url, adminToken, dataDir, child, stop: () => stopChild(child) };
 }

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 
 /** Shared route schema pieces: one definition → validation, types and OpenAPI. */
 export const IdentifierSchema = Type.String({
@@ -66,3 +66,21 @@ export const VerificationSchema = Type.Object({
 
 export const errorResponses = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((s) => [s, { ...ProblemSchema, description: 'Problem details' }]));
+
+export const IdentitySchema = Type.Object({
+  id: Type.String(),
+  reference: Type.String({ description: 'The reference the identity was created with' }),
+  references: Type.Array(Type.String(), { description: 'Every reference that resolves to it (more than one after a merge)' }),
+  email: NullableString(),
+  email_verified: Type.Boolean(),
+  email_verified_at: NullableString(),
+  phone: NullableString(),
+  phone_verified: Type.Boolean(),
+  phone_verified_at: NullableString(),
+  cpf: NullableString(),
+  name: NullableString(),
+  created_at: Type.String(),
+});
+
+/** The identity object or null, written as `type: [object, null]` for fast serialization. */
+export const NullableIdentitySchema = Type.Unsafe<Static<typeof IdentitySchema> | null>({ ...IdentitySchema, type: ['object', 'null'] });

@@ -11,7 +11,10 @@ import {
   transitionFromPending,
   type VerificationRow,
 } from '../store/verifications-repo.js';
+import { findIdentityById } from '../store/identities-repo.js';
 import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
+import { presentIdentity, type IdentityView } from './identities.js';
+import { recordVerifiedAddress } from './identity-merge.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
 import { checkNotLocked, parseIdentifierField, requireOtpEnabled } from './guards.js';
 
@@ -29,7 +32,7 @@ export interface CheckApproved {
   otp_session: string;
   session_expires_at: string;
   expires_in: number;
-  identity: null;
+  identity: IdentityView | null;
   access_token?: string;
   token_type?: 'Bearer';
   scope?: string;
@@ -115,20 +118,25 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const won = await deps.store.db.transaction().execute(async (trx) => {
     if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+    // A proved email or phone is written onto the identity as verified (merging on a collision).
+    let identityId = v.identity_id;
+    if (identityId && v.destination === null && (v.identifier_kind === 'email' || v.identifier_kind === 'phone')) {
+      identityId = await recordVerifiedAddress(trx, deps, tenant, identityId, v.identifier_kind, v.identifier, now);
+    }
     await insertSession(trx, {
       id: newId('ses', deps.random),
       integration_id: tenant.integrationId,
       mode: tenant.mode,
       token_hash: sha256Hex(token),
       identifier: v.identifier,
-      identity_id: null,
+      identity_id: identityId,
       verification_id: v.id,
       action: v.action,
       expires_at: expiresAt,
       revoked_at: null,
       created_at: now,
     });
-    return true;
+    return { identityId };
   });
   if (!won) {
     // Lost a race: another check approved it, or wrong guesses used its last attempt first.
@@ -144,13 +152,13 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     otp_session: token,
     session_expires_at: toIso(expiresAt),
     expires_in: tenant.policy.session.ttl_s,
-    identity: null,
+    identity: await identityView(deps, won.identityId),
   };
   if (!tenant.policy.access_token.enabled) return ok(approved);
   // PayU-style bearer token; `expires_in` then counts down to the token's expiry (API.md).
   const issued = await issueAccessToken(deps.signingKeys, deps.random, {
     issuer: deps.issuer,
-    subject: subjectFor(deps.serverSecret, tenant.integrationId, v.identifier),
+    subject: won.identityId ?? subjectFor(deps.serverSecret, tenant.integrationId, v.identifier),
     integrationId: tenant.integrationId,
     mode: tenant.mode,
     action: v.action,
@@ -158,6 +166,11 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     nowMs: now,
   });
   return ok({ ...approved, ...issued });
+}
+
+async function identityView(deps: ServiceDeps, identityId: string | null): Promise<IdentityView | null> {
+  const row = identityId ? await findIdentityById(deps.store.db, identityId) : undefined;
+  return row ? presentIdentity(deps.store.db, row) : null;
 }
 
 function outcomeOf(result: Result<CheckApproved>): CheckOutcome {

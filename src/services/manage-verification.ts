@@ -1,7 +1,9 @@
 import { unseal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import type { Channel } from '../domain/policy.js';
-import { effectiveStatus, gateResend, resolveChannel } from '../domain/verification.js';
+import { parseIdentifier } from '../domain/identifiers.js';
+import { effectiveStatus, gateResend } from '../domain/verification.js';
+import { findIdentityById } from '../store/identities-repo.js';
 import {
   findVerification,
   listDeliveries,
@@ -13,6 +15,7 @@ import type { ServiceDeps, Tenant } from './context.js';
 import { enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
+import { resolveTarget, type Target } from './resolve-target.js';
 
 const notFound = () => fail<never>(problem('not-found', 'No verification has this id.'));
 
@@ -27,6 +30,15 @@ export async function getVerification(deps: ServiceDeps, tenant: Tenant, id: str
   return view(deps, tenant, id);
 }
 
+/** Where a resend goes: as before, or on the asked channel (re-resolved, a CPF through its identity). */
+async function resendTarget(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, channel: Channel | undefined): Promise<Result<Target>> {
+  if (!channel) return ok({ identity: null, channel: v.channel as Channel, destination: v.destination ?? v.identifier });
+  const identity = v.identity_id ? await findIdentityById(deps.store.db, v.identity_id) : undefined;
+  const parsed = parseIdentifier(v.identifier);
+  if (!parsed.ok) return fail(problem('invalid-state', 'The verification’s identifier can no longer be parsed.'));
+  return resolveTarget(deps, tenant, parsed.identifier, channel, undefined, identity ?? undefined);
+}
+
 /** Sends the same code again (attempts are not reset), optionally on another channel. */
 export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: string, channel?: Channel): Promise<Result<VerificationView>> {
   const enabled = requireOtpEnabled(tenant);
@@ -36,8 +48,7 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
   const now = deps.clock.now();
   const gate = gateResend(v, tenant.policy, now);
   if (!gate.ok) return gate;
-  const available = (c: Channel): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
-  const resolved = channel ? resolveChannel(v.identifier_kind as 'phone' | 'email', channel, tenant.policy, available) : ok(v.channel as Channel);
+  const resolved = await resendTarget(deps, tenant, v, channel);
   if (!resolved.ok) return resolved;
   const locked = await checkNotLocked(deps, tenant, v.identifier);
   if (!locked.ok) return locked;
@@ -50,8 +61,8 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
     if (!(await recordResend(trx, v.id, tenant.policy.limits.max_sends, cooldownStart, now)) || !v.code_sealed) return false;
     await enqueueDelivery(trx, deps, tenant, {
       verificationId: v.id,
-      channel: resolved.value,
-      to: v.identifier,
+      channel: resolved.value.channel,
+      to: resolved.value.destination,
       code: unseal(deps.serverSecret, v.code_sealed),
       locale: v.locale,
     });
@@ -63,7 +74,7 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
     return again.ok ? fail(problem('invalid-state', 'The verification changed while resending; try again.')) : again;
   }
   deps.notifyOutbox();
-  deps.metrics.sendAccepted(resolved.value, tenant.mode);
+  deps.metrics.sendAccepted(resolved.value.channel, tenant.mode);
   return view(deps, tenant, id);
 }
 

@@ -1,12 +1,13 @@
 import { generateCode, hashCode, seal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import { resolveChannel, type RequestedChannel } from '../domain/verification.js';
+import type { RequestedChannel } from '../domain/verification.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
+import { resolveTarget } from './resolve-target.js';
 
 export interface RequestVerificationInput {
   identifier: string;
@@ -29,19 +30,12 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   const identifier = parsed.value;
   const policy = tenant.policy;
 
-  if (input.identity_reference !== undefined) {
-    return fail(problem('invalid-identity-reference', 'No identity has this reference.'));
-  }
-  if (identifier.kind === 'cpf') {
-    // Identities (which hold a CPF's phone or email) arrive later; until then no CPF is reachable.
-    return fail(problem('no-delivery-address', 'There is no phone or email on file to deliver the code to.'));
-  }
   if (identifier.kind === 'phone' && policy.allowed_countries !== null && !policy.allowed_countries.includes(identifier.country ?? '')) {
     return fail(problem('forbidden-country', `Sending to ${identifier.country ?? 'this number'} is not allowed by the integration's policy.`));
   }
-  const available = (c: keyof typeof deps.liveChannels): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
-  const channel = resolveChannel(identifier.kind, input.channel ?? 'auto', policy, available);
-  if (!channel.ok) return channel;
+  const target = await resolveTarget(deps, tenant, identifier, input.channel ?? 'auto', input.identity_reference);
+  if (!target.ok) return target;
+  const { channel, destination, identity } = target.value;
 
   const locked = await checkNotLocked(deps, tenant, identifier.value);
   if (!locked.ok) return locked;
@@ -58,7 +52,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     identifier: identifier.value,
     identifier_kind: identifier.kind,
     country: identifier.country,
-    channel: channel.value,
+    channel,
     action: input.action ?? 'sign_in',
     locale: input.locale ?? null,
     status: 'pending',
@@ -73,14 +67,16 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     last_sent_at: now,
     created_at: now,
     updated_at: now,
+    identity_id: identity?.id ?? null,
+    destination: destination === identifier.value ? null : destination,
   };
   const delivery = await deps.store.db.transaction().execute(async (trx) => {
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);
-    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel: channel.value, to: identifier.value, code, locale: row.locale });
+    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, code, locale: row.locale });
   });
   deps.notifyOutbox();
-  deps.metrics.sendAccepted(channel.value, tenant.mode);
+  deps.metrics.sendAccepted(channel, tenant.mode);
   return ok(presentVerification(row, [delivery], policy, now));
 }

@@ -2,18 +2,20 @@ import { sha256Hex } from '../domain/codes.js';
 import { toIso } from '../domain/clock.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { requiresOtp } from '../domain/policy.js';
+import { findIdentityById } from '../store/identities-repo.js';
 import { findSessionByHash, revokeSession, type SessionRow } from '../store/sessions-repo.js';
+import { presentIdentity, type IdentityView } from './identities.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { parseIdentifierField } from './guards.js';
 
 export type AuthorizeAnswer =
   | { allowed: true; otp_required: false }
-  | { allowed: true; otp_required: true; session: { identifier: string; identity: null; expires_at: string } };
+  | { allowed: true; otp_required: true; session: { identifier: string; identity: IdentityView | null; expires_at: string } };
 
 export interface SessionView {
   id: string;
   identifier: string;
-  identity: null;
+  identity: IdentityView | null;
   action: string;
   verification_id: string;
   expires_at: string;
@@ -59,14 +61,25 @@ export async function authorize(
   const session = await validSession(deps, tenant, token);
   if (!session) return otpRequired(`Action ${input.action} needs a valid OTP session (X-OTP-Session).`);
   if (identifier !== null && session.identifier !== identifier) return otpRequired('The OTP session was issued for another identifier.');
-  return ok({ allowed: true, otp_required: true, session: { identifier: session.identifier, identity: null, expires_at: toIso(session.expires_at) } });
+  return ok({
+    allowed: true,
+    otp_required: true,
+    session: { identifier: session.identifier, identity: await identityOf(deps, session), expires_at: toIso(session.expires_at) },
+  });
 }
 
-function present(row: SessionRow): SessionView {
+/** The session's identity as it is now (a merge since the check is followed to the survivor). */
+async function identityOf(deps: ServiceDeps, row: SessionRow): Promise<IdentityView | null> {
+  if (row.identity_id === null) return null;
+  const identity = await findIdentityById(deps.store.db, row.identity_id);
+  return identity ? presentIdentity(deps.store.db, identity) : null;
+}
+
+async function present(deps: ServiceDeps, row: SessionRow): Promise<SessionView> {
   return {
     id: row.id,
     identifier: row.identifier,
-    identity: null,
+    identity: await identityOf(deps, row),
     action: row.action,
     verification_id: row.verification_id,
     expires_at: toIso(row.expires_at),
@@ -76,7 +89,7 @@ function present(row: SessionRow): SessionView {
 
 export async function currentSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<Result<SessionView>> {
   const row = await validSession(deps, tenant, token);
-  return row ? ok(present(row)) : otpRequired('No valid OTP session in X-OTP-Session.');
+  return row ? ok(await present(deps, row)) : otpRequired('No valid OTP session in X-OTP-Session.');
 }
 
 export async function revokeCurrentSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<Result<{ id: string; revoked: true }>> {

@@ -46,6 +46,8 @@ export interface VerificationsTable {
   last_sent_at: number;
   created_at: number;
   updated_at: number;
+  identity_id: string | null;
+  destination: string | null; // where the code goes when it is not the identifier (a CPF's phone or email)
 }
 
 export interface DeliveriesTable {
@@ -119,6 +121,44 @@ export interface SigningKeysTable {
   retired_at: number | null;
 }
 
+export interface IdentitiesTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  reference: string; // the reference it was created with
+  email: string | null;
+  email_verified_at: number | null;
+  phone: string | null;
+  phone_verified_at: number | null;
+  cpf: string | null;
+  name: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IdentityReferencesTable {
+  integration_id: string;
+  mode: Mode;
+  reference: string;
+  identity_id: string;
+  created_at: number;
+}
+
+export interface IdentityMergesTable {
+  merged_id: string;
+  survivor_id: string;
+  created_at: number;
+}
+
+export interface EventsTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  type: string;
+  data_json: string;
+  created_at: number;
+}
+
 export interface Tables {
   integrations: IntegrationsTable;
   api_keys: ApiKeysTable;
@@ -129,6 +169,10 @@ export interface Tables {
   sessions: SessionsTable;
   idempotency_keys: IdempotencyKeysTable;
   signing_keys: SigningKeysTable;
+  identities: IdentitiesTable;
+  identity_references: IdentityReferencesTable;
+  identity_merges: IdentityMergesTable;
+  events: EventsTable;
 }
 
 export type Db = Kysely<Tables>;

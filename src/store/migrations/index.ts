@@ -1,11 +1,15 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './001-initial.js';
 import { signingKeys } from './002-signing-keys.js';
+import { identities } from './003-identities.js';
+import { signatureReplays } from './004-signature-replays.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-signing-keys': signingKeys,
+  '003-identities': identities,
+  '004-signature-replays': signatureReplays,
 };
 
 export const migrationProvider: MigrationProvider = {

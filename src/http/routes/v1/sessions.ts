@@ -5,7 +5,7 @@ import type { ServiceDeps } from '../../../services/context.js';
 import { authorize, currentSession, revokeCurrentSession } from '../../../services/sessions.js';
 import { tenantOf } from '../../plugins/auth.js';
 import { sendResult } from '../../problem-reply.js';
-import { ActionSchema, IdentifierSchema, errorResponses } from '../../schemas.js';
+import { ActionSchema, IdentifierSchema, NullableIdentitySchema, errorResponses } from '../../schemas.js';
 
 const tags = ['otp gate'];
 const sessionHeader = (request: FastifyRequest): string | undefined => {
@@ -13,12 +13,12 @@ const sessionHeader = (request: FastifyRequest): string | undefined => {
   return typeof value === 'string' ? value.trim() : undefined;
 };
 
-const SessionSummary = Type.Object({ identifier: Type.String(), identity: Type.Null(), expires_at: Type.String() });
+const SessionSummary = Type.Object({ identifier: Type.String(), identity: NullableIdentitySchema, expires_at: Type.String() });
 const AuthorizeResponse = Type.Object({ allowed: Type.Boolean(), otp_required: Type.Boolean(), session: Type.Optional(SessionSummary) });
 const SessionSchema = Type.Object({
   id: Type.String(),
   identifier: Type.String(),
-  identity: Type.Null(),
+  identity: NullableIdentitySchema,
   action: Type.String(),
   verification_id: Type.String(),
   expires_at: Type.String(),

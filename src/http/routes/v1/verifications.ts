@@ -7,7 +7,7 @@ import { cancelVerification, getVerification, resendVerification } from '../../.
 import { requestVerification } from '../../../services/request-verification.js';
 import { tenantOf } from '../../plugins/auth.js';
 import { sendResult } from '../../problem-reply.js';
-import { ActionSchema, IdentifierSchema, VerificationIdParams, VerificationSchema, errorResponses } from '../../schemas.js';
+import { ActionSchema, IdentifierSchema, NullableIdentitySchema, VerificationIdParams, VerificationSchema, errorResponses } from '../../schemas.js';
 
 const closed = { additionalProperties: false } as const;
 const tags = ['verifications'];
@@ -40,7 +40,7 @@ const CheckResponse = Type.Object({
   otp_session: Type.String(),
   session_expires_at: Type.String(),
   expires_in: Type.Integer({ description: 'Seconds until access_token expires when one is issued, else until the OTP session expires.' }),
-  identity: Type.Null(),
+  identity: NullableIdentitySchema,
   access_token: Type.Optional(Type.String({ description: 'EdDSA JWT (policy access_token.enabled)' })),
   token_type: Type.Optional(Type.Literal('Bearer')),
   scope: Type.Optional(Type.String()),

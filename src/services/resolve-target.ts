@@ -1,0 +1,58 @@
+import { fail, ok, problem, type Result } from '../domain/errors.js';
+import type { Identifier } from '../domain/identifiers.js';
+import type { Channel } from '../domain/policy.js';
+import { resolveChannel, type RequestedChannel } from '../domain/verification.js';
+import { findIdentitiesBy, findIdentityByReference, type IdentityRow } from '../store/identities-repo.js';
+import type { ServiceDeps, Tenant } from './context.js';
+
+export interface Target {
+  identity: IdentityRow | null;
+  channel: Channel;
+  /** Where the code goes: the identifier itself, or a CPF's (or fallback) phone or email. */
+  destination: string;
+}
+
+const noAddress = () => fail<never>(problem('no-delivery-address', 'There is no phone or email on file to deliver the code to.'));
+
+/**
+ * Decides who gets the code and how:
+ * - `identity_reference` must name an identity of the integration (422 invalid-identity-reference);
+ * - a CPF goes to its identity's phone or email, in the policy's channel order; no identity or no
+ *   reachable address → 422 no-delivery-address, the same answer whether or not the CPF exists;
+ * - a phone follows the policy's phone channels, then the identity's email as the last fallback;
+ * - an email goes by email.
+ */
+export async function resolveTarget(
+  deps: ServiceDeps,
+  tenant: Tenant,
+  identifier: Identifier,
+  requested: RequestedChannel,
+  reference: string | undefined,
+  knownIdentity?: IdentityRow,
+): Promise<Result<Target>> {
+  const available = (c: Channel): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
+  let identity: IdentityRow | null = knownIdentity ?? null;
+  if (reference !== undefined) {
+    identity = (await findIdentityByReference(deps.store.db, tenant, reference)) ?? null;
+    if (!identity) return fail(problem('invalid-identity-reference', 'No identity has this reference.'));
+  }
+
+  if (identifier.kind === 'cpf') {
+    // One look-up either way, so a CPF that exists and one that does not cost the same.
+    const [holder] = await findIdentitiesBy(deps.store.db, tenant, 'cpf', identifier.value, 1);
+    const owner = identity ? (identity.cpf === identifier.value ? identity : null) : (holder ?? null);
+    if (!owner) return noAddress();
+    const address = (c: Channel): string | null => (c === 'email' ? owner.email : owner.phone);
+    const order = requested === 'auto' ? tenant.policy.channels : [requested];
+    if (requested !== 'auto' && !tenant.policy.channels.includes(requested)) return fail(problem('channel-unavailable', `Channel ${requested} is not enabled by the integration's policy.`));
+    const channel = order.find((c) => address(c) !== null && available(c));
+    if (!channel) return requested !== 'auto' && address(requested) !== null ? fail(problem('channel-unavailable', `Channel ${requested} has no provider configured.`)) : noAddress();
+    return ok({ identity: owner, channel, destination: address(channel) as string });
+  }
+
+  const direct = resolveChannel(identifier.kind, requested, tenant.policy, available);
+  if (direct.ok) return ok({ identity, channel: direct.value, destination: identifier.value });
+  const emailFallback = identifier.kind === 'phone' && requested === 'auto' && identity?.email && tenant.policy.channels.includes('email') && available('email');
+  if (emailFallback && identity?.email) return ok({ identity, channel: 'email', destination: identity.email });
+  return direct;
+}
