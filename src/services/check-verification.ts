@@ -11,7 +11,7 @@ import {
   transitionFromPending,
   type VerificationRow,
 } from '../store/verifications-repo.js';
-import { findIdentityById } from '../store/identities-repo.js';
+import { findIdentityById, lockIdentities } from '../store/identities-repo.js';
 import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
 import { presentIdentity, type IdentityView } from './identities.js';
 import { recordVerifiedAddress } from './identity-merge.js';
@@ -117,6 +117,9 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
   const token = `otps_${base62(deps.random, 43)}`; // ≈256 bits; only its SHA-256 is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const won = await deps.store.db.transaction().execute(async (trx) => {
+    // Identity writes take the integration's identity lock first, before any row lock, so that two
+    // approvals that merge each other's identities queue up instead of deadlocking.
+    if (v.identity_id) await lockIdentities(trx, tenant, deps.store.dialect === 'postgres');
     if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
     // A proved email or phone is written onto the identity as verified (merging on a collision).
     let identityId = v.identity_id;

@@ -1,5 +1,5 @@
 import { newId } from '../domain/ids.js';
-import { findIdentityById, findVerifiedHolder, insertEvent, lockAddress, mergeIdentities, updateIdentity } from '../store/identities-repo.js';
+import { findIdentityById, findVerifiedHolder, insertEvent, lockIdentities, mergeIdentities, updateIdentity } from '../store/identities-repo.js';
 import type { Executor } from '../store/tables.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
@@ -7,8 +7,8 @@ import type { ServiceDeps, Tenant } from './context.js';
  * Writes an address a verification just proved onto its identity as verified, and merges when
  * another identity of the integration already holds it verified (Banxa's rule): the newer identity's
  * references move onto the older one (earlier `created_at`), the newer is removed, the older one's
- * state governs, and `identity.merged` is recorded. Runs inside the approving transaction, under a
- * lock on the address, so two verifications racing to merge produce one survivor.
+ * state governs, and `identity.merged` is recorded. Runs inside the approving transaction, under the
+ * integration's identity lock, so verifications racing to merge produce one survivor.
  * Returns the id of the identity the verification now belongs to.
  */
 export async function recordVerifiedAddress(
@@ -20,7 +20,7 @@ export async function recordVerifiedAddress(
   value: string,
   now: number,
 ): Promise<string> {
-  await lockAddress(trx, tenant, field, value, deps.store.dialect === 'postgres');
+  await lockIdentities(trx, tenant, deps.store.dialect === 'postgres');
   const identity = await findIdentityById(trx, identityId); // follows a merge that happened meanwhile
   if (!identity) return identityId;
   await updateIdentity(trx, identity.id, field === 'email' ? { email: value, email_verified_at: now, updated_at: now } : { phone: value, phone_verified_at: now, updated_at: now });

@@ -101,10 +101,14 @@ export async function mergeIdentities(db: Executor, survivorId: string, mergedId
   return moved;
 }
 
-/** Serializes merges on one verified address (Postgres advisory lock; SQLite writes are already serial). */
-export async function lockAddress(db: Executor, scope: Scope, field: string, value: string, postgres: boolean): Promise<void> {
+/**
+ * Serializes identity writes of one integration and mode (Postgres advisory lock; SQLite writes are
+ * already serial). Integration-wide rather than per address: two merges that cross (A proves B's
+ * email while B proves A's phone) would otherwise lock in opposite orders.
+ */
+export async function lockIdentities(db: Executor, scope: Scope, postgres: boolean): Promise<void> {
   if (!postgres) return;
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`identity:${scope.integrationId}:${scope.mode}:${field}:${value}`}, 0))`.execute(db);
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`identities:${scope.integrationId}:${scope.mode}`}, 0))`.execute(db);
 }
 
 export async function insertEvent(db: Executor, row: { id: string; integration_id: string; mode: string; type: string; data: unknown; now: number }): Promise<void> {

@@ -83,5 +83,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
 }
 
 function isStoreUnavailable(error: { code?: string; message?: string }): boolean {
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', 'SQLITE_BUSY'].includes(error.code ?? '') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
+  // Connection loss, shutdown, busy, and Postgres deadlock/serialization aborts: all worth a retry.
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '40P01', '40001', 'SQLITE_BUSY'].includes(error.code ?? '') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
 }
