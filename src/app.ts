@@ -9,14 +9,17 @@ import type { PromMetrics } from './http/metrics.js';
 import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js';
 import { registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
+import { registerSignatures } from './http/plugins/signatures.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
+import { identityRoutes } from './http/routes/v1/identities.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { registerValidation } from './http/validation.js';
 import type { Readiness } from './backends.js';
+import type { ReplayGuard } from './limits/replay-guard.js';
 import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
@@ -28,6 +31,8 @@ export interface AppDeps {
   logger: Logger;
   notifier: Notifier;
   readiness: () => Promise<Readiness>;
+  /** Remembers accepted request signatures (replay protection). */
+  replays: ReplayGuard;
 }
 
 /** Builds the Fastify app; never listens (tests use inject or their own port). */
@@ -45,9 +50,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
 
   // JSON bodies: an empty body reads as no body (bodiless POSTs such as cancel are fine).
+  // The exact bytes are kept for request signatures (hex SHA-256 of the raw body).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const text = body.toString();
     if (text.trim() === '') return done(null, undefined);
     return parseJson(request, text, done);
@@ -86,11 +93,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   deps.notifier.subscribe('keys', () => keyCache.clear());
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));
+    registerSignatures(v1, { clock: deps.services.clock, serverSecret: deps.services.serverSecret, replays: deps.replays });
     registerIdempotency(v1, deps.services.store.db, deps.services.clock);
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes);
     await v1.register(sandboxRoutes(deps.services));
     await v1.register(sessionRoutes(deps.services));
+    await v1.register(identityRoutes(deps.services));
   });
 
   await app.register(async (admin) => {

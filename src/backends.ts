@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config.js';
 import { FlexibleLimits, type Limits } from './limits/limits.js';
+import { RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from './limits/replay-guard.js';
 import { LocalNotifier, RedisNotifier, type Notifier } from './pubsub.js';
 import { RedisSessionCache, noSessionCache } from './services/redis-session-cache.js';
 import { MemorySessionCache, type SessionCache } from './services/session-cache.js';
@@ -19,6 +20,8 @@ export interface Backends {
   limits: Limits;
   sessionCache: SessionCache;
   notifier: Notifier;
+  /** Signatures already accepted (replay protection of signed requests). */
+  replays: ReplayGuard;
   readiness(): Promise<Readiness>;
   close(): Promise<void>;
 }
@@ -38,6 +41,7 @@ function redisClient(url: string, logger: Logger, role: string): Redis {
  * - SQLite: limits in the same file, sessions cached in memory, notices within the process.
  * - Postgres: limits in Postgres, no session cache (a per-process cache could miss a revocation).
  * - Postgres + Redis: limits in Redis with Postgres as insurance, sessions cached in Redis, notices by pub/sub.
+ * Signature replays are kept in the store (`signature_replays`), or in Redis with the store as fallback.
  */
 export async function createBackends(config: Config, store: Store, clock: Clock, logger: Logger, override?: { limits?: Limits }): Promise<Backends> {
   const database = async (): Promise<'ok' | 'down'> => {
@@ -53,6 +57,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
       limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite),
       sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
       notifier: new LocalNotifier(),
+      replays: new StoreReplayGuard(store.db, clock),
       readiness: async () => {
         const db = await database();
         return { ready: db === 'ok', checks: { database: db } };
@@ -67,6 +72,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
       limits: override?.limits ?? (await FlexibleLimits.postgres(pool)),
       sessionCache: noSessionCache,
       notifier: new LocalNotifier(),
+      replays: new StoreReplayGuard(store.db, clock),
       readiness: async () => {
         const db = await database();
         return { ready: db === 'ok', checks: { database: db } };
@@ -80,6 +86,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
     limits: override?.limits ?? FlexibleLimits.redis(redis, await FlexibleLimits.postgres(pool)),
     sessionCache: new RedisSessionCache(redis, logger, 60_000, () => clock.now()),
     notifier: new RedisNotifier(redis, subscriber, logger),
+    replays: new RedisReplayGuard(redis, new StoreReplayGuard(store.db, clock), clock, logger),
     readiness: async () => {
       const [db, cache] = await Promise.all([
         database(),

@@ -108,7 +108,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     worker.start();
   }
 
-  const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger, notifier: backends.notifier, readiness: backends.readiness });
+  const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger, notifier: backends.notifier, readiness: backends.readiness, replays: backends.replays });
   return {
     config,
     store,

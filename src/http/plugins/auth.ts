@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { sha256Hex } from '../../domain/codes.js';
+import { sha256Hex, unseal } from '../../domain/codes.js';
 import { ProblemError, problem } from '../../domain/errors.js';
 import type { EffectivePolicy } from '../../domain/policy.js';
 import { integrationPolicy } from '../../services/integrations.js';
@@ -11,7 +11,15 @@ import type { Db } from '../../store/tables.js';
 declare module 'fastify' {
   interface FastifyRequest {
     tenant?: Tenant;
+    /** The key record behind `tenant` (set by `integrationAuth`). */
+    authKey?: CachedKey;
   }
+}
+
+/** A valid key as cached: its signing secret is unsealed at most once per cache entry, on first need. */
+export interface CachedKey {
+  readonly key: ActiveKey;
+  signingSecret?: string;
 }
 
 const KEY_SHAPE = /^otpg_(test|live)_[0-9A-Za-z]{32}$/;
@@ -44,19 +52,21 @@ function memoPolicy(trustLevel: string, policyJson: string): EffectivePolicy {
  * a second server) sees such a change within `ttlMs`.
  */
 export class ApiKeyCache {
-  private readonly entries = new Map<string, { key: ActiveKey; until: number }>();
+  private readonly entries = new Map<string, { entry: CachedKey; until: number }>();
   constructor(private readonly ttlMs = 5_000, private readonly maxEntries = 10_000) {}
 
-  get(hash: string, now: number): ActiveKey | undefined {
+  get(hash: string, now: number): CachedKey | undefined {
     const hit = this.entries.get(hash);
-    if (hit && hit.until > now) return hit.key;
+    if (hit && hit.until > now) return hit.entry;
     if (hit) this.entries.delete(hash);
     return undefined;
   }
 
-  set(hash: string, key: ActiveKey, now: number): void {
+  set(hash: string, key: ActiveKey, now: number): CachedKey {
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    this.entries.set(hash, { key, until: now + this.ttlMs });
+    const entry: CachedKey = { key };
+    this.entries.set(hash, { entry, until: now + this.ttlMs });
+    return entry;
   }
 
   clear(): void {
@@ -69,17 +79,19 @@ export function integrationAuth(db: Db, cache: ApiKeyCache) {
   return async (request: FastifyRequest): Promise<void> => {
     const key = presentedApiKey(request);
     if (!key) throw new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.'));
-    let found: ActiveKey | undefined;
+    let cached: CachedKey | undefined;
     if (KEY_SHAPE.test(key)) {
       const hash = sha256Hex(key);
       const now = Date.now();
-      found = cache.get(hash, now);
-      if (!found) {
-        found = await findActiveKeyByHash(db, hash);
-        if (found) cache.set(hash, found, now);
+      cached = cache.get(hash, now);
+      if (!cached) {
+        const row = await findActiveKeyByHash(db, hash);
+        if (row) cached = cache.set(hash, row, now);
       }
     }
-    if (!found) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
+    if (!cached) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
+    const found = cached.key;
+    request.authKey = cached;
     request.tenant = {
       integrationId: found.integration_id,
       name: found.name,
@@ -94,6 +106,17 @@ export function integrationAuth(db: Db, cache: ApiKeyCache) {
 export function tenantOf(request: FastifyRequest): Tenant {
   if (!request.tenant) throw new Error('route is missing integration auth');
   return request.tenant;
+}
+
+/**
+ * The signing secret of the key this request presented (each key has its own, so during a rotation
+ * either live key's secret works, and a revoked key's never). Unsealed once per cached key.
+ */
+export function signingSecretOf(request: FastifyRequest, serverSecret: Buffer): string {
+  const cached = request.authKey;
+  if (!cached) throw new Error('route is missing integration auth');
+  cached.signingSecret ??= unseal(serverSecret, cached.key.signing_secret_sealed);
+  return cached.signingSecret;
 }
 
 /** Operator routes: `Authorization: Bearer <admin token>`, compared in constant time. */
