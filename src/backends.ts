@@ -52,16 +52,17 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
       return 'down';
     }
   };
+  const databaseOnly = async (): Promise<Readiness> => {
+    const db = await database();
+    return { ready: db === 'ok', checks: { database: db } };
+  };
   if (store.sqlite) {
     return {
       limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite),
       sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
-      readiness: async () => {
-        const db = await database();
-        return { ready: db === 'ok', checks: { database: db } };
-      },
+      readiness: databaseOnly,
       close: async () => {},
     };
   }
@@ -73,10 +74,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
       sessionCache: noSessionCache,
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
-      readiness: async () => {
-        const db = await database();
-        return { ready: db === 'ok', checks: { database: db } };
-      },
+      readiness: databaseOnly,
       close: async () => {},
     };
   }

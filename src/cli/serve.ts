@@ -1,5 +1,6 @@
 import { loadConfig } from '../config.js';
 import { createRuntime } from '../runtime.js';
+import { stopOnSignals } from './shutdown.js';
 import { countIntegrations } from '../store/integrations-repo.js';
 import { createIntegration } from '../services/integrations.js';
 
@@ -27,16 +28,5 @@ export async function serve(options: { worker: boolean }): Promise<void> {
   const address = await app.listen({ host: config.host, port: config.port });
   say(`otpgate listening on ${address} (store: ${store.dialect}${options.worker ? '' : ', no worker'}); docs at ${address}/docs`);
 
-  let stopping = false;
-  const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    runtime.logger.info({ signal }, 'shutting down: draining requests and releasing claimed work');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    await runtime.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  stopOnSignals(runtime, 'server');
 }
