@@ -18,6 +18,8 @@ import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { identityRoutes } from './http/routes/v1/identities.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { registerValidation } from './http/validation.js';
+import { sendProblem } from './http/problem-reply.js';
+import { problem } from './domain/errors.js';
 import type { Readiness } from './backends.js';
 import type { ReplayGuard } from './limits/replay-guard.js';
 import type { Notifier } from './pubsub.js';
@@ -43,11 +45,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     trustProxy: false,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered below as a problem, with Connection: close
+    forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerValidation(app);
   registerErrorHandling(app);
+
+  // Graceful shutdown: once close() starts, new requests get a 503 problem and every response
+  // carries Connection: close, so busy keep-alive connections end and close() can finish.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    return sendProblem(reply, problem('unavailable', 'The server is shutting down; retry on another instance.', { retry_after: 1 }));
+  });
 
   // JSON bodies: an empty body reads as no body (bodiless POSTs such as cancel are fine).
   // The exact bytes are kept for request signatures (hex SHA-256 of the raw body).
@@ -62,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -28,7 +28,10 @@ export interface Backends {
 
 function redisClient(url: string, logger: Logger, role: string): Redis {
   // Fail fast while Redis is away (no offline queue): callers fall back instead of waiting.
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: role === 'subscriber', connectTimeout: 2000 });
+  const subscriber = role === 'subscriber';
+  // The subscriber queues its SUBSCRIBEs until connected; it must skip ioredis's ready check (an INFO,
+  // which a connection in subscriber mode refuses, failing the subscription at random).
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout: 2000 });
   let lastWarn = 0;
   client.on('error', (err: Error) => {
     if (Date.now() - lastWarn > 10_000) logger.warn({ err: err.message, role }, 'redis: connection problem; degrading to the database');
@@ -70,7 +73,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   if (!pool) throw new Error('a Postgres store without a pool');
   if (!config.redisUrl) {
     return {
-      limits: override?.limits ?? (await FlexibleLimits.postgres(pool)),
+      limits: override?.limits ?? FlexibleLimits.postgres(pool),
       sessionCache: noSessionCache,
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
@@ -81,7 +84,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   const redis = redisClient(config.redisUrl, logger, 'client');
   const subscriber = redisClient(config.redisUrl, logger, 'subscriber');
   return {
-    limits: override?.limits ?? FlexibleLimits.redis(redis, await FlexibleLimits.postgres(pool)),
+    limits: override?.limits ?? FlexibleLimits.redis(redis, FlexibleLimits.postgres(pool)),
     sessionCache: new RedisSessionCache(redis, logger, 60_000, () => clock.now()),
     notifier: new RedisNotifier(redis, subscriber, logger),
     replays: new RedisReplayGuard(redis, new StoreReplayGuard(store.db, clock), clock, logger),

@@ -45,7 +45,8 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-otp-session"]', 'req.headers["x-signature"]', '*.code', '*.otp_session', '*.key', '*.signing_secret'],
+      // Paths, not bare names: `err.code` (an error code) must stay readable.
+      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-otp-session"]', 'req.headers["x-signature"]', 'body.code', 'payload.code', '*.otp_session', '*.signing_secret', '*.access_token'],
       censor: '[redacted]',
     },
   });

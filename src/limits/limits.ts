@@ -38,6 +38,7 @@ export class FlexibleLimits implements Limits {
 
   /** Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. */
   static sqlite(db: BetterSqlite3.Database): FlexibleLimits {
+    // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
     return new FlexibleLimits(
       (opts) =>
@@ -45,13 +46,8 @@ export class FlexibleLimits implements Limits {
     );
   }
 
-  /** Persisted in Postgres (shared by every process of a deployment). Creates its table first. */
-  static async postgres(pool: pg.Pool): Promise<FlexibleLimits> {
-    await new Promise<void>((resolve, reject) => {
-      new RateLimiterPostgres({ storeClient: pool, tableName: LIMITS_TABLE, keyPrefix: 'otpg_init', points: 1, duration: 1 }, (err?: Error) =>
-        err ? reject(err) : resolve(),
-      );
-    });
+  /** Persisted in Postgres (shared by every process of a deployment); the table comes from migration 005. */
+  static postgres(pool: pg.Pool): FlexibleLimits {
     return new FlexibleLimits((opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }));
   }
 

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SessionRow } from '../store/sessions-repo.js';
-import { ProblemError, problem } from '../domain/errors.js';
 import type { SessionCache } from './session-cache.js';
 
 const PREFIX = 'otpg:session:';
@@ -11,14 +10,32 @@ const PREFIX = 'otpg:session:';
  * for all. Redis errors never fail a request: the look-up falls through to the database.
  */
 export class RedisSessionCache implements SessionCache {
+  /** Revoked sessions whose cache entry could not be dropped yet (Redis away): dropped on reconnect. */
+  private readonly pendingDeletes = new Set<string>();
+
   constructor(
     private readonly redis: Redis,
     private readonly logger: Logger,
     private readonly maxAgeMs = 60_000,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    redis.on('ready', () => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingDeletes.size === 0) return;
+    const keys = [...this.pendingDeletes];
+    try {
+      await this.redis.del(...keys.map((k) => PREFIX + k));
+      for (const k of keys) this.pendingDeletes.delete(k);
+    } catch {
+      // still away; the next reconnect or look-up tries again
+    }
+  }
 
   async get(tokenHash: string): Promise<SessionRow | undefined> {
+    await this.flush();
+    if (this.pendingDeletes.has(tokenHash)) return undefined; // never trust an entry we failed to drop
     try {
       const raw = await this.redis.get(PREFIX + tokenHash);
       return raw ? (JSON.parse(raw) as SessionRow) : undefined;
@@ -34,13 +51,17 @@ export class RedisSessionCache implements SessionCache {
     await this.redis.set(PREFIX + tokenHash, JSON.stringify(row), 'PX', ttl).catch((err: unknown) => this.logger.warn({ err }, 'session cache: set failed'));
   }
 
-  /** A revocation must reach every process: if Redis cannot take it, the caller answers 503 and the client retries. */
+  /**
+   * A revocation must reach every process. The database row is revoked already; if Redis cannot
+   * drop the entry now, it is remembered and dropped as soon as Redis answers again (before this
+   * process reads the cache), and entries live at most `maxAgeMs` anyway.
+   */
   async delete(tokenHash: string): Promise<void> {
     try {
       await this.redis.del(PREFIX + tokenHash);
     } catch (err) {
-      this.logger.error({ err }, 'session cache: could not drop a revoked session');
-      throw new ProblemError(problem('unavailable', 'The session was revoked but the shared cache could not be updated; retry.', { retry_after: 1 }));
+      this.pendingDeletes.add(tokenHash);
+      this.logger.warn({ err }, 'session cache: revoked session queued for removal until Redis is back');
     }
   }
 }

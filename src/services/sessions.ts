@@ -92,10 +92,18 @@ export async function currentSession(deps: ServiceDeps, tenant: Tenant, token: s
   return row ? ok(await present(deps, row)) : otpRequired('No valid OTP session in X-OTP-Session.');
 }
 
+/**
+ * Revokes the session in X-OTP-Session. The database row is the truth and is read directly; the
+ * cache entry is dropped every time, even for a session already revoked (a retry drops an entry a
+ * first attempt could not).
+ */
 export async function revokeCurrentSession(deps: ServiceDeps, tenant: Tenant, token: string | undefined): Promise<Result<{ id: string; revoked: true }>> {
-  const row = await validSession(deps, tenant, token);
-  if (!row) return otpRequired('No valid OTP session in X-OTP-Session.');
-  await revokeSession(deps.store.db, row.id, deps.clock.now());
-  await deps.sessionCache.delete(row.token_hash);
-  return ok({ id: row.id, revoked: true });
+  if (!token || !SESSION_SHAPE.test(token)) return otpRequired('No valid OTP session in X-OTP-Session.');
+  const hash = sha256Hex(token);
+  const row = await findSessionByHash(deps.store.db, hash);
+  if (!row || row.integration_id !== tenant.integrationId || row.mode !== tenant.mode) return otpRequired('No valid OTP session in X-OTP-Session.');
+  const live = row.revoked_at === null && row.expires_at > deps.clock.now();
+  if (live) await revokeSession(deps.store.db, row.id, deps.clock.now());
+  await deps.sessionCache.delete(hash);
+  return live ? ok({ id: row.id, revoked: true }) : otpRequired('No valid OTP session in X-OTP-Session.');
 }

@@ -36,7 +36,10 @@ export function openStore(databaseUrl: string): Store {
   }
   // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
-  pool.on('error', () => {}); // an idle client's connection dropped; the pool replaces it, and queries report their own errors
+  // A dropped connection emits 'error' on the pool (idle clients) and on a checked-out client; with no
+  // listener either one would crash the process. The query in progress reports the failure itself.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', sqlite: null, pgPool: pool, close: () => db.destroy() };
 }

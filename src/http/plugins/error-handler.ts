@@ -31,7 +31,8 @@ const CODES: Record<string, string> = {
 
 /** Ajv errors → `{field: [code]}` with dotted field paths (`policy.code.length`). */
 export function fieldErrors(errors: AjvError[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // No prototype: field names come from the client (`valueOf`, `__proto__`, …).
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const e of errors) {
     const base = e.instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');
     const extra = (e.params.missingProperty ?? e.params.additionalProperty ?? e.params.propertyName) as string | undefined;
@@ -84,5 +85,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
 
 function isStoreUnavailable(error: { code?: string; message?: string }): boolean {
   // Connection loss, shutdown, busy, and Postgres deadlock/serialization aborts: all worth a retry.
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '40P01', '40001', 'SQLITE_BUSY'].includes(error.code ?? '') || /Connection terminated|timeout exceeded when trying to connect/i.test(error.message ?? '');
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08003', '40P01', '40001', 'SQLITE_BUSY'].includes(error.code ?? '') ||
+    /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test(error.message ?? '')
+  );
 }

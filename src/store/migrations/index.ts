@@ -3,6 +3,7 @@ import { initial } from './001-initial.js';
 import { signingKeys } from './002-signing-keys.js';
 import { identities } from './003-identities.js';
 import { signatureReplays } from './004-signature-replays.js';
+import { rateLimits } from './005-rate-limits.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '002-signing-keys': signingKeys,
   '003-identities': identities,
   '004-signature-replays': signatureReplays,
+  '005-rate-limits': rateLimits,
 };
 
 export const migrationProvider: MigrationProvider = {
