@@ -80,12 +80,11 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
   verification ??= await findLatestVerification(deps.store.db, tenant, identifier);
 
   const now = deps.clock.now();
+  if (!verification) return fail(problem('not-found', 'No pending verification for this identifier.'));
   const gate = gateCheck(verification, now);
-  if (!gate.compare || !verification) {
-    if (gate.compare === false && gate.problem.type === 'code-expired' && verification) {
-      await transitionFromPending(deps.store.db, verification.id, { status: 'expired', failure_reason: 'expired', now });
-    }
-    return fail(gate.compare ? problem('not-found', 'No pending verification.') : gate.problem);
+  if (!gate.compare) {
+    if (gate.problem.type === 'code-expired') await transitionFromPending(deps.store.db, verification.id, { status: 'expired', failure_reason: 'expired', now });
+    return fail(gate.problem);
   }
 
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
@@ -93,12 +92,8 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
   }
 
   const wrong = await recordWrongCode(deps.store.db, verification.id, now, policy.checks.on_wrong_code === 'restart');
-  if (!wrong) {
-    // A concurrent check used the last attempt (or approved it) between our read and this write.
-    const fresh = await findVerification(deps.store.db, tenant, verification.id);
-    const after = gateCheck(fresh, deps.clock.now());
-    return fail(after.compare ? problem('not-found', 'No pending verification for this identifier.') : after.problem);
-  }
+  // A concurrent check used the last attempt (or approved it) between our read and this write.
+  if (!wrong) return refusalAfterRace(deps, tenant, verification.id);
   const decision = afterWrongCode(wrong.attempts, verification.max_attempts, policy);
   const { lockedNow } = await deps.limits.recordFailure(key, {
     maxFailures: policy.lockout.max_failures,
@@ -141,11 +136,8 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     });
     return { identityId };
   });
-  if (!won) {
-    // Lost a race: another check approved it, or wrong guesses used its last attempt first.
-    const after = gateCheck(await findVerification(deps.store.db, tenant, v.id), deps.clock.now());
-    return fail(after.compare ? problem('not-found', 'This verification was already used.') : after.problem);
-  }
+  // Lost a race: another check approved it, or wrong guesses used its last attempt first.
+  if (!won) return refusalAfterRace(deps, tenant, v.id);
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
   const approved: CheckApproved = {
     status: 'approved',
@@ -169,6 +161,12 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
     nowMs: now,
   });
   return ok({ ...approved, ...issued });
+}
+
+/** The answer for a check that lost a race: what the verification's state says now. */
+async function refusalAfterRace(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<never>> {
+  const gate = gateCheck(await findVerification(deps.store.db, tenant, id), deps.clock.now());
+  return fail(gate.compare ? problem('not-found', 'This verification was already used.') : gate.problem);
 }
 
 async function identityView(deps: ServiceDeps, identityId: string | null): Promise<IdentityView | null> {
