@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomFillSync, randomInt } from 'node:crypto';
 
 /** Time, injected so the domain never reads the wall clock itself. */
 export interface Clock {
@@ -28,9 +28,28 @@ export interface Random {
   bytes(n: number): Buffer;
 }
 
+/**
+ * crypto's randomness, with small byte requests served from a pool filled 4 KiB at a time: every
+ * id and IV asks for a few dozen bytes, and each call into the CSPRNG has a fixed cost.
+ */
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let offset = 0;
+function pooledBytes(n: number): Buffer {
+  if (n > 256) return randomBytes(n);
+  if (offset + n > pool.length) {
+    pool = randomFillSync(Buffer.allocUnsafe(POOL_SIZE));
+    offset = 0;
+  }
+  const out = Buffer.from(pool.subarray(offset, offset + n)); // a copy: callers may keep it
+  pool.fill(0, offset, offset + n); // handed-out bytes are not kept around
+  offset += n;
+  return out;
+}
+
 export const cryptoRandom: Random = {
   int: (min, max) => randomInt(min, max),
-  bytes: (n) => randomBytes(n),
+  bytes: pooledBytes,
 };
 
 export const toIso = (ms: number): string => new Date(ms).toISOString();

@@ -1,4 +1,3 @@
-import { seal } from '../domain/codes.js';
 import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
 import { MESSAGE_KIND, type MessagePayload } from '../delivery/deliver-message.js';
@@ -15,7 +14,7 @@ export async function enqueueDelivery(
   trx: Executor,
   deps: ServiceDeps,
   tenant: Tenant,
-  input: { verificationId: string; channel: Channel; to: string; code: string; locale: string | null },
+  input: { verificationId: string; channel: Channel; to: string; codeSealed: string; locale: string | null },
 ): Promise<DeliveryRow> {
   const now = deps.clock.now();
   const delivery: DeliveryRow = {
@@ -33,7 +32,7 @@ export async function enqueueDelivery(
     verification_id: input.verificationId,
     channel: input.channel,
     to: input.to,
-    code_sealed: seal(deps.serverSecret, deps.random, input.code),
+    code_sealed: input.codeSealed, // the verification's own sealed copy: no second encryption
     locale: input.locale,
     ttl_s: tenant.policy.code.ttl_s,
     brand: tenant.name,

@@ -1,4 +1,3 @@
-import { unseal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import type { Channel } from '../domain/policy.js';
 import { parseIdentifier } from '../domain/identifiers.js';
@@ -63,7 +62,7 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
       verificationId: v.id,
       channel: resolved.value.channel,
       to: resolved.value.destination,
-      code: unseal(deps.serverSecret, v.code_sealed),
+      codeSealed: v.code_sealed,
       locale: v.locale,
     });
     return true;

@@ -74,7 +74,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);
-    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, code, locale: row.locale });
+    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, codeSealed: row.code_sealed as string, locale: row.locale });
   });
   deps.notifyOutbox();
   deps.metrics.sendAccepted(channel, tenant.mode);

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock, cryptoRandom } from './clock.js';
+import { base62, newId } from './ids.js';
+
+describe('cryptoRandom.bytes (pooled)', () => {
+  it('returns the asked length, never the same bytes twice, and copies that later calls do not touch', () => {
+    const first = cryptoRandom.bytes(32);
+    const kept = Buffer.from(first);
+    const seen = new Set<string>([first.toString('hex')]);
+    for (let i = 0; i < 2000; i++) {
+      const b = cryptoRandom.bytes(1 + (i % 64)); // crosses many pool refills
+      expect(b.length).toBe(1 + (i % 64));
+      if (b.length >= 16) seen.add(b.toString('hex'));
+    }
+    expect(first.equals(kept)).toBe(true);
+    expect(seen.size).toBeGreaterThan(1000);
+    expect(cryptoRandom.bytes(1024).length).toBe(1024); // large requests bypass the pool
+  });
+
+  it('feeds unique, well-formed ids', () => {
+    const ids = new Set(Array.from({ length: 5000 }, () => newId('ver', cryptoRandom)));
+    expect(ids.size).toBe(5000);
+    for (const id of [...ids].slice(0, 50)) expect(id).toMatch(/^ver_[0-9A-Za-z]{22}$/);
+    expect(base62(cryptoRandom, 43)).toMatch(/^[0-9A-Za-z]{43}$/);
+  });
+});
+
+describe('ManualClock', () => {
+  it('moves only when told', () => {
+    const clock = new ManualClock(1000);
+    expect(clock.now()).toBe(1000);
+    clock.advance(500);
+    expect(clock.now()).toBe(1500);
+    clock.set(42);
+    expect(clock.now()).toBe(42);
+  });
+});
