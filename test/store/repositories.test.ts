@@ -95,4 +95,19 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
     const rows = await store.db.selectFrom('sandbox_messages').selectAll().where('source_id', '=', message.source_id).execute();
     expect(rows.map((r) => r.id)).toEqual(['msg_1']);
   });
+
+  it('finds the latest of thousands of verifications of one identifier without sorting them all', async () => {
+    const identifier = '+5511900000777';
+    await store.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 3000; i++) await insertVerification(trx, verification(`ver_many_${String(i).padStart(5, '0')}`, { identifier, status: 'expired', created_at: 1_000 + Math.floor(i / 3) }));
+    });
+    const latest = await findLatestVerification(store.db, scope, identifier);
+    expect(latest?.id).toBe('ver_many_02999'); // newest time, and the largest id among equal times
+    if (store.sqlite) {
+      const plan = store.sqlite
+        .prepare('explain query plan select * from "verifications" where "integration_id" = ? and "mode" = ? and "identifier" = ? order by "created_at" desc, "id" desc limit 1')
+        .all('int_a', 'test', identifier) as { detail: string }[];
+      expect(plan.map((p) => p.detail).join(' | ')).not.toContain('TEMP B-TREE');
+    }
+  });
 });

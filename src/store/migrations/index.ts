@@ -4,6 +4,7 @@ import { signingKeys } from './002-signing-keys.js';
 import { identities } from './003-identities.js';
 import { signatureReplays } from './004-signature-replays.js';
 import { rateLimits } from './005-rate-limits.js';
+import { latestVerificationIndex } from './006-latest-verification-index.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '003-identities': identities,
   '004-signature-replays': signatureReplays,
   '005-rate-limits': rateLimits,
+  '006-latest-verification-index': latestVerificationIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
