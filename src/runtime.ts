@@ -13,6 +13,7 @@ import { SandboxChannel } from './sandbox/sandbox-channel.js';
 import { generateAdminToken, generateServerSecret, loadOrCreateSecret } from './secrets.js';
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
+import { startHousekeeping } from './store/housekeeping.js';
 import { SigningKeyRing } from './tokens/signing-keys.js';
 
 export interface Runtime {
@@ -104,9 +105,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     },
     onDead: (trx, row, error) => failDeadMessage(trx, clock, row, error),
   });
+  let stopHousekeeping = (): void => {};
   if (options.worker !== false) {
     backends.notifier.subscribe('outbox', () => worker.poke());
     worker.start();
+    stopHousekeeping = startHousekeeping(store.db, clock, logger);
   }
 
   const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger, notifier: backends.notifier, readiness: backends.readiness, replays: backends.replays });
@@ -121,6 +124,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     adminToken: admin.value,
     adminTokenCreated: admin.created,
     async close() {
+      stopHousekeeping();
       await app.close();
       await worker.stop();
       await backends.notifier.close();

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
 import { claimDue, enqueue } from '../../src/store/outbox-repo.js';
 import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
+import { purgeExpired } from '../../src/store/housekeeping.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { findLatestVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
@@ -109,5 +110,21 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
         .all('int_a', 'test', identifier) as { detail: string }[];
       expect(plan.map((p) => p.detail).join(' | ')).not.toContain('TEMP B-TREE');
     }
+  });
+
+  it('housekeeping purges idempotency keys after 24 h and finished outbox messages after 7 days, nothing else', async () => {
+    const day = 86_400_000;
+    const now = 100 * day;
+    await claimKey(store.db, { scope: 'hk', key: 'old', request_hash: 'h', now: now - day - 1 }, 0);
+    await claimKey(store.db, { scope: 'hk', key: 'new', request_hash: 'h', now: now - 1000 }, 0);
+    for (const [id, status, age] of [['obx_hk_old_done', 'done', 8], ['obx_hk_new_done', 'done', 1], ['obx_hk_old_pending', 'pending', 8]] as const) {
+      await enqueue(store.db, { id, kind: 'message', integration_id: 'int_hk', mode: 'test', payload_json: '{}', now: now - age * day });
+      if (status === 'done') await store.db.updateTable('outbox').set({ status }).where('id', '=', id).execute();
+    }
+    await purgeExpired(store.db, now);
+    const keys = await store.db.selectFrom('idempotency_keys').select('key').where('scope', '=', 'hk').execute();
+    expect(keys.map((k) => k.key)).toEqual(['new']);
+    const outbox = await store.db.selectFrom('outbox').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
+    expect(outbox.map((o) => o.id)).toEqual(['obx_hk_new_done', 'obx_hk_old_pending']);
   });
 });
