@@ -6,7 +6,7 @@ import { listKeys, revokeAllKeys, revokeKey } from '../store/api-keys-repo.js';
 import { findIntegration, insertIntegration, listIntegrations, updateIntegration, type IntegrationRow } from '../store/integrations-repo.js';
 import type { Db, Mode } from '../store/tables.js';
 import { issueKey, presentKey, type IssuedKey, type KeyView } from './api-keys.js';
-import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+import { decodeCursor, toPage, type Page } from './pagination.js';
 
 export interface AdminDeps {
   db: Db;
@@ -76,9 +76,7 @@ export async function listIntegrationsPage(deps: AdminDeps, limit: number, curso
   const after = decodeCursor(cursor);
   if (after === 'invalid') return fail(problem('validation-error', 'The cursor is not valid.', { errors: { cursor: ['invalid'] } }));
   const rows = await listIntegrations(deps.db, limit + 1, after ? { created_at: after.t, id: after.id } : null);
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return ok({ data: page.map((r) => present(r)), next_cursor: rows.length > limit && last ? encodeCursor({ t: last.created_at, id: last.id }) : null });
+  return ok(toPage(rows, limit, (r) => r.created_at, (r) => present(r)));
 }
 
 /** Renames, changes the trust level and/or merges a partial policy over the stored one. */

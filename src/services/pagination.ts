@@ -26,3 +26,13 @@ export function decodeCursor(cursor: string | undefined): CursorPosition | null 
   }
   return 'invalid';
 }
+
+/**
+ * One page from `limit + 1` rows read newest first: the extra row only says whether another page
+ * follows, and the cursor points after the last row shown.
+ */
+export function toPage<R extends { id: string }, T>(rows: R[], limit: number, timeOf: (row: R) => number, present: (row: R) => T): Page<T> {
+  const shown = rows.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return { data: shown.map(present), next_cursor: rows.length > limit && last ? encodeCursor({ t: timeOf(last), id: last.id }) : null };
+}

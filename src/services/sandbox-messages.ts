@@ -3,7 +3,7 @@ import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { listMessages } from '../store/sandbox-messages-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { parseIdentifierField } from './guards.js';
-import { decodeCursor, encodeCursor, type Page } from './pagination.js';
+import { decodeCursor, toPage, type Page } from './pagination.js';
 
 export interface SandboxMessageView {
   id: string;
@@ -32,10 +32,8 @@ export async function listSandboxMessages(
   const after = decodeCursor(query.cursor);
   if (after === 'invalid') return fail(problem('validation-error', 'The cursor is not valid.', { errors: { cursor: ['invalid'] } }));
   const rows = await listMessages(deps.store.db, tenant, to, query.limit + 1, after ? { received_at: after.t, id: after.id } : null);
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return ok({
-    data: page.map((m) => ({
+  return ok(
+    toPage(rows, query.limit, (m) => m.received_at, (m) => ({
       id: m.id,
       to: m.to_address,
       channel: m.channel,
@@ -45,6 +43,5 @@ export async function listSandboxMessages(
       verification_id: m.verification_id,
       received_at: toIso(m.received_at),
     })),
-    next_cursor: rows.length > query.limit && last ? encodeCursor({ t: last.received_at, id: last.id }) : null,
-  });
+  );
 }

@@ -49,8 +49,8 @@ export async function listReferences(db: Executor, identityId: string): Promise<
   return rows.map((r) => r.reference);
 }
 
-/** Identities holding `value` in `field`, oldest first. */
-export async function findIdentitiesBy(db: Executor, scope: Scope, field: IdentityField, value: string, limit = 100): Promise<IdentityRow[]> {
+/** Identities of the scope holding `value` in `field`, oldest first (the base of both look-ups below). */
+function holders(db: Executor, scope: Scope, field: IdentityField, value: string) {
   return db
     .selectFrom('identities')
     .selectAll()
@@ -58,23 +58,19 @@ export async function findIdentitiesBy(db: Executor, scope: Scope, field: Identi
     .where('mode', '=', scope.mode)
     .where(field, '=', value)
     .orderBy('created_at')
-    .orderBy('id')
-    .limit(limit)
-    .execute();
+    .orderBy('id');
+}
+
+/** Identities holding `value` in `field`, oldest first. */
+export async function findIdentitiesBy(db: Executor, scope: Scope, field: IdentityField, value: string, limit = 100): Promise<IdentityRow[]> {
+  return holders(db, scope, field, value).limit(limit).execute();
 }
 
 /** Another identity of the scope on which `value` is already verified (the merge candidate). */
 export async function findVerifiedHolder(db: Executor, scope: Scope, field: 'email' | 'phone', value: string, exceptId: string): Promise<IdentityRow | undefined> {
-  return db
-    .selectFrom('identities')
-    .selectAll()
-    .where('integration_id', '=', scope.integrationId)
-    .where('mode', '=', scope.mode)
-    .where(field, '=', value)
+  return holders(db, scope, field, value)
     .where(field === 'email' ? 'email_verified_at' : 'phone_verified_at', 'is not', null)
     .where('id', '!=', exceptId)
-    .orderBy('created_at')
-    .orderBy('id')
     .executeTakeFirst();
 }
 
