@@ -98,9 +98,10 @@ async function pollRedisReady(url, isCancelled, patienceMs = 10_000) {
  * developer's database; `extraEnv` (e.g. OTPGATE_DATABASE_URL, OTPGATE_ADMIN_TOKEN) is applied last.
  * With OTPGATE_REDIS_URL set it is ready only once /readyz reports Redis reachable (otpgate would
  * otherwise quietly fall back to the database, which is not the configuration asked for).
+ * `nodeArgs` go to node before the script (e.g. --cpu-prof).
  * Returns { name, url, adminToken, dataDir, child, stop }.
  */
-export async function startOtpgate(extraEnv = {}, { name = 'otpgate' } = {}) {
+export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs = [] } = {}) {
   if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
   trackTempDir(dataDir);
@@ -118,7 +119,7 @@ export async function startOtpgate(extraEnv = {}, { name = 'otpgate' } = {}) {
     OTPGATE_SANDBOX_SMTP_PORT: String(await freePort()),
     ...extraEnv,
   };
-  const child = spawnNode(name, [OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
+  const child = spawnNode(name, [...nodeArgs, OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
   await untilReady(child, name, async (isCancelled) => {
     await pollHealthy(`${url}/healthz`, isCancelled);
