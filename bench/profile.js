@@ -14,6 +14,7 @@ import { startOtpgate } from './lib/servers.js';
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '50' }, top: { type: 'string', default: '40' } } });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
+const print = (text) => process.stdout.write(`${text}\n`);
 const outDir = await mkdtemp(join(tmpdir(), 'otpgate-profile-'));
 
 async function profiled(phase, dataDir, run) {
@@ -55,11 +56,11 @@ try {
       201,
     );
     expected = result.expected;
-    console.log(`request: ${result.rps.toFixed(0)} req/s`);
+    print(`request: ${result.rps.toFixed(0)} req/s`);
     await collectSandboxCodes(server, apiKey, expected);
     return result;
   });
-  console.log(await summarize(request.file, Number(values.top)));
+  print(await summarize(request.file, Number(values.top)));
   const check = await profiled('check', request.server.dataDir, async (server) => {
     const pairs = await collectSandboxCodes(server, apiKey, expected);
     let next = 0;
@@ -68,10 +69,10 @@ try {
         requests: [{ setupRequest(req) { const { identifier, code } = pairs[next++]; req.body = JSON.stringify({ identifier, code }); return req; } }] }],
       200,
     );
-    console.log(`check: ${result.rps.toFixed(0)} req/s, ${result.unexpected} unexpected`);
+    print(`check: ${result.rps.toFixed(0)} req/s, ${result.unexpected} unexpected`);
     return result;
   });
-  console.log(await summarize(check.file, Number(values.top)));
+  print(await summarize(check.file, Number(values.top)));
 } finally {
   await cleanup();
 }
