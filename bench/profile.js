@@ -1,6 +1,7 @@
-// Developer tool: CPU profiles of the otpgate server under the request and check loads.
-//   node bench/profile.js [--duration 5]   → prints the top self-time functions of each phase and
-//   writes the .cpuprofile files (open them in Chrome DevTools) to the directory it names.
+// Developer tool: a CPU profile of one otpgate server under the request load, then the check load
+// (the benchmark's phases, on a warm server), summarised per phase by self time.
+//   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package]
+// The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,68 +12,82 @@ import { brazilianMobile } from './lib/phases.js';
 import { cleanup } from './lib/processes.js';
 import { startOtpgate } from './lib/servers.js';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, connections: { type: 'string', default: '50' }, top: { type: 'string', default: '40' } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    top: { type: 'string', default: '40' },
+    by: { type: 'string', default: 'function' },
+  },
+});
+const print = (text) => process.stdout.write(`${text}\n`);
 const duration = Number(values.duration);
 const connections = Number(values.connections);
-const print = (text) => process.stdout.write(`${text}\n`);
-const outDir = await mkdtemp(join(tmpdir(), 'otpgate-profile-'));
+const dir = await mkdtemp(join(tmpdir(), 'otpgate-profile-'));
+/** Microseconds on the monotonic clock V8's profiler stamps its samples with. */
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+const headers = (apiKey) => ({ 'content-type': 'application/json', 'x-api-key': apiKey });
 
-async function profiled(phase, dataDir, run) {
-  const dir = join(outDir, phase);
-  const env = { ...(dataDir ? { OTPGATE_DATA_DIR: dataDir, OTPGATE_ADMIN_TOKEN: 'profile-admin-token-0123456789' } : { OTPGATE_ADMIN_TOKEN: 'profile-admin-token-0123456789' }) };
-  const server = await startOtpgate(env, { name: `otpgate-${phase}`, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
-  const result = await run(server);
-  await server.stop();
-  const [file] = await readdir(dir);
-  return { server, result, file: join(dir, file) };
+function label(frame) {
+  const { functionName, url, lineNumber } = frame;
+  if (values.by === 'package') {
+    if (url.includes('node_modules/')) return url.replace(/^.*node_modules\//, '').split('/')[0];
+    if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
+    if (url.includes('/dist/')) return `otpgate/${url.replace(/^.*\/dist\//, '').split('/')[0]}`;
+    return functionName || '(native)';
+  }
+  return `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '~').replace(/^.*\/dist\//, 'dist/')}:${lineNumber + 1}`;
 }
 
-function summarize(profilePath, top) {
-  return readFile(profilePath, 'utf8').then((text) => {
-    const profile = JSON.parse(text);
-    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-    const self = new Map();
-    for (const id of profile.samples) {
-      const node = byId.get(id);
-      const { functionName, url, lineNumber } = node.callFrame;
-      const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '~').replace(/^.*\/(src|dist)\//, '$1/')}:${lineNumber + 1}`;
-      self.set(key, (self.get(key) ?? 0) + 1);
-    }
-    const total = profile.samples.length;
-    const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
-    return [`${profilePath}: ${total} samples`, ...rows.map(([key, n]) => `${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`)].join('\n');
+/** Self time per label of the samples taken between fromUs and toUs, idle excluded. */
+function summarize(profile, name, fromUs, toUs) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const counts = new Map();
+  let at = profile.startTime;
+  let busy = 0;
+  let idle = 0;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i];
+    if (at < fromUs || at > toUs) return;
+    const frame = byId.get(id).callFrame;
+    if (frame.functionName === '(idle)' || frame.functionName === '(program)') return void idle++;
+    busy++;
+    const key = label(frame);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
   });
+  const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top));
+  print(`\n${name}: ${busy} busy samples, ${idle} idle`);
+  for (const [key, n] of rows) print(`${((100 * n) / busy).toFixed(1).padStart(5)}%  ${key}`);
 }
 
 try {
-  let apiKey;
-  let expected = 0;
-  const request = await profiled('request', null, async (server) => {
-    apiKey = await createBenchIntegration(server);
-    let next = 0;
-    const result = await runLoads(
-      [{ label: 'request', url: `${server.url}/v1/verifications`, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, connections, duration,
-        requests: [{ setupRequest(req) { req.body = JSON.stringify({ identifier: brazilianMobile(next++) }); return req; } }] }],
-      201,
-    );
-    expected = result.expected;
-    print(`request: ${result.rps.toFixed(0)} req/s`);
-    await collectSandboxCodes(server, apiKey, expected);
-    return result;
-  });
-  print(await summarize(request.file, Number(values.top)));
-  const check = await profiled('check', request.server.dataDir, async (server) => {
-    const pairs = await collectSandboxCodes(server, apiKey, expected);
-    let next = 0;
-    const result = await runLoads(
-      [{ label: 'check', url: `${server.url}/v1/verifications/check`, method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, connections, amount: pairs.length,
-        requests: [{ setupRequest(req) { const { identifier, code } = pairs[next++]; req.body = JSON.stringify({ identifier, code }); return req; } }] }],
-      200,
-    );
-    print(`check: ${result.rps.toFixed(0)} req/s, ${result.unexpected} unexpected`);
-    return result;
-  });
-  print(await summarize(check.file, Number(values.top)));
+  const server = await startOtpgate({}, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const apiKey = await createBenchIntegration(server);
+  let next = 0;
+  const requestFrom = nowUs();
+  const request = await runLoads(
+    [{ label: 'request', url: `${server.url}/v1/verifications`, method: 'POST', headers: headers(apiKey), connections, duration,
+      requests: [{ setupRequest(req) { req.body = JSON.stringify({ identifier: brazilianMobile(next++) }); return req; } }] }],
+    201,
+  );
+  const requestTo = nowUs();
+  print(`request: ${request.rps.toFixed(0)} req/s`);
+  const pairs = await collectSandboxCodes(server, apiKey, request.expected);
+  let index = 0;
+  const checkFrom = nowUs();
+  const check = await runLoads(
+    [{ label: 'check', url: `${server.url}/v1/verifications/check`, method: 'POST', headers: headers(apiKey), connections, amount: pairs.length,
+      requests: [{ setupRequest(req) { const { identifier, code } = pairs[index++]; req.body = JSON.stringify({ identifier, code }); return req; } }] }],
+    200,
+  );
+  const checkTo = nowUs();
+  print(`check: ${check.rps.toFixed(0)} req/s, ${check.unexpected} unexpected`);
+  await server.stop();
+  const [file] = await readdir(dir);
+  const profile = JSON.parse(await readFile(join(dir, file), 'utf8'));
+  print(`profile: ${join(dir, file)}`);
+  summarize(profile, 'request phase', requestFrom, requestTo);
+  summarize(profile, 'check phase', checkFrom, checkTo);
 } finally {
   await cleanup();
 }

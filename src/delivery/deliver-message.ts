@@ -3,7 +3,7 @@ import type { Clock } from '../domain/clock.js';
 import type { Channel } from '../domain/policy.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Db, Executor } from '../store/tables.js';
-import { updateDelivery } from '../store/verifications-repo.js';
+import { updateDelivery, verificationStatus } from '../store/verifications-repo.js';
 import type { ChannelAdapter, ChannelRegistry, SendOutcome } from './channel.js';
 import { renderCodeMessage } from './message-text.js';
 import type { JobOutcome, OutboxHandler } from './outbox-worker.js';
@@ -35,10 +35,10 @@ export interface DeliverMessageDeps {
 export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
   return async (row: OutboxRow): Promise<JobOutcome> => {
     const p = JSON.parse(row.payload_json) as MessagePayload;
-    const verification = await deps.db.selectFrom('verifications').select('status').where('id', '=', p.verification_id).executeTakeFirst();
+    const status = await verificationStatus(deps.db, p.verification_id);
     const setDelivery = (status: string, error: string | null) => (trx: Executor) => updateDelivery(trx, p.delivery_id, status, error, deps.clock.now());
-    if (verification?.status !== 'pending') {
-      return { done: true, persist: setDelivery('failed', `verification is ${verification?.status ?? 'gone'}; not sent`) };
+    if (status !== 'pending') {
+      return { done: true, persist: setDelivery('failed', `verification is ${status ?? 'gone'}; not sent`) };
     }
     const adapter = row.mode === 'test' ? deps.sandbox : deps.live[p.channel];
     if (!adapter) {

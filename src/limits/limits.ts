@@ -34,15 +34,23 @@ const LIMITS_TABLE = 'rate_limits';
 export class FlexibleLimits implements Limits {
   private readonly cache = new Map<string, RateLimiterAbstract>();
 
-  constructor(readonly factory: Factory) {}
+  constructor(
+    readonly factory: Factory,
+    /** Called before every write: the embedded store's group commit, so counting costs no COMMIT of its own. */
+    private readonly beforeWrite: () => void = () => {},
+  ) {}
 
-  /** Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. */
-  static sqlite(db: BetterSqlite3.Database): FlexibleLimits {
+  /**
+   * Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. With
+   * `group`, the counters' writes join the store's group commit.
+   */
+  static sqlite(db: BetterSqlite3.Database, group?: { join(): void }): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
     return new FlexibleLimits(
       (opts) =>
         new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
+      group ? () => group.join() : undefined,
     );
   }
 
@@ -80,6 +88,7 @@ export class FlexibleLimits implements Limits {
 
   async consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome> {
     try {
+      this.beforeWrite();
       await this.limiter(name, points, durationS).consume(key);
       return { ok: true };
     } catch (err) {
@@ -97,6 +106,7 @@ export class FlexibleLimits implements Limits {
   async recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }> {
     const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
     let consumed: number;
+    this.beforeWrite();
     try {
       consumed = (await failures.consume(key)).consumedPoints;
     } catch (err) {
@@ -104,6 +114,7 @@ export class FlexibleLimits implements Limits {
       consumed = err.consumedPoints;
     }
     if (consumed < rule.maxFailures) return { lockedNow: false };
+    this.beforeWrite();
     await this.limiter('lock', 1, 1).block(key, rule.durationS);
     await failures.delete(key); // counting starts afresh once the lock ends
     return { lockedNow: true };
@@ -111,6 +122,7 @@ export class FlexibleLimits implements Limits {
 
   async resetFailures(key: string): Promise<void> {
     // Every cached failure limiter: the in-memory store keeps one map per limiter object.
+    this.beforeWrite();
     const failureLimiters = [...this.cache.entries()].filter(([id]) => id.startsWith('fail:')).map(([, limiter]) => limiter);
     await Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key)));
   }

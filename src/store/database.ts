@@ -1,9 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
+import type { GroupCommit } from './group-commit.js';
+import { groupCommitDialect } from './sqlite-driver.js';
 import { withStatementCache } from './statement-cache.js';
 import type { Db } from './tables.js';
 
@@ -14,6 +16,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** The raw SQLite handle (rate-limiter-flexible's SQLite store shares it); null on Postgres. */
   readonly sqlite: BetterSqlite3.Database | null;
+  /** SQLite's group commit: writers outside Kysely (rate-limiter-flexible) join it; null on Postgres. */
+  readonly group: GroupCommit | null;
   readonly pgPool: pg.Pool | null;
   close(): Promise<void>;
 }
@@ -21,7 +25,12 @@ export interface Store {
 // int8 columns hold epoch milliseconds, far inside Number's safe range.
 pg.types.setTypeParser(20, (value: string) => Number(value));
 
-export function openStore(databaseUrl: string): Store {
+export interface StoreOptions {
+  /** SQLite: how long a group commit gathers writes (0: one turn of the event loop). */
+  commitWindowMs?: number;
+}
+
+export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -31,8 +40,9 @@ export function openStore(databaseUrl: string): Store {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('cache_size = -32000'); // 32 MB page cache
     sqlite.pragma('temp_store = MEMORY');
-    const db: Db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, dialect: 'sqlite', sqlite, pgPool: null, close: () => db.destroy() };
+    const { dialect, driver } = groupCommitDialect(sqlite, options.commitWindowMs ?? 0);
+    const db: Db = new Kysely({ dialect });
+    return { db, dialect: 'sqlite', sqlite, group: driver.group, pgPool: null, close: () => db.destroy() };
   }
   // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
@@ -41,7 +51,7 @@ export function openStore(databaseUrl: string): Store {
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', sqlite: null, pgPool: pool, close: () => db.destroy() };
+  return { db, dialect: 'postgres', sqlite: null, group: null, pgPool: pool, close: () => db.destroy() };
 }
 
 /** Brings the schema to the latest migration; throws with the failing migration's name. */

@@ -1,28 +1,36 @@
+import { prepared, slot } from './prepared.js';
 import type { Executor, Mode, OutboxTable } from './tables.js';
 
 export type OutboxRow = OutboxTable;
 
-export async function enqueue(
-  db: Executor,
-  row: { id: string; kind: string; integration_id: string; mode: Mode; payload_json: string; now: number },
-): Promise<void> {
-  await db
-    .insertInto('outbox')
-    .values({
-      id: row.id,
-      kind: row.kind,
-      integration_id: row.integration_id,
-      mode: row.mode,
-      payload_json: row.payload_json,
-      status: 'pending',
-      attempts: 0,
-      available_at: row.now,
-      locked_until: null,
-      locked_by: null,
-      last_error: null,
-      created_at: row.now,
-    })
-    .execute();
+interface EnqueueArgs {
+  id: string;
+  kind: string;
+  integration_id: string;
+  mode: Mode;
+  payload_json: string;
+  now: number;
+}
+
+const enqueueQuery = prepared<EnqueueArgs>((db) =>
+  db.insertInto('outbox').values({
+    id: slot('id'),
+    kind: slot('kind'),
+    integration_id: slot('integration_id'),
+    mode: slot('mode'),
+    payload_json: slot('payload_json'),
+    status: 'pending',
+    attempts: 0,
+    available_at: slot('now'),
+    locked_until: null,
+    locked_by: null,
+    last_error: null,
+    created_at: slot('now'),
+  }),
+);
+
+export async function enqueue(db: Executor, row: EnqueueArgs): Promise<void> {
+  await enqueueQuery(db, row);
 }
 
 /**
@@ -49,8 +57,12 @@ export async function claimDue(db: Executor, workerId: string, now: number, leas
     .execute();
 }
 
+const markDoneQuery = prepared<{ id: string; workerId: string }>((db) =>
+  db.updateTable('outbox').set({ status: 'done', locked_until: null, last_error: null }).where('id', '=', slot<string>('id')).where('locked_by', '=', slot<string>('workerId')),
+);
+
 export async function markDone(db: Executor, id: string, workerId: string): Promise<void> {
-  await db.updateTable('outbox').set({ status: 'done', locked_until: null, last_error: null }).where('id', '=', id).where('locked_by', '=', workerId).execute();
+  await markDoneQuery(db, { id, workerId });
 }
 
 /** Gives a message back for a later attempt, or buries it (`dead`) when it will never succeed. */

@@ -1,11 +1,22 @@
+import { allColumns, prepared, slots } from './prepared.js';
 import type { Executor, SandboxMessagesTable } from './tables.js';
 import type { Scope } from './verifications-repo.js';
 
 export type SandboxMessageRow = SandboxMessagesTable;
 
+const SANDBOX_MESSAGE_COLUMNS = allColumns<SandboxMessageRow>()([
+  'id', 'integration_id', 'mode', 'to_address', 'channel', 'subject', 'body', 'code', 'verification_id', 'source_id', 'received_at',
+]);
+const captureQuery = prepared<SandboxMessageRow>((db) =>
+  db
+    .insertInto('sandbox_messages')
+    .values(slots<SandboxMessageRow>(SANDBOX_MESSAGE_COLUMNS))
+    .onConflict((oc) => oc.column('source_id').doNothing()),
+);
+
 /** Inserts a captured message; a second capture from the same source (a redelivery) is ignored. */
 export async function captureMessage(db: Executor, row: SandboxMessageRow): Promise<void> {
-  await db.insertInto('sandbox_messages').values(row).onConflict((oc) => oc.column('source_id').doNothing()).execute();
+  await captureQuery(db, row);
 }
 
 /** Newest first, keyset-paginated on (received_at, id). */

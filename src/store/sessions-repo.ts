@@ -1,9 +1,15 @@
+import { allColumns, prepared, slots } from './prepared.js';
 import type { Executor, SessionsTable } from './tables.js';
 
 export type SessionRow = SessionsTable;
 
+const SESSION_COLUMNS = allColumns<SessionRow>()([
+  'id', 'integration_id', 'mode', 'token_hash', 'identifier', 'identity_id', 'verification_id', 'action', 'expires_at', 'revoked_at', 'created_at',
+]);
+const insertSessionQuery = prepared<SessionRow>((db) => db.insertInto('sessions').values(slots<SessionRow>(SESSION_COLUMNS)));
+
 export async function insertSession(db: Executor, row: SessionRow): Promise<void> {
-  await db.insertInto('sessions').values(row).execute();
+  await insertSessionQuery(db, row);
 }
 
 /** One indexed read on the unique token hash. */

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { allColumns, prepared, slot, slots } from './prepared.js';
 import type { DeliveriesTable, Executor, Mode, VerificationsTable } from './tables.js';
 
 export type VerificationRow = VerificationsTable;
@@ -9,32 +10,56 @@ export interface Scope {
   mode: Mode;
 }
 
-export async function insertVerification(db: Executor, row: VerificationRow): Promise<void> {
-  await db.insertInto('verifications').values(row).execute();
+// The queries of the send and check paths are prepared (built and compiled once, see prepared.ts).
+const VERIFICATION_COLUMNS = allColumns<VerificationRow>()([
+  'id', 'integration_id', 'mode', 'identifier', 'identifier_kind', 'country', 'channel', 'action', 'locale', 'status',
+  'failure_reason', 'code_hash', 'code_sealed', 'code_length', 'attempts', 'max_attempts', 'sends', 'expires_at',
+  'last_sent_at', 'created_at', 'updated_at', 'identity_id', 'destination',
+]);
+const DELIVERY_COLUMNS = allColumns<DeliveryRow>()(['id', 'verification_id', 'channel', 'status', 'error', 'created_at', 'updated_at']);
+
+interface ScopeArgs {
+  integrationId: string;
+  mode: Mode;
 }
 
-export async function findVerification(db: Executor, scope: Scope, id: string): Promise<VerificationRow | undefined> {
-  return db
+const insertVerificationQuery = prepared<VerificationRow>((db) => db.insertInto('verifications').values(slots<VerificationRow>(VERIFICATION_COLUMNS)));
+
+export async function insertVerification(db: Executor, row: VerificationRow): Promise<void> {
+  await insertVerificationQuery(db, row);
+}
+
+const findVerificationQuery = prepared<ScopeArgs & { id: string }, VerificationRow>((db) =>
+  db
     .selectFrom('verifications')
     .selectAll()
-    .where('id', '=', id)
-    .where('integration_id', '=', scope.integrationId)
-    .where('mode', '=', scope.mode)
-    .executeTakeFirst();
+    .where('id', '=', slot<string>('id'))
+    .where('integration_id', '=', slot<string>('integrationId'))
+    .where('mode', '=', slot<Mode>('mode')),
+);
+
+export async function findVerification(db: Executor, scope: Scope, id: string): Promise<VerificationRow | undefined> {
+  const { rows } = await findVerificationQuery(db, { integrationId: scope.integrationId, mode: scope.mode, id });
+  return rows[0];
 }
+
+const findLatestQuery = prepared<ScopeArgs & { identifier: string }, VerificationRow>((db) =>
+  db
+    .selectFrom('verifications')
+    .selectAll()
+    .where('integration_id', '=', slot<string>('integrationId'))
+    .where('mode', '=', slot<Mode>('mode'))
+    .where('identifier', '=', slot<string>('identifier'))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    // A literal: with `LIMIT ?` SQLite's planner cannot count on one row and the look-up took twice as long.
+    .limit(sql.lit(1)),
+);
 
 /** The identifier's latest verification in this integration and mode. */
 export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<VerificationRow | undefined> {
-  return db
-    .selectFrom('verifications')
-    .selectAll()
-    .where('integration_id', '=', scope.integrationId)
-    .where('mode', '=', scope.mode)
-    .where('identifier', '=', identifier)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier });
+  return rows[0];
 }
 
 /**
@@ -47,34 +72,40 @@ export async function lockIdentifier(trx: Executor, scope: Scope, identifier: st
   await sql`select pg_advisory_xact_lock(hashtextextended(${`${scope.integrationId}:${scope.mode}:${identifier}`}, 0))`.execute(trx);
 }
 
+const cancelPendingQuery = prepared<ScopeArgs & { identifier: string; now: number }>((db) =>
+  db
+    .updateTable('verifications')
+    .set({ status: 'canceled', failure_reason: 'superseded', code_sealed: null, updated_at: slot('now') })
+    .where('integration_id', '=', slot<string>('integrationId'))
+    .where('mode', '=', slot<Mode>('mode'))
+    .where('identifier', '=', slot<string>('identifier'))
+    .where('status', '=', 'pending'),
+);
+
 /** Cancels every pending verification of the identifier (a new request supersedes them). */
 export async function cancelPendingFor(db: Executor, scope: Scope, identifier: string, now: number): Promise<void> {
-  await db
-    .updateTable('verifications')
-    .set({ status: 'canceled', failure_reason: 'superseded', code_sealed: null, updated_at: now })
-    .where('integration_id', '=', scope.integrationId)
-    .where('mode', '=', scope.mode)
-    .where('identifier', '=', identifier)
-    .where('status', '=', 'pending')
-    .execute();
+  await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier, now });
 }
 
 /**
  * Moves a verification out of `pending` only if it is still pending: the single conditional UPDATE
  * is the atomic step that lets exactly one of many concurrent checks win.
  */
+const transitionQuery = prepared<{ id: string; status: string; failureReason: string | null; now: number }>((db) =>
+  db
+    .updateTable('verifications')
+    .set({ status: slot('status'), failure_reason: slot('failureReason'), code_sealed: null, updated_at: slot('now') })
+    .where('id', '=', slot<string>('id'))
+    .where('status', '=', 'pending'),
+);
+
 export async function transitionFromPending(
   db: Executor,
   id: string,
   set: { status: string; failure_reason: string | null; now: number },
 ): Promise<boolean> {
-  const res = await db
-    .updateTable('verifications')
-    .set({ status: set.status, failure_reason: set.failure_reason, code_sealed: null, updated_at: set.now })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
+  const res = await transitionQuery(db, { id, status: set.status, failureReason: set.failure_reason, now: set.now });
+  return Number(res.numAffectedRows) === 1;
 }
 
 /**
@@ -122,8 +153,10 @@ export async function recordResend(db: Executor, id: string, maxSends: number, e
   return Number(res.numUpdatedRows) === 1;
 }
 
+const insertDeliveryQuery = prepared<DeliveryRow>((db) => db.insertInto('deliveries').values(slots<DeliveryRow>(DELIVERY_COLUMNS)));
+
 export async function insertDelivery(db: Executor, row: DeliveryRow): Promise<void> {
-  await db.insertInto('deliveries').values(row).execute();
+  await insertDeliveryQuery(db, row);
 }
 
 export async function listDeliveries(db: Executor, verificationIds: string[]): Promise<DeliveryRow[]> {
@@ -131,6 +164,18 @@ export async function listDeliveries(db: Executor, verificationIds: string[]): P
   return db.selectFrom('deliveries').selectAll().where('verification_id', 'in', verificationIds).orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
 }
 
+const updateDeliveryQuery = prepared<{ id: string; status: string; error: string | null; now: number }>((db) =>
+  db.updateTable('deliveries').set({ status: slot('status'), error: slot('error'), updated_at: slot('now') }).where('id', '=', slot<string>('id')),
+);
+
 export async function updateDelivery(db: Executor, id: string, status: string, error: string | null, now: number): Promise<void> {
-  await db.updateTable('deliveries').set({ status, error, updated_at: now }).where('id', '=', id).execute();
+  await updateDeliveryQuery(db, { id, status, error, now });
+}
+
+const verificationStatusQuery = prepared<{ id: string }, { status: string }>((db) => db.selectFrom('verifications').select('status').where('id', '=', slot<string>('id')));
+
+/** The status of a verification by id alone (the outbox worker's check before it sends). */
+export async function verificationStatus(db: Executor, id: string): Promise<string | undefined> {
+  const { rows } = await verificationStatusQuery(db, { id });
+  return rows[0]?.status;
 }

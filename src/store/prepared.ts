@@ -1,0 +1,77 @@
+import { CompiledQuery, type Compilable, type QueryResult } from 'kysely';
+import type { Executor } from './tables.js';
+
+/** A named placeholder in a prepared query: replaced by `args[name]` each time the query runs. */
+class Slot {
+  constructor(readonly name: string) {}
+}
+
+/** Stands where a value of type T goes in a query given to prepared(). */
+export function slot<T>(name: string): T {
+  return new Slot(name) as unknown as T;
+}
+
+/** `{ column: slot(column) }` for each of `columns`: an INSERT's values, or an UPDATE's set. */
+export function slots<T>(columns: readonly (keyof T & string)[]): T {
+  return Object.fromEntries(columns.map((column) => [column, slot(column)])) as T;
+}
+
+interface Template {
+  sql: string;
+  /** Per parameter: the slot it comes from, or null for a constant of the builder. */
+  names: Array<string | null>;
+  constants: readonly unknown[];
+}
+
+export type PreparedQuery<Args, Row> = (db: Executor, args: Args) => Promise<QueryResult<Row>>;
+
+/**
+ * A query built and compiled once per dialect instead of on every call: write it with slot()s where
+ * the values go, run it with an object of those values. Kysely builds an immutable operation tree and
+ * compiles it to SQL on every execution, which on the hot paths cost more than SQLite's running of
+ * the statement; the SQL text is the same each time, so it is done once (and the store's statement
+ * cache then reuses the prepared statement as well).
+ */
+export function prepared<Args extends object, Row = never>(build: (db: Executor) => Compilable<Row>): PreparedQuery<Args, Row> {
+  const templates = new Map<unknown, Template>();
+  return (db, args) => {
+    const dialect = db.getExecutor().adapter.constructor; // SQLite and Postgres compile differently
+    let template = templates.get(dialect);
+    if (!template) {
+      const compiled = build(db).compile();
+      template = {
+        sql: compiled.sql,
+        names: compiled.parameters.map((parameter) => (parameter instanceof Slot ? parameter.name : null)),
+        constants: compiled.parameters,
+      };
+      templates.set(dialect, template);
+    }
+    const values = args as Record<string, unknown>;
+    const { names, constants } = template;
+    const parameters = new Array<unknown>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (name === null || name === undefined) {
+        parameters[i] = constants[i];
+        continue;
+      }
+      const value = values[name];
+      if (value === undefined) throw new Error(`prepared query: no value for "${name}" in ${template.sql}`);
+      parameters[i] = value;
+    }
+    return db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>;
+  };
+}
+
+type Missing<T, L extends readonly unknown[]> = Exclude<keyof T, L[number]>;
+
+/**
+ * Every column of the row type T, checked at compile time: `allColumns<Row>()(['a', 'b'])` fails to
+ * type-check while a column of Row is missing from the list. For INSERTs built with slots().
+ */
+export function allColumns<T>() {
+  return <const L extends readonly (keyof T & string)[]>(columns: L, ...complete: [Missing<T, L>] extends [never] ? [] : [missing: Missing<T, L>]): L => {
+    void complete;
+    return columns;
+  };
+}
