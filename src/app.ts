@@ -58,10 +58,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
     reply.header('connection', 'close');
-    return sendProblem(reply, problem('unavailable', 'The server is shutting down; retry on another instance.', { retry_after: 1 }));
+    sendProblem(reply, problem('unavailable', 'The server is shutting down; retry on another instance.', { retry_after: 1 }));
   });
 
   // JSON bodies: an empty body reads as no body (bodiless POSTs such as cancel are fine).
@@ -75,15 +75,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return parseJson(request, text, done);
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    deps.metrics.requests.inc({ method: request.method, route, status_code: String(reply.statusCode) });
-    deps.metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (request, reply, done) => {
+    deps.metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(swagger, {

@@ -61,7 +61,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   };
   if (store.sqlite) {
     return {
-      limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.group ?? undefined),
+      limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined),
       sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),

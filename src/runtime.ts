@@ -58,7 +58,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
-  const store = openStore(config.databaseUrl);
+  const store = openStore(config.databaseUrl, {
+    backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
+  });
   await migrateToLatest(store.db);
 
   const admin = config.adminToken ? { value: config.adminToken, created: false } : loadOrCreateSecret(config.dataDir, 'admin-token', generateAdminToken);

@@ -196,3 +196,25 @@ describe('properties', () => {
     );
   });
 });
+
+describe('parseIdentifier phone memo', () => {
+  it('answers a repeated number with the same frozen result, and still validates new ones', () => {
+    const first = parseIdentifier('+55 11 91234-5678');
+    const again = parseIdentifier('+55 11 91234-5678');
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(first.ok && Object.isFrozen(first.identifier)).toBe(true);
+    expect(first).toEqual({ ok: true, identifier: { kind: 'phone', value: '+5511912345678', country: 'BR' } });
+    expect(parseIdentifier('+55 11 1234')).toEqual({ ok: false, error: 'invalid_phone' });
+    expect(parseIdentifier('+55 11 1234')).toEqual({ ok: false, error: 'invalid_phone' });
+  });
+
+  it('stays bounded: the oldest entries give way, and answers do not change', () => {
+    const numbers = Array.from({ length: 20_500 }, (_, i) => `+55119${String(i).padStart(8, '0')}`);
+    const firstAnswer = parseIdentifier(numbers[0] as string);
+    for (const n of numbers) parseIdentifier(n);
+    const later = parseIdentifier(numbers[0] as string);
+    expect(later).not.toBe(firstAnswer); // evicted and parsed again
+    expect(later).toEqual(firstAnswer);
+  });
+});

@@ -43,7 +43,25 @@ export function parseIdentifier(input: string): ParseIdentifierResult {
   return fail('unrecognized');
 }
 
+/**
+ * Recent phone parses, oldest first (a code is typically sent, then checked, for the same number
+ * within minutes; libphonenumber's parse and validation cost more than the rest of a check).
+ */
+const phoneMemo = new Map<string, ParseIdentifierResult>();
+const PHONE_MEMO_SIZE = 20_000;
+
 function parsePhone(text: string): ParseIdentifierResult {
+  const known = phoneMemo.get(text);
+  if (known) return known;
+  const result = parsePhoneUncached(text);
+  if (result.ok) Object.freeze(result.identifier); // shared by every caller from now on
+  Object.freeze(result);
+  if (phoneMemo.size >= PHONE_MEMO_SIZE) phoneMemo.delete(phoneMemo.keys().next().value as string);
+  phoneMemo.set(text, result);
+  return result;
+}
+
+function parsePhoneUncached(text: string): ParseIdentifierResult {
   if (!PHONE_SHAPE.test(text)) return fail('invalid_phone');
   try {
     const phone = parsePhoneNumberFromString(text, { extract: false });

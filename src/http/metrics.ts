@@ -37,8 +37,24 @@ export class PromMetrics implements Metrics {
     registers: [this.registry],
   });
 
+  /** Labelled children by method, route and status: prom-client hashes the labels on every call otherwise. */
+  readonly #requestChildren = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'otpgate_' });
+  }
+
+  /** Counts one answered request and its duration. */
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
+    const id = `${method} ${statusCode} ${route}`;
+    let children = this.#requestChildren.get(id);
+    if (!children) {
+      // Routes are the registered patterns (or 'unmatched'), so the map stays small.
+      children = { count: this.requests.labels(method, route, String(statusCode)), time: this.duration.labels(route) };
+      this.#requestChildren.set(id, children);
+    }
+    children.count.inc();
+    children.time.observe(seconds);
   }
 
   sendAccepted(channel: string, mode: Mode): void {

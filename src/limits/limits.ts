@@ -36,21 +36,22 @@ export class FlexibleLimits implements Limits {
 
   constructor(
     readonly factory: Factory,
-    /** Called before every write: the embedded store's group commit, so counting costs no COMMIT of its own. */
-    private readonly beforeWrite: () => void = () => {},
+    /** Runs each write: on the embedded store, holding its connection and inside its group commit. */
+    private readonly write: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
   ) {}
 
   /**
    * Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. With
-   * `group`, the counters' writes join the store's group commit.
+   * `store`, the counters' writes run under the store's connection lock and join its group commit
+   * (no COMMIT of their own); they are not waited for: a crash may lose the last counts of a batch.
    */
-  static sqlite(db: BetterSqlite3.Database, group?: { join(): void }): FlexibleLimits {
+  static sqlite(db: BetterSqlite3.Database, store?: { exclusive<T>(work: () => Promise<T>): Promise<T> }): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
     return new FlexibleLimits(
       (opts) =>
         new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
-      group ? () => group.join() : undefined,
+      store ? (work) => store.exclusive(work) : undefined,
     );
   }
 
@@ -88,8 +89,7 @@ export class FlexibleLimits implements Limits {
 
   async consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome> {
     try {
-      this.beforeWrite();
-      await this.limiter(name, points, durationS).consume(key);
+      await this.write(() => this.limiter(name, points, durationS).consume(key));
       return { ok: true };
     } catch (err) {
       if (err instanceof RateLimiterRes) return { ok: false, msBeforeNext: err.msBeforeNext };
@@ -106,24 +106,23 @@ export class FlexibleLimits implements Limits {
   async recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }> {
     const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
     let consumed: number;
-    this.beforeWrite();
     try {
-      consumed = (await failures.consume(key)).consumedPoints;
+      consumed = (await this.write(() => failures.consume(key))).consumedPoints;
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       consumed = err.consumedPoints;
     }
     if (consumed < rule.maxFailures) return { lockedNow: false };
-    this.beforeWrite();
-    await this.limiter('lock', 1, 1).block(key, rule.durationS);
-    await failures.delete(key); // counting starts afresh once the lock ends
+    await this.write(async () => {
+      await this.limiter('lock', 1, 1).block(key, rule.durationS);
+      await failures.delete(key); // counting starts afresh once the lock ends
+    });
     return { lockedNow: true };
   }
 
   async resetFailures(key: string): Promise<void> {
     // Every cached failure limiter: the in-memory store keeps one map per limiter object.
-    this.beforeWrite();
     const failureLimiters = [...this.cache.entries()].filter(([id]) => id.startsWith('fail:')).map(([, limiter]) => limiter);
-    await Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key)));
+    await this.write(() => Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key))));
   }
 }

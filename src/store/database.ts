@@ -4,8 +4,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
-import type { GroupCommit } from './group-commit.js';
-import { groupCommitDialect } from './sqlite-driver.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { groupCommitDialect, type GroupCommitDriver } from './sqlite-driver.js';
 import { withStatementCache } from './statement-cache.js';
 import type { Db } from './tables.js';
 
@@ -16,8 +16,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** The raw SQLite handle (rate-limiter-flexible's SQLite store shares it); null on Postgres. */
   readonly sqlite: BetterSqlite3.Database | null;
-  /** SQLite's group commit: writers outside Kysely (rate-limiter-flexible) join it; null on Postgres. */
-  readonly group: GroupCommit | null;
+  /** SQLite's group-commit driver: writers outside Kysely (rate-limiter-flexible) go through `exclusive`; null on Postgres. */
+  readonly sqliteDriver: GroupCommitDriver | null;
   readonly pgPool: pg.Pool | null;
   close(): Promise<void>;
 }
@@ -28,7 +28,15 @@ pg.types.setTypeParser(20, (value: string) => Number(value));
 export interface StoreOptions {
   /** SQLite: how long a group commit gathers writes (0: one turn of the event loop). */
   commitWindowMs?: number;
+  /**
+   * SQLite file: checkpoint the WAL from a worker thread (see checkpointer.ts) instead of inside
+   * the COMMITs of the serving thread. For long-running processes; one-shot commands skip it.
+   */
+  backgroundCheckpoint?: { onError?: (message: string) => void };
 }
+
+/** WAL pages after which the serving connection checkpoints itself (the background one's backstop). */
+const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 
 export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) {
@@ -40,9 +48,18 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('cache_size = -32000'); // 32 MB page cache
     sqlite.pragma('temp_store = MEMORY');
+    let checkpointer: Checkpointer | null = null;
+    if (options.backgroundCheckpoint && path !== ':memory:') {
+      sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
+      checkpointer = startCheckpointer(path, { onError: options.backgroundCheckpoint.onError });
+    }
     const { dialect, driver } = groupCommitDialect(sqlite, options.commitWindowMs ?? 0);
     const db: Db = new Kysely({ dialect });
-    return { db, dialect: 'sqlite', sqlite, group: driver.group, pgPool: null, close: () => db.destroy() };
+    const close = async (): Promise<void> => {
+      await db.destroy();
+      await checkpointer?.stop();
+    };
+    return { db, dialect: 'sqlite', sqlite, sqliteDriver: driver, pgPool: null, close };
   }
   // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
@@ -51,7 +68,7 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', sqlite: null, group: null, pgPool: pool, close: () => db.destroy() };
+  return { db, dialect: 'postgres', sqlite: null, sqliteDriver: null, pgPool: pool, close: () => db.destroy() };
 }
 
 /** Brings the schema to the latest migration; throws with the failing migration's name. */

@@ -5,6 +5,10 @@ export class Mutex {
   #locked = false;
   readonly #queue: Array<() => void> = [];
 
+  get locked(): boolean {
+    return this.#locked;
+  }
+
   lock(): Promise<void> {
     if (!this.#locked) {
       this.#locked = true;
@@ -41,13 +45,19 @@ export class GroupCommit {
   #scheduled = false;
   #waiters: Waiter[] = [];
   #closed = false;
+  // Prepared once: `exec` parses its SQL on every call.
+  readonly #begin: BetterSqlite3.Statement;
+  readonly #commitStatement: BetterSqlite3.Statement;
 
   constructor(
     private readonly sqlite: BetterSqlite3.Database,
     /** Held while committing, so a commit never lands in the middle of someone's transaction. */
     private readonly mutex: Mutex,
     private readonly windowMs = 0,
-  ) {}
+  ) {
+    this.#begin = sqlite.prepare('BEGIN IMMEDIATE');
+    this.#commitStatement = sqlite.prepare('COMMIT');
+  }
 
   /** Whether a group transaction is open (writes since the last commit are not yet durable). */
   get open(): boolean {
@@ -58,7 +68,7 @@ export class GroupCommit {
   join(): void {
     if (this.#open) return;
     if (this.#closed) throw new Error('the store is closed');
-    this.sqlite.exec('BEGIN IMMEDIATE');
+    this.#begin.run();
     this.#open = true;
     this.#schedule();
   }
@@ -102,7 +112,7 @@ export class GroupCommit {
     this.#waiters = [];
     this.#open = false;
     try {
-      this.sqlite.exec('COMMIT');
+      this.#commitStatement.run();
     } catch (error) {
       if (this.sqlite.inTransaction) {
         try {

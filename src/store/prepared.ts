@@ -1,4 +1,5 @@
 import { CompiledQuery, type Compilable, type QueryResult } from 'kysely';
+import { groupCommitDriverOf } from './sqlite-driver.js';
 import type { Executor } from './tables.js';
 
 /** A named placeholder in a prepared query: replaced by `args[name]` each time the query runs. */
@@ -59,7 +60,9 @@ export function prepared<Args extends object, Row = never>(build: (db: Executor)
       if (value === undefined) throw new Error(`prepared query: no value for "${name}" in ${template.sql}`);
       parameters[i] = value;
     }
-    return db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>;
+    // The embedded store runs it at once when it can (no Kysely executor in between).
+    const direct = groupCommitDriverOf(db)?.runDirect<Row>(template.sql, parameters, db.isTransaction);
+    return direct ?? (db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>);
   };
 }
 

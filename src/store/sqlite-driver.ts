@@ -16,20 +16,30 @@ const TX_SAVEPOINT = 'otpg_tx';
 
 /**
  * Kysely's SQLite driver, on group commit: a Kysely transaction is a savepoint inside the open
- * group transaction, and a write outside a transaction simply joins it. Both give the connection
- * back as soon as their statements have run and then wait for the group's COMMIT, so the next
- * request's statements run while this one waits for durability. Reads never wait: SQLite serves
- * them from the one connection, which sees every write that has run.
+ * group transaction, and a write outside a transaction simply joins it. Whoever holds the
+ * connection (one query, a transaction, or a `db.connection()` scope) runs alone; when Kysely gives
+ * the connection back, a holder that wrote waits for the group's COMMIT, after unlocking, so the
+ * next request's statements run while this one waits for durability. Reads never wait: SQLite
+ * serves them from the one connection, which sees every write that has run. (A controlled
+ * transaction, `startTransaction()`, is released by Kysely after `commit()` returns: its writes are
+ * durable at the group's next COMMIT, which `driver.group.durable()` awaits. otpgate does not use it.)
  */
 export class GroupCommitDriver implements Driver {
   readonly #mutex = new Mutex();
   readonly group: GroupCommit;
+  // Prepared once: `exec` parses its SQL on every call.
+  readonly #savepoint: BetterSqlite3.Statement;
+  readonly #release: BetterSqlite3.Statement;
+  readonly #rollbackTo: BetterSqlite3.Statement;
 
   constructor(
     private readonly sqlite: BetterSqlite3.Database,
     windowMs = 0,
   ) {
     this.group = new GroupCommit(sqlite, this.#mutex, windowMs);
+    this.#savepoint = sqlite.prepare(`SAVEPOINT ${TX_SAVEPOINT}`);
+    this.#release = sqlite.prepare(`RELEASE ${TX_SAVEPOINT}`);
+    this.#rollbackTo = sqlite.prepare(`ROLLBACK TO ${TX_SAVEPOINT}`);
   }
 
   async init(): Promise<void> {}
@@ -41,22 +51,21 @@ export class GroupCommitDriver implements Driver {
 
   async beginTransaction(connection: GroupConnection): Promise<void> {
     this.group.join();
-    this.sqlite.exec(`SAVEPOINT ${TX_SAVEPOINT}`);
+    this.#savepoint.run();
     connection.inTransaction = true;
   }
 
   async commitTransaction(connection: GroupConnection): Promise<void> {
-    this.sqlite.exec(`RELEASE ${TX_SAVEPOINT}`);
+    this.#release.run();
     connection.inTransaction = false;
-    connection.release();
-    await this.group.durable();
+    connection.wrote = true; // durable once the group commits: releaseConnection waits for that
   }
 
   async rollbackTransaction(connection: GroupConnection): Promise<void> {
     connection.inTransaction = false;
-    if (!this.sqlite.inTransaction) return; // a failed COMMIT or a fatal error ended it already
-    this.sqlite.exec(`ROLLBACK TO ${TX_SAVEPOINT}`);
-    this.sqlite.exec(`RELEASE ${TX_SAVEPOINT}`);
+    if (!this.sqlite.inTransaction) return; // a fatal error ended the whole group transaction
+    this.#rollbackTo.run();
+    this.#release.run();
   }
 
   async savepoint(_connection: GroupConnection, name: string): Promise<void> {
@@ -71,8 +80,43 @@ export class GroupCommitDriver implements Driver {
     this.sqlite.exec(`RELEASE ${savepointName(name)}`);
   }
 
+  /**
+   * Runs an already compiled statement at once, without Kysely's executor, when that is safe:
+   * inside a transaction (whose callback holds the connection) or when nobody holds the connection.
+   * Returns undefined when someone else's transaction holds it: the caller then queues through
+   * Kysely like any query. Writes outside a transaction join the group and settle once committed.
+   * Prepared queries use this (see prepared.ts): Kysely's executor, connection provider and their
+   * promises were a tenth of a send's CPU time.
+   */
+  runDirect<R>(sql: string, parameters: readonly unknown[], inTransaction: boolean): Promise<QueryResult<R>> | undefined {
+    // Inside a transaction its callback holds the connection; outside, nobody may be holding it
+    // (a statement run now would land inside someone's open savepoint and share its fate).
+    if (!inTransaction && this.#mutex.locked) return undefined;
+    const statement = this.sqlite.prepare(sql);
+    if (inTransaction || statement.readonly) return Promise.resolve(runStatement<R>(statement, parameters));
+    this.group.join();
+    const result = runStatement<R>(statement, parameters);
+    return this.group.durable().then(() => result);
+  }
+
   async releaseConnection(connection: GroupConnection): Promise<void> {
     connection.release();
+    if (connection.wrote) await this.group.durable();
+  }
+
+  /**
+   * Runs `work` (which writes through the raw handle, like rate-limiter-flexible) holding the
+   * connection, inside the group transaction: never inside another holder's savepoint, where a
+   * rollback of theirs would undo it. Such writes are committed with the group but not waited for.
+   */
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    await this.#mutex.lock();
+    try {
+      this.group.join();
+      return await work();
+    } finally {
+      this.#mutex.unlock();
+    }
   }
 
   async destroy(): Promise<void> {
@@ -86,9 +130,17 @@ function savepointName(name: string): string {
   return `"${name}"`;
 }
 
+function runStatement<R>(statement: BetterSqlite3.Statement, parameters: readonly unknown[]): QueryResult<R> {
+  if (statement.reader) return { rows: statement.all(parameters) as R[] };
+  const { changes, lastInsertRowid } = statement.run(parameters);
+  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+}
+
 /** One hold of the connection, from acquireConnection to its (possibly early) release. */
 class GroupConnection implements DatabaseConnection {
   inTransaction = false;
+  /** Wrote (a statement or a transaction): the holder waits for the group's COMMIT on release. */
+  wrote = false;
   #released = false;
 
   constructor(
@@ -105,21 +157,11 @@ class GroupConnection implements DatabaseConnection {
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const statement = this.sqlite.prepare(compiled.sql);
-    const parameters = compiled.parameters as unknown[];
-    const standaloneWrite = !statement.readonly && !this.inTransaction;
-    if (standaloneWrite) this.group.join();
-    let result: QueryResult<R>;
-    if (statement.reader) {
-      result = { rows: statement.all(parameters) as R[] };
-    } else {
-      const { changes, lastInsertRowid } = statement.run(parameters);
-      result = { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+    if (!statement.readonly && !this.inTransaction) {
+      this.group.join();
+      this.wrote = true;
     }
-    if (standaloneWrite) {
-      this.release();
-      await this.group.durable();
-    }
-    return result;
+    return runStatement<R>(statement, compiled.parameters);
   }
 
   // eslint-disable-next-line require-yield
@@ -128,11 +170,21 @@ class GroupConnection implements DatabaseConnection {
   }
 }
 
-/** Kysely's SQLite dialect with the group-commit driver; `driver.group` lets other writers join. */
+/** The driver behind a Kysely instance's adapter (shared by its transactions), for runDirect. */
+const directDrivers = new WeakMap<object, GroupCommitDriver>();
+
+/** The group-commit driver of `db` (a Kysely instance or transaction), if it runs on one. */
+export function groupCommitDriverOf(db: { getExecutor(): { adapter: object } }): GroupCommitDriver | undefined {
+  return directDrivers.get(db.getExecutor().adapter);
+}
+
+/** Kysely's SQLite dialect with the group-commit driver; `driver.exclusive` serves writers outside Kysely. */
 export function groupCommitDialect(sqlite: BetterSqlite3.Database, windowMs = 0): { dialect: Dialect; driver: GroupCommitDriver } {
   const driver = new GroupCommitDriver(sqlite, windowMs);
+  const adapter = new SqliteAdapter();
+  directDrivers.set(adapter, driver);
   const dialect: Dialect = {
-    createAdapter: () => new SqliteAdapter(),
+    createAdapter: () => adapter,
     createDriver: () => driver,
     createQueryCompiler: () => new SqliteQueryCompiler(),
     createIntrospector: (db: Kysely<unknown>) => new SqliteIntrospector(db),

@@ -20,6 +20,8 @@ declare module 'fastify' {
 export interface CachedKey {
   readonly key: ActiveKey;
   signingSecret?: string;
+  /** The tenant this key acts for, built on first use. */
+  tenant?: Tenant;
 }
 
 const KEY_SHAPE = /^otpg_(test|live)_[0-9A-Za-z]{32}$/;
@@ -92,7 +94,7 @@ export function integrationAuth(db: Db, cache: ApiKeyCache) {
     if (!cached) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
     const found = cached.key;
     request.authKey = cached;
-    request.tenant = {
+    request.tenant = cached.tenant ??= {
       integrationId: found.integration_id,
       name: found.name,
       mode: found.mode,

@@ -31,44 +31,58 @@ const storable = (status: number): boolean => status < 500 && status !== 429;
  * Runs as a preHandler, so requests that fail auth or schema validation are not recorded.
  */
 export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
-  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.method !== 'POST') return;
+  const claim = idempotencyClaim(db, clock);
+  // Callback-style hooks: requests without a key (most) pass without a promise.
+  app.addHook('preHandler', (request, reply, done) => {
+    if (request.method !== 'POST' || request.headers['idempotency-key'] === undefined) return done();
+    claim(request, reply).then(
+      (answered) => {
+        if (!answered) done(); // an answered request (replay, 409, 422, 400) goes no further
+      },
+      (error: unknown) => done(error as Error),
+    );
+  });
+
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const claimed = request.idempotency;
+    if (!claimed) return done(null, payload);
+    request.idempotency = undefined;
+    const settle = storable(reply.statusCode) && typeof payload === 'string'
+      ? completeKey(db, claimed.scope, claimed.key, reply.statusCode, payload)
+      : releaseKey(db, claimed.scope, claimed.key);
+    settle.then(() => done(null, payload), (error: unknown) => done(error as Error));
+  });
+}
+
+/** Claims the request's key (false), or answers the request (true: replay, 422, 409, 400). */
+function idempotencyClaim(db: Db, clock: Clock) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = request.headers['idempotency-key'];
-    if (key === undefined) return;
+    if (key === undefined) return false;
     if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
-      return sendProblem(reply, validationProblem('Idempotency-Key must be 1–255 printable ASCII characters.', { 'Idempotency-Key': ['invalid_format'] }));
+      sendProblem(reply, validationProblem('Idempotency-Key must be 1–255 printable ASCII characters.', { 'Idempotency-Key': ['invalid_format'] }));
+      return true;
     }
     const scope = request.tenant ? `${request.tenant.integrationId}:${request.tenant.mode}` : request.url.startsWith('/admin/') ? 'admin' : null;
-    if (scope === null) return;
+    if (scope === null) return false;
     const now = clock.now();
     const hash = requestHash(request);
     const existing = await claimKey(db, { scope, key, request_hash: hash, now }, now - TTL_MS);
     if (existing === null) {
       request.idempotency = { scope, key };
-      return;
+      return false;
     }
     if (existing.request_hash !== hash) {
-      return sendProblem(reply, problem('idempotency-key-reused', 'This Idempotency-Key was used with a different request.'));
-    }
-    if (existing.status !== 'done' || existing.response_status === null) {
-      return sendProblem(reply, problem('idempotency-conflict', 'A request with this Idempotency-Key is still in progress.'));
-    }
-    return reply
-      .code(existing.response_status)
-      .header('idempotent-replayed', 'true')
-      .type(existing.response_status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json; charset=utf-8')
-      .send(existing.response_body);
-  });
-
-  app.addHook('onSend', async (request, reply, payload) => {
-    const claim = request.idempotency;
-    if (!claim) return payload;
-    request.idempotency = undefined;
-    if (storable(reply.statusCode) && typeof payload === 'string') {
-      await completeKey(db, claim.scope, claim.key, reply.statusCode, payload);
+      sendProblem(reply, problem('idempotency-key-reused', 'This Idempotency-Key was used with a different request.'));
+    } else if (existing.status !== 'done' || existing.response_status === null) {
+      sendProblem(reply, problem('idempotency-conflict', 'A request with this Idempotency-Key is still in progress.'));
     } else {
-      await releaseKey(db, claim.scope, claim.key);
+      reply
+        .code(existing.response_status)
+        .header('idempotent-replayed', 'true')
+        .type(existing.response_status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json; charset=utf-8')
+        .send(existing.response_body);
     }
-    return payload;
-  });
+    return true;
+  };
 }
