@@ -1,15 +1,37 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrateToLatest, openStore, type Store } from '../store/database.js';
 import { FlexibleLimits } from './limits.js';
+
+// The embedded store's own set-up: writes under its connection lock, inside its group commit.
+const storeDirs: string[] = [];
+const stores: Store[] = [];
+async function groupCommitLimits(): Promise<{ limits: FlexibleLimits; store: Store; file: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'otpgate-limits-'));
+  storeDirs.push(dir);
+  const file = join(dir, 'otpgate.db');
+  const store = openStore(`sqlite:${file}`);
+  stores.push(store);
+  await migrateToLatest(store.db);
+  return { limits: FlexibleLimits.sqlite(store.sqlite as BetterSqlite3.Database, store.sqliteDriver ?? undefined), store, file };
+}
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  for (const dir of storeDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const rule = { maxFailures: 3, windowS: 3600, durationS: 600 };
 
 describe.each([
   ['memory', () => FlexibleLimits.memory()],
   ['sqlite', () => FlexibleLimits.sqlite(new BetterSqlite3(':memory:'))],
+  ['sqlite in the group commit', async () => (await groupCommitLimits()).limits],
 ])('FlexibleLimits (%s)', (_name, make) => {
   it('allows `points` events per window and then says how long to wait', async () => {
-    const limits = make();
+    const limits = await make();
     for (let i = 0; i < 3; i++) expect(await limits.consume('send', 'k', 3, 60)).toEqual({ ok: true });
     const refused = await limits.consume('send', 'k', 3, 60);
     expect(refused.ok).toBe(false);
@@ -19,7 +41,7 @@ describe.each([
   });
 
   it('locks after max failures for the lock duration, and counts afresh after', async () => {
-    const limits = make();
+    const limits = await make();
     expect(await limits.recordFailure('k', rule)).toEqual({ lockedNow: false });
     expect(await limits.recordFailure('k', rule)).toEqual({ lockedNow: false });
     expect(await limits.lockStatus('k')).toEqual({ locked: false });
@@ -31,7 +53,7 @@ describe.each([
   });
 
   it('forgets failures on reset', async () => {
-    const limits = make();
+    const limits = await make();
     await limits.recordFailure('k', rule);
     await limits.recordFailure('k', rule);
     await limits.resetFailures('k');
@@ -46,4 +68,25 @@ it('keeps counts in the SQLite file across limiter instances (a restart)', async
   expect((await FlexibleLimits.sqlite(db).consume('send', 'k', 2, 60)).ok).toBe(false);
   for (let i = 0; i < 3; i++) await FlexibleLimits.sqlite(db).recordFailure('x', rule);
   expect((await FlexibleLimits.sqlite(db).lockStatus('x')).locked).toBe(true);
+});
+
+it('in the group commit: counts join the open group transaction (no COMMIT of their own) and reach the file with it', async () => {
+  const { limits, store, file } = await groupCommitLimits();
+  const observer = new BetterSqlite3(file, { readonly: true });
+  try {
+    const count = (): unknown => observer.prepare("SELECT points FROM rate_limits WHERE key LIKE '%:k'").get();
+    const driver = store.sqliteDriver;
+    if (!driver) throw new Error('expected the SQLite group-commit driver');
+    await limits.consume('send', 'k', 5, 60);
+    expect(driver.group.open).toBe(true); // written inside the group transaction, not committed alone
+    expect(count()).toBeUndefined();
+    await driver.group.durable();
+    expect(count()).toEqual({ points: 1 });
+    await Promise.all([limits.consume('send', 'k', 5, 60), limits.consume('send', 'k', 5, 60)]);
+    await driver.group.durable();
+    expect(count()).toEqual({ points: 3 });
+    expect(store.sqlite?.inTransaction).toBe(false);
+  } finally {
+    observer.close();
+  }
 });

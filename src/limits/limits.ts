@@ -26,6 +26,23 @@ export interface Limits {
   resetFailures(key: string): Promise<void>;
 }
 
+/**
+ * The handle rate-limiter-flexible writes through, when its writes run inside the store's group
+ * transaction: its `transaction(fn)` runs `fn` as it is. rate-limiter-flexible wraps its single
+ * upsert statement in `db.transaction(...)` built anew on every call, which inside an open
+ * transaction costs a SAVEPOINT, a RELEASE and the wrapper's construction for nothing: one statement
+ * is atomic by itself, and the group transaction around it is already open.
+ */
+function withoutNestedTransactions(db: BetterSqlite3.Database): BetterSqlite3.Database {
+  return new Proxy(db, {
+    get(target, property, receiver) {
+      if (property === 'transaction' && target.inTransaction) return <F extends (...args: never[]) => unknown>(fn: F): F => fn;
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterAbstract;
 
 const LIMITS_TABLE = 'rate_limits';
@@ -48,9 +65,10 @@ export class FlexibleLimits implements Limits {
   static sqlite(db: BetterSqlite3.Database, store?: { exclusive<T>(work: () => Promise<T>): Promise<T> }): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
+    const client = store ? withoutNestedTransactions(db) : db;
     return new FlexibleLimits(
       (opts) =>
-        new RateLimiterSQLite({ ...opts, storeClient: db, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
+        new RateLimiterSQLite({ ...opts, storeClient: client, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
       store ? (work) => store.exclusive(work) : undefined,
     );
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
-import { claimDue, enqueue } from '../../src/store/outbox-repo.js';
+import { claimDue, claimDueQuery, enqueue } from '../../src/store/outbox-repo.js';
 import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
 import { purgeExpired } from '../../src/store/housekeeping.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
@@ -109,6 +109,21 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
         .prepare('explain query plan select * from "verifications" where "integration_id" = ? and "mode" = ? and "identifier" = ? order by "created_at" desc, "id" desc limit 1')
         .all('int_a', 'test', identifier) as { detail: string }[];
       expect(plan.map((p) => p.detail).join(' | ')).not.toContain('TEMP B-TREE');
+    }
+  });
+
+  it('claims from a large backlog by primary key, not by walking every pending message', async () => {
+    await store.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 2000; i++) await enqueue(trx, { id: `obx_backlog_${String(i).padStart(5, '0')}`, kind: 'message', integration_id: 'int_backlog', mode: 'test', payload_json: '{}', now: 50 });
+    });
+    const claimed = await claimDue(store.db, 'w_backlog', 60, 5000, 10, store.dialect === 'postgres');
+    expect(claimed).toHaveLength(10);
+    expect(claimed.every((row) => row.locked_by === 'w_backlog' && row.status === 'pending')).toBe(true);
+    if (store.sqlite) {
+      const { sql, parameters } = claimDueQuery(store.db, 'w', 60, 5000, 10, false).compile();
+      const plan = (store.sqlite.prepare(`explain query plan ${sql}`).all(...parameters) as { detail: string }[]).map((p) => p.detail);
+      // The outer UPDATE finds each claimed id through the primary key (not through the status index).
+      expect(plan[0]).toMatch(/USING (COVERING )?INDEX sqlite_autoindex_outbox_1 \(id=\?\)/);
     }
   });
 
