@@ -20,7 +20,7 @@ const TIME_CHARS = 8; // 62^8 ms ≈ 6,900 years from 1970
 const RANDOM_CHARS = 14; // ≈ 83 bits
 
 /** `ms` as TIME_CHARS base62 digits, most significant first (so the text sorts like the number). */
-function base62Time(ms: number): string {
+export function base62Time(ms: number): string {
   let out = '';
   let rest = Math.max(0, Math.floor(ms));
   for (let i = 0; i < TIME_CHARS; i++) {

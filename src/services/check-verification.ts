@@ -1,7 +1,7 @@
-import { codeMatches, sha256Hex } from '../domain/codes.js';
+import { codeMatches } from '../domain/codes.js';
 import { toIso } from '../domain/clock.js';
 import { fail, ok, problem, tooMany, type Result } from '../domain/errors.js';
-import { base62, newId } from '../domain/ids.js';
+import { newId } from '../domain/ids.js';
 import { afterWrongCode, gateCheck } from '../domain/verification.js';
 import { insertSession } from '../store/sessions-repo.js';
 import {
@@ -16,6 +16,7 @@ import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
 import { presentIdentity, type IdentityView } from './identities.js';
 import { recordVerifiedAddress } from './identity-merge.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
+import { newSessionToken, sessionKey } from './sessions.js';
 import { checkNotLocked, parseIdentifierField, requireOtpEnabled } from './guards.js';
 
 export interface CheckInput {
@@ -109,7 +110,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
 }
 
 async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, now: number): Promise<Result<CheckApproved>> {
-  const token = `otps_${base62(deps.random, 43)}`; // ≈256 bits; only its SHA-256 is stored
+  const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const won = await deps.store.db.transaction().execute(async (trx) => {
     // Identity writes take the integration's identity lock first, before any row lock, so that two
@@ -125,7 +126,7 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, no
       id: newId('ses', deps.random),
       integration_id: tenant.integrationId,
       mode: tenant.mode,
-      token_hash: sha256Hex(token),
+      token_hash: sessionKey(token),
       identifier: v.identifier,
       identity_id: identityId,
       verification_id: v.id,

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
+import { sha256Hex } from '../../src/domain/codes.js';
+import { sessionKey } from '../../src/services/sessions.js';
 import { ADMIN_TOKEN, api, createIntegration, latestCode, startRuntime, type TestRuntime } from '../helpers/runtime.js';
 
 let rt: TestRuntime;
@@ -148,5 +150,37 @@ describe('OTP sessions', () => {
       expect(res.statusCode).toBe(400);
       expect(res.json().type).toBe('validation-error');
     }
+  });
+});
+
+describe('session tokens and their stored keys', () => {
+  it('issues time-ordered tokens and stores only a key derived from them (time part + SHA-256), never the token', async () => {
+    const integration = await createIntegration(rt.app);
+    const first = await sessionFor(integration.testKey);
+    clock.advance(1000);
+    const second = await sessionFor(integration.testKey);
+    clock.advance(1000);
+    expect(first.token).toMatch(/^otps_[0-9A-Za-z]{43}$/);
+    const rows = await rt.store.db.selectFrom('sessions').select(['token_hash', 'created_at']).where('integration_id', '=', integration.id).orderBy('created_at').execute();
+    expect(rows).toHaveLength(2);
+    const [a, b] = rows.map((row) => row.token_hash);
+    expect(a).toBe(sessionKey(first.token));
+    expect(a).toBe(`${first.token.slice(5, 13)}.${sha256Hex(first.token)}`);
+    expect(a && b && a < b).toBe(true); // later sessions sort after earlier ones
+    for (const row of rows) expect(row.token_hash).not.toContain(first.token.slice(13));
+  });
+
+  it('still honours a session issued before time-ordered keys (stored under the bare SHA-256 of its token)', async () => {
+    const integration = await createIntegration(rt.app);
+    const { token, identifier } = await sessionFor(integration.testKey);
+    const legacy = `otps_${'L'.repeat(43)}`;
+    await rt.store.db.updateTable('sessions').set({ token_hash: sha256Hex(legacy) }).where('token_hash', '=', sessionKey(token)).execute();
+    const ok = await authorize(integration.testKey, { action: 'redemption', identifier }, legacy);
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ allowed: true, otp_required: true, session: { identifier } });
+    expect((await authorize(integration.testKey, { action: 'redemption' }, `otps_${'M'.repeat(43)}`)).statusCode).toBe(403);
+    const revoked = await rt.app.inject({ method: 'DELETE', url: '/v1/sessions/current', headers: { 'x-api-key': integration.testKey, 'x-otp-session': legacy } });
+    expect(revoked.statusCode).toBe(200);
+    expect((await authorize(integration.testKey, { action: 'redemption' }, legacy)).statusCode).toBe(403);
   });
 });
