@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, cryptoRandom } from './clock.js';
+import { ManualClock, cryptoRandom, toIso } from './clock.js';
 import { base62, newId } from './ids.js';
 
 describe('cryptoRandom.bytes (pooled)', () => {
@@ -33,5 +33,16 @@ describe('ManualClock', () => {
     expect(clock.now()).toBe(1500);
     clock.set(42);
     expect(clock.now()).toBe(42);
+  });
+});
+
+describe('toIso', () => {
+  it('formats like Date#toISOString, also across the memo filling up and clearing', () => {
+    for (let i = 0; i < 1500; i++) {
+      const ms = 1_763_000_000_000 + i * 37;
+      expect(toIso(ms)).toBe(new Date(ms).toISOString());
+      expect(toIso(ms)).toBe(new Date(ms).toISOString());
+    }
+    expect(() => toIso(Number.NaN)).toThrow(RangeError);
   });
 });

@@ -52,4 +52,15 @@ export const cryptoRandom: Random = {
   bytes: pooledBytes,
 };
 
-export const toIso = (ms: number): string => new Date(ms).toISOString();
+/** Recent conversions: one answer formats the same few instants (now, now + TTL) several times. */
+const isoMemo = new Map<number, string>();
+
+export function toIso(ms: number): string {
+  let iso = isoMemo.get(ms);
+  if (iso === undefined) {
+    if (isoMemo.size >= 512) isoMemo.clear();
+    iso = new Date(ms).toISOString();
+    isoMemo.set(ms, iso);
+  }
+  return iso;
+}

@@ -30,8 +30,14 @@ export function sha256Hex(value: string): string {
  * must read back: the code while its verification is pending (to deliver it and to resend the same
  * code) and API signing secrets (to check HMAC signatures). Wiped or useless without the secret.
  */
+const sealKeys = new WeakMap<Buffer, Buffer>();
 function sealKey(serverSecret: Buffer): Buffer {
-  return createHmac('sha256', serverSecret).update('otpgate:seal:v1').digest();
+  let key = sealKeys.get(serverSecret); // derived once per secret, not on every seal and unseal
+  if (!key) {
+    key = createHmac('sha256', serverSecret).update('otpgate:seal:v1').digest();
+    sealKeys.set(serverSecret, key);
+  }
+  return key;
 }
 
 export function seal(serverSecret: Buffer, random: Random, plaintext: string): string {
