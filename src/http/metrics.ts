@@ -57,11 +57,20 @@ export class PromMetrics implements Metrics {
     children.time.observe(seconds);
   }
 
+  readonly #sendChildren = new Map<string, { inc(): void }>();
+  readonly #checkChildren = new Map<string, { inc(): void }>();
+
   sendAccepted(channel: string, mode: Mode): void {
-    this.sends.inc({ channel, mode });
+    const id = `${channel} ${mode}`;
+    let child = this.#sendChildren.get(id);
+    if (!child) this.#sendChildren.set(id, (child = this.sends.labels(channel, mode)));
+    child.inc();
   }
 
   check(outcome: CheckOutcome, mode: Mode): void {
-    this.checks.inc({ outcome, mode });
+    const id = `${outcome} ${mode}`;
+    let child = this.#checkChildren.get(id);
+    if (!child) this.#checkChildren.set(id, (child = this.checks.labels(outcome, mode)));
+    child.inc();
   }
 }

@@ -9,7 +9,7 @@ import {
   findVerification,
   recordWrongCode,
   transitionFromPending,
-  type VerificationRow,
+  type CheckableVerification,
 } from '../store/verifications-repo.js';
 import { findIdentityById, lockIdentities } from '../store/identities-repo.js';
 import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
@@ -59,7 +59,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
   if (!enabled.ok) return enabled;
   const policy = tenant.policy;
 
-  let verification: VerificationRow | undefined;
+  let verification: CheckableVerification | undefined;
   let identifier: string;
   if (input.verification_id !== undefined) {
     verification = await findVerification(deps.store.db, tenant, input.verification_id);
@@ -109,7 +109,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
   );
 }
 
-async function approve(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, now: number): Promise<Result<CheckApproved>> {
+async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const won = await deps.store.db.transaction().execute(async (trx) => {

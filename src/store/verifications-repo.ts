@@ -43,10 +43,17 @@ export async function findVerification(db: Executor, scope: Scope, id: string): 
   return rows[0];
 }
 
-const findLatestQuery = prepared<ScopeArgs & { identifier: string }, VerificationRow>((db) =>
+/** The columns a check reads (the rest, code_sealed above all, would be materialised for nothing). */
+const CHECK_COLUMNS = [
+  'id', 'identifier', 'identifier_kind', 'action', 'status', 'failure_reason', 'code_hash', 'attempts', 'max_attempts',
+  'sends', 'expires_at', 'last_sent_at', 'identity_id', 'destination',
+] as const satisfies readonly (keyof VerificationRow)[];
+export type CheckableVerification = Pick<VerificationRow, (typeof CHECK_COLUMNS)[number]>;
+
+const findLatestQuery = prepared<ScopeArgs & { identifier: string }, CheckableVerification>((db) =>
   db
     .selectFrom('verifications')
-    .selectAll()
+    .select(CHECK_COLUMNS)
     .where('integration_id', '=', slot<string>('integrationId'))
     .where('mode', '=', slot<Mode>('mode'))
     .where('identifier', '=', slot<string>('identifier'))
@@ -57,7 +64,7 @@ const findLatestQuery = prepared<ScopeArgs & { identifier: string }, Verificatio
 );
 
 /** The identifier's latest verification in this integration and mode. */
-export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<VerificationRow | undefined> {
+export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<CheckableVerification | undefined> {
   const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier });
   return rows[0];
 }

@@ -9,7 +9,7 @@ import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
 import { purgeExpired } from '../../src/store/housekeeping.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
-import { findLatestVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
+import { findLatestVerification, findVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
 import { POSTGRES_URL, createThrowawayDatabase } from '../helpers/stores.js';
 
 /** The storage layer, looped over every dialect available (as Kysely loops its own). */
@@ -54,10 +54,12 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
   });
 
   it('keeps epoch-millisecond times as numbers', async () => {
-    await insertVerification(store.db, verification('ver_time', { identifier: '+5511900000001', created_at: 1_790_000_000_123 }));
-    const row = await findLatestVerification(store.db, scope, '+5511900000001');
+    await insertVerification(store.db, verification('ver_time', { identifier: '+5511900000001', created_at: 1_790_000_000_123, expires_at: 1_790_000_600_123 }));
+    const row = await findVerification(store.db, scope, 'ver_time');
     expect(row?.created_at).toBe(1_790_000_000_123);
-    expect(typeof row?.expires_at).toBe('number');
+    const latest = await findLatestVerification(store.db, scope, '+5511900000001');
+    expect(latest?.expires_at).toBe(1_790_000_600_123);
+    expect(typeof latest?.last_sent_at).toBe('number');
   });
 
   it('counts concurrent wrong codes once each and never past max_attempts', async () => {
@@ -66,7 +68,7 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
     const counted = results.filter((r) => r !== undefined);
     expect(counted.map((r) => r?.attempts).sort()).toEqual([1, 2, 3]);
     expect(counted.find((r) => r?.attempts === 3)?.status).toBe('failed');
-    const row = await findLatestVerification(store.db, scope, '+5511900000002');
+    const row = await findVerification(store.db, scope, 'ver_race');
     expect(row).toMatchObject({ status: 'failed', attempts: 3, failure_reason: 'max_attempts_reached', code_sealed: null });
   });
 

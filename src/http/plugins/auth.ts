@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { sha256Hex, unseal } from '../../domain/codes.js';
 import { ProblemError, problem } from '../../domain/errors.js';
 import type { EffectivePolicy } from '../../domain/policy.js';
@@ -76,32 +76,40 @@ export class ApiKeyCache {
   }
 }
 
-/** Resolves the integration and mode from the API key (one indexed read, or the cache), or throws 401. */
+/**
+ * Resolves the integration and mode from the API key (the cache, or one indexed read), or answers
+ * 401. A callback-style hook: a cached key (nearly every request) costs no promise.
+ */
 export function integrationAuth(db: Db, cache: ApiKeyCache) {
-  return async (request: FastifyRequest): Promise<void> => {
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     const key = presentedApiKey(request);
-    if (!key) throw new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.'));
-    let cached: CachedKey | undefined;
-    if (KEY_SHAPE.test(key)) {
-      const hash = sha256Hex(key);
-      const now = Date.now();
-      cached = cache.get(hash, now);
-      if (!cached) {
-        const row = await findActiveKeyByHash(db, hash);
-        if (row) cached = cache.set(hash, row, now);
-      }
-    }
-    if (!cached) throw new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
-    const found = cached.key;
-    request.authKey = cached;
-    request.tenant = cached.tenant ??= {
-      integrationId: found.integration_id,
-      name: found.name,
-      mode: found.mode,
-      keyId: found.key_id,
-      policy: memoPolicy(found.trust_level, found.policy_json),
-    };
+    if (!key) return done(new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.')));
+    if (!KEY_SHAPE.test(key)) return done(unknownKey());
+    const hash = sha256Hex(key);
+    const now = Date.now();
+    const cached = cache.get(hash, now);
+    if (cached) return done(authenticate(request, cached));
+    findActiveKeyByHash(db, hash).then(
+      (row) => done(row ? authenticate(request, cache.set(hash, row, now)) : unknownKey()),
+      (error: unknown) => done(error as Error),
+    );
   };
+}
+
+const unknownKey = (): ProblemError => new ProblemError(problem('invalid-api-key', 'The API key is unknown or revoked.'));
+
+/** Sets the request's tenant from a valid key; returns undefined (no error) for `done`. */
+function authenticate(request: FastifyRequest, cached: CachedKey): undefined {
+  const found = cached.key;
+  request.authKey = cached;
+  request.tenant = cached.tenant ??= {
+    integrationId: found.integration_id,
+    name: found.name,
+    mode: found.mode,
+    keyId: found.key_id,
+    policy: memoPolicy(found.trust_level, found.policy_json),
+  };
+  return undefined;
 }
 
 /** The tenant set by `integrationAuth`; a route without that hook calling this is a bug. */
