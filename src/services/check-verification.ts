@@ -3,6 +3,7 @@ import { toIso } from '../domain/clock.js';
 import { fail, ok, problem, tooMany, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { afterWrongCode, gateCheck } from '../domain/verification.js';
+import { preparedTransaction } from '../store/prepared.js';
 import { insertSession } from '../store/sessions-repo.js';
 import {
   findLatestVerification,
@@ -112,31 +113,40 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
 async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
-  const won = await deps.store.db.transaction().execute(async (trx) => {
-    // Identity writes take the integration's identity lock first, before any row lock, so that two
-    // approvals that merge each other's identities queue up instead of deadlocking.
-    if (v.identity_id) await lockIdentities(trx, tenant, deps.store.dialect === 'postgres');
-    if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
-    // A proved email or phone is written onto the identity as verified (merging on a collision).
-    let identityId = v.identity_id;
-    if (identityId && v.destination === null && (v.identifier_kind === 'email' || v.identifier_kind === 'phone')) {
-      identityId = await recordVerifiedAddress(trx, deps, tenant, identityId, v.identifier_kind, v.identifier, now);
-    }
-    await insertSession(trx, {
-      id: newId('ses', deps.random),
-      integration_id: tenant.integrationId,
-      mode: tenant.mode,
-      token_hash: sessionKey(token),
-      identifier: v.identifier,
-      identity_id: identityId,
-      verification_id: v.id,
-      action: v.action,
-      expires_at: expiresAt,
-      revoked_at: null,
-      created_at: now,
-    });
-    return { identityId };
+  const session = (identityId: string | null) => ({
+    id: newId('ses', deps.random),
+    integration_id: tenant.integrationId,
+    mode: tenant.mode,
+    token_hash: sessionKey(token),
+    identifier: v.identifier,
+    identity_id: identityId,
+    verification_id: v.id,
+    action: v.action,
+    expires_at: expiresAt,
+    revoked_at: null,
+    created_at: now,
   });
+  const identityId = v.identity_id;
+  const won = identityId
+    ? await deps.store.db.transaction().execute(async (trx) => {
+        // Identity writes take the integration's identity lock first, before any row lock, so that two
+        // approvals that merge each other's identities queue up instead of deadlocking.
+        await lockIdentities(trx, tenant, deps.store.dialect === 'postgres');
+        if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+        // A proved email or phone is written onto the identity as verified (merging on a collision).
+        const survivor =
+          v.destination === null && (v.identifier_kind === 'email' || v.identifier_kind === 'phone')
+            ? await recordVerifiedAddress(trx, deps, tenant, identityId, v.identifier_kind, v.identifier, now)
+            : identityId;
+        await insertSession(trx, session(survivor));
+        return { identityId: survivor };
+      })
+    : // No identity: two prepared statements, in the store's lightest transaction.
+      await preparedTransaction(deps.store, async (trx) => {
+        if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+        await insertSession(trx, session(null));
+        return { identityId: null };
+      });
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));

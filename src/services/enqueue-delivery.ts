@@ -2,7 +2,7 @@ import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
 import { MESSAGE_KIND, type MessagePayload } from '../delivery/deliver-message.js';
 import { enqueue } from '../store/outbox-repo.js';
-import type { Executor } from '../store/tables.js';
+import type { QueryRunner } from '../store/prepared.js';
 import { insertDelivery, type DeliveryRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
@@ -11,7 +11,7 @@ import type { ServiceDeps, Tenant } from './context.js';
  * exists exactly when the state change that asks for it is committed.
  */
 export async function enqueueDelivery(
-  trx: Executor,
+  trx: QueryRunner,
   deps: ServiceDeps,
   tenant: Tenant,
   input: { verificationId: string; channel: Channel; to: string; codeSealed: string; locale: string | null },

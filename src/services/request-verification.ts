@@ -2,6 +2,7 @@ import { generateCode, hashCode, seal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { RequestedChannel } from '../domain/verification.js';
+import { preparedTransaction } from '../store/prepared.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { enqueueDelivery } from './enqueue-delivery.js';
@@ -70,7 +71,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     identity_id: identity?.id ?? null,
     destination: destination === identifier.value ? null : destination,
   };
-  const delivery = await deps.store.db.transaction().execute(async (trx) => {
+  const delivery = await preparedTransaction(deps.store, async (trx) => {
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);

@@ -1,4 +1,4 @@
-import { prepared, slot } from './prepared.js';
+import { prepared, slot, type QueryRunner } from './prepared.js';
 import type { Executor, Mode, OutboxTable } from './tables.js';
 
 export type OutboxRow = OutboxTable;
@@ -29,7 +29,7 @@ const enqueueQuery = prepared<EnqueueArgs>((db) =>
   }),
 );
 
-export async function enqueue(db: Executor, row: EnqueueArgs): Promise<void> {
+export async function enqueue(db: QueryRunner, row: EnqueueArgs): Promise<void> {
   await enqueueQuery(db, row);
 }
 

@@ -1,6 +1,10 @@
-import { CompiledQuery, type Compilable, type QueryResult } from 'kysely';
-import { groupCommitDriverOf } from './sqlite-driver.js';
-import type { Executor } from './tables.js';
+import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import { DirectTransaction, groupCommitDriverOf } from './sqlite-driver.js';
+import type { Store } from './database.js';
+import type { Db, Executor } from './tables.js';
+
+/** Where a prepared query runs: Kysely (an instance or a transaction) or the embedded store's direct transaction. */
+export type QueryRunner = Executor | DirectTransaction;
 
 /** A named placeholder in a prepared query: replaced by `args[name]` each time the query runs. */
 class Slot {
@@ -24,7 +28,7 @@ interface Template {
   constants: readonly unknown[];
 }
 
-export type PreparedQuery<Args, Row> = (db: Executor, args: Args) => Promise<QueryResult<Row>>;
+export type PreparedQuery<Args, Row> = (db: QueryRunner, args: Args) => Promise<QueryResult<Row>>;
 
 /**
  * A query built and compiled once per dialect instead of on every call: write it with slot()s where
@@ -35,7 +39,8 @@ export type PreparedQuery<Args, Row> = (db: Executor, args: Args) => Promise<Que
  */
 export function prepared<Args extends object, Row = never>(build: (db: Executor) => Compilable<Row>): PreparedQuery<Args, Row> {
   const templates = new Map<unknown, Template>();
-  return (db, args) => {
+  return (runner, args) => {
+    const db = runner instanceof DirectTransaction ? (runner.kysely as unknown as Db) : runner;
     const dialect = db.getExecutor().adapter.constructor; // SQLite and Postgres compile differently
     let template = templates.get(dialect);
     if (!template) {
@@ -60,6 +65,7 @@ export function prepared<Args extends object, Row = never>(build: (db: Executor)
       if (value === undefined) throw new Error(`prepared query: no value for "${name}" in ${template.sql}`);
       parameters[i] = value;
     }
+    if (runner instanceof DirectTransaction) return runner.run<Row>(template.sql, parameters);
     // The embedded store runs it at once when it can (no Kysely executor in between).
     const direct = groupCommitDriverOf(db)?.runDirect<Row>(template.sql, parameters, db.isTransaction);
     return direct ?? (db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>);
@@ -77,4 +83,13 @@ export function allColumns<T>() {
     void complete;
     return columns;
   };
+}
+
+/**
+ * A transaction whose work runs prepared queries only: on the embedded store a direct transaction
+ * (GroupCommitDriver.transact), elsewhere a Kysely transaction. Either way the returned promise
+ * settles once the work is committed.
+ */
+export function preparedTransaction<T>(store: Store, work: (trx: QueryRunner) => Promise<T>): Promise<T> {
+  return store.sqliteDriver ? store.sqliteDriver.transact(store.db as unknown as Kysely<never>, work) : store.db.transaction().execute(work);
 }

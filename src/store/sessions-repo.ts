@@ -1,4 +1,4 @@
-import { allColumns, prepared, slots } from './prepared.js';
+import { allColumns, prepared, slots, type QueryRunner } from './prepared.js';
 import type { Executor, SessionsTable } from './tables.js';
 
 export type SessionRow = SessionsTable;
@@ -8,7 +8,7 @@ const SESSION_COLUMNS = allColumns<SessionRow>()([
 ]);
 const insertSessionQuery = prepared<SessionRow>((db) => db.insertInto('sessions').values(slots<SessionRow>(SESSION_COLUMNS)));
 
-export async function insertSession(db: Executor, row: SessionRow): Promise<void> {
+export async function insertSession(db: QueryRunner, row: SessionRow): Promise<void> {
   await insertSessionQuery(db, row);
 }
 

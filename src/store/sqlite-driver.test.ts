@@ -7,6 +7,7 @@ import { Kysely, sql, type Generated } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest, openStore } from './database.js';
 import { migrations } from './migrations/index.js';
+import { prepared, slot } from './prepared.js';
 import { groupCommitDialect, type GroupCommitDriver } from './sqlite-driver.js';
 
 interface TestTables {
@@ -342,6 +343,62 @@ describe('GroupCommitDriver (Kysely on group commit)', () => {
     });
     await expect(failing).rejects.toThrow('the transaction fails');
     expect(seen()).toEqual(['conn 1', 'conn 2']);
+  });
+  describe('transact (direct transactions of prepared queries)', () => {
+    const insertItem = prepared<{ label: string }>((k) => (k as unknown as Kysely<TestTables>).insertInto('items').values({ label: slot<string>('label') }));
+    const kysely = (): Kysely<never> => db as unknown as Kysely<never>;
+
+    it('runs its prepared queries in a savepoint of the group and answers once they are committed', async () => {
+      const done = await Promise.all(
+        ['t1', 't2', 't3'].map((label) =>
+          driver.transact(kysely(), async (trx) => {
+            await insertItem(trx, { label });
+            await insertItem(trx, { label: `${label}-b` });
+            return label;
+          }).then((label) => ({ label, visible: seenLabel(label) && seenLabel(`${label}-b`) })),
+        ),
+      );
+      expect(done).toEqual([{ label: 't1', visible: true }, { label: 't2', visible: true }, { label: 't3', visible: true }]);
+      expect(savepoints()).toBe(3);
+      expect(commits()).toBe(1);
+    });
+
+    it('rolls back only its own writes when its work throws, and hands the error on', async () => {
+      const ok = driver.transact(kysely(), async (trx) => insertItem(trx, { label: 'kept' }));
+      const failing = driver.transact(kysely(), async (trx) => {
+        await insertItem(trx, { label: 'undone' });
+        throw new Error('the work fails');
+      });
+      await expect(failing).rejects.toThrow('the work fails');
+      await ok;
+      expect(seen()).toEqual(['kept']);
+      expect(sqlite.inTransaction).toBe(false);
+    });
+
+    it('waits for a Kysely transaction that holds the connection, and is waited for in turn', async () => {
+      const order: string[] = [];
+      const kyselyTx = db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ label: 'kysely' }).execute();
+        await sleep(15);
+        order.push('kysely done');
+      });
+      await sleep(2);
+      const direct = driver.transact(kysely(), async (trx) => {
+        order.push('direct starts');
+        await insertItem(trx, { label: 'direct' });
+      });
+      await Promise.all([kyselyTx, direct]);
+      expect(order).toEqual(['kysely done', 'direct starts']);
+      expect(seen()).toEqual(['kysely', 'direct']);
+    });
+
+    it('refuses use of its handle once it is over', async () => {
+      let kept: Parameters<Parameters<GroupCommitDriver['transact']>[1]>[0] | undefined;
+      await driver.transact(kysely(), async (trx) => {
+        kept = trx;
+      });
+      expect(() => kept?.run('SELECT 1', [])).toThrow('the transaction is over');
+    });
   });
 });
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { allColumns, prepared, slot, slots } from './prepared.js';
+import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { DeliveriesTable, Executor, Mode, VerificationsTable } from './tables.js';
 
 export type VerificationRow = VerificationsTable;
@@ -25,7 +25,7 @@ interface ScopeArgs {
 
 const insertVerificationQuery = prepared<VerificationRow>((db) => db.insertInto('verifications').values(slots<VerificationRow>(VERIFICATION_COLUMNS)));
 
-export async function insertVerification(db: Executor, row: VerificationRow): Promise<void> {
+export async function insertVerification(db: QueryRunner, row: VerificationRow): Promise<void> {
   await insertVerificationQuery(db, row);
 }
 
@@ -74,8 +74,8 @@ export async function findLatestVerification(db: Executor, scope: Scope, identif
  * advisory lock; SQLite already runs one write transaction at a time), so "a new request cancels
  * the earlier pending one" leaves exactly one pending verification under concurrency.
  */
-export async function lockIdentifier(trx: Executor, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
-  if (!postgres) return;
+export async function lockIdentifier(trx: QueryRunner, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
+  if (!postgres || !('getExecutor' in trx)) return; // a direct transaction is the embedded store's
   await sql`select pg_advisory_xact_lock(hashtextextended(${`${scope.integrationId}:${scope.mode}:${identifier}`}, 0))`.execute(trx);
 }
 
@@ -90,7 +90,7 @@ const cancelPendingQuery = prepared<ScopeArgs & { identifier: string; now: numbe
 );
 
 /** Cancels every pending verification of the identifier (a new request supersedes them). */
-export async function cancelPendingFor(db: Executor, scope: Scope, identifier: string, now: number): Promise<void> {
+export async function cancelPendingFor(db: QueryRunner, scope: Scope, identifier: string, now: number): Promise<void> {
   await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier, now });
 }
 
@@ -107,7 +107,7 @@ const transitionQuery = prepared<{ id: string; status: string; failureReason: st
 );
 
 export async function transitionFromPending(
-  db: Executor,
+  db: QueryRunner,
   id: string,
   set: { status: string; failure_reason: string | null; now: number },
 ): Promise<boolean> {
@@ -162,7 +162,7 @@ export async function recordResend(db: Executor, id: string, maxSends: number, e
 
 const insertDeliveryQuery = prepared<DeliveryRow>((db) => db.insertInto('deliveries').values(slots<DeliveryRow>(DELIVERY_COLUMNS)));
 
-export async function insertDelivery(db: Executor, row: DeliveryRow): Promise<void> {
+export async function insertDelivery(db: QueryRunner, row: DeliveryRow): Promise<void> {
   await insertDeliveryQuery(db, row);
 }
 
