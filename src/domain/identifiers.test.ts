@@ -210,7 +210,7 @@ describe('parseIdentifier phone memo', () => {
   });
 
   it('stays bounded: the oldest entries give way, and answers do not change', () => {
-    const numbers = Array.from({ length: 20_500 }, (_, i) => `+55119${String(i).padStart(8, '0')}`);
+    const numbers = Array.from({ length: 50_500 }, (_, i) => `+55119${String(i).padStart(8, '0')}`);
     const firstAnswer = parseIdentifier(numbers[0] as string);
     for (const n of numbers) parseIdentifier(n);
     const later = parseIdentifier(numbers[0] as string);
