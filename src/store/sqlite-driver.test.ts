@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, sql, type Generated } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordTransactionControl } from '../../test/helpers/transaction-control.js';
 import { migrateToLatest, openStore } from './database.js';
 import { migrations } from './migrations/index.js';
 import { prepared, slot } from './prepared.js';
@@ -16,32 +17,6 @@ interface TestTables {
   children: { id: number; parent_id: number };
 }
 
-/**
- * Records the transaction-control statements (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE) run on
- * `sqlite`, whether through `exec` or through a prepared statement, in the order they are run.
- */
-function recordTransactionControl(sqlite: BetterSqlite3.Database): string[] {
-  const log: string[] = [];
-  const control = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
-  const exec = sqlite.exec.bind(sqlite);
-  sqlite.exec = (source: string) => {
-    if (control.test(source)) log.push(source.trim());
-    return exec(source);
-  };
-  const prepare = sqlite.prepare.bind(sqlite);
-  sqlite.prepare = ((source: string) => {
-    const statement = prepare(source);
-    if (control.test(source)) {
-      const run = statement.run.bind(statement);
-      statement.run = (...parameters: unknown[]) => {
-        log.push(source.trim());
-        return run(...parameters);
-      };
-    }
-    return statement;
-  }) as typeof sqlite.prepare;
-  return log;
-}
 
 describe('GroupCommitDriver (Kysely on group commit)', () => {
   let dir: string;
