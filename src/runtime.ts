@@ -87,6 +87,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     signingKeys,
     issuer: config.publicUrl ?? 'otpgate',
     notifyOutbox: () => backends.notifier.publish('outbox'),
+    outbox: options.worker === false ? undefined : { claim: () => worker.claimForHandoff(), handoff: (row) => worker.handoff(row) },
   };
   const worker = new OutboxWorker({
     db: store.db,

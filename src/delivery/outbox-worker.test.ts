@@ -142,4 +142,80 @@ describe('OutboxWorker', () => {
     expect(runs).toBe(1);
     expect((await status('obx_slow')).status).toBe('done');
   });
+
+  describe('handover in memory', () => {
+    const ok = async (): Promise<JobOutcome> => ({ done: true });
+    const handOver = async (w: OutboxWorker, id: string): Promise<OutboxRow> => {
+      const row = await enqueue(store.db, { id, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now(), claim: w.claimForHandoff() });
+      w.handoff(row);
+      return row;
+    };
+
+    it('is claimed at enqueue for a running worker only, and delivered by it while no other worker can claim it', async () => {
+      const idle = worker(ok);
+      expect(idle.claimForHandoff()).toBeNull(); // not running: enqueue unclaimed, for any worker
+      const seen: string[] = [];
+      const w = worker(async (row) => (seen.push(row.id), { done: true }));
+      w.start();
+      try {
+        const row = await handOver(w, 'obx_handed');
+        expect(row).toMatchObject({ locked_by: w.id, attempts: 1, status: 'pending' });
+        expect(await claimDue(store.db, 'wrk_other', clock.now(), 10_000, 10, false)).toEqual([]); // held by the claim
+        const deadline = Date.now() + 3000;
+        while ((await status('obx_handed')).status !== 'done' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect((await status('obx_handed')).status).toBe('done');
+        expect(seen).toEqual(['obx_handed']);
+      } finally {
+        await w.stop();
+      }
+    });
+
+    it('loses nothing when the process dies before delivering it: the claim lapses and another worker delivers it', async () => {
+      const doomed = worker(ok);
+      doomed.start();
+      const claim = doomed.claimForHandoff();
+      await doomed.stop();
+      // Enqueued with the claim, then the process died before the handover.
+      await enqueue(store.db, { id: 'obx_orphan', kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now(), claim });
+      const survivor = worker(ok);
+      expect(await survivor.drain()).toBe(0);
+      clock.advance(10_001);
+      expect(await survivor.drain()).toBe(1);
+      expect((await status('obx_orphan')).status).toBe('done');
+    });
+
+    it('stop() hands back what it was given but had not delivered', async () => {
+      const w = worker(ok);
+      w.start();
+      const row = await enqueue(store.db, { id: 'obx_left', kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now(), claim: w.claimForHandoff() });
+      await w.stop();
+      w.handoff(row); // too late: not taken
+      expect((await status('obx_left')).locked_by).toBeNull();
+      expect(await worker(ok).drain()).toBe(1); // another worker takes it at once
+    });
+
+    it('still claims due messages from the store while handovers keep coming', async () => {
+      const seen: string[] = [];
+      const w = new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: async (row) => (seen.push(row.id), { done: true }) }, leaseMs: 10_000, batch: 2 });
+      w.start();
+      try {
+        const rows: OutboxRow[] = [];
+        for (let i = 0; i < 40; i++) {
+          rows.push(await enqueue(store.db, { id: `obx_h${String(i).padStart(2, '0')}`, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now(), claim: w.claimForHandoff() }));
+        }
+        // Messages nobody hands over, due a second from now.
+        for (let i = 0; i < 3; i++) await enqueue(store.db, { id: `obx_${i}`, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now() + 1000 });
+        for (const row of rows) w.handoff(row); // a full queue: every tick could be served from it
+        clock.advance(1000); // now both are waiting when the first tick runs
+        const deadline = Date.now() + 5000;
+        while (seen.length < 43 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(new Set(seen).size).toBe(43);
+        const firstStored = Math.min(...['obx_0', 'obx_1', 'obx_2'].map((id) => seen.indexOf(id)));
+        expect(firstStored).toBeGreaterThanOrEqual(0);
+        expect(firstStored).toBeLessThan(seen.indexOf('obx_h39')); // not starved until the handovers ran out
+      } finally {
+        await w.stop();
+      }
+    });
+  });
 });

@@ -47,6 +47,9 @@ export class OutboxWorker {
   private poked = false;
   private gather: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Messages enqueued already claimed by this worker, handed over after their commit. */
+  private readonly handedOver: OutboxRow[] = [];
+  private ticks = 0;
 
   constructor(private readonly o: OutboxWorkerOptions) {
     this.id = `wrk_${base62(o.random, 12)}`;
@@ -72,6 +75,25 @@ export class OutboxWorker {
     this.gather.unref();
   }
 
+  /**
+   * A claim for a message about to be enqueued (see handoff), or null when this worker is not
+   * taking work: the message is then enqueued unclaimed, for any worker.
+   */
+  claimForHandoff(): { workerId: string; until: number } | null {
+    return this.running ? { workerId: this.id, until: this.o.clock.now() + (this.o.leaseMs ?? DEFAULT_LEASE_MS) } : null;
+  }
+
+  /**
+   * Takes a committed message that was enqueued with claimForHandoff's claim: it is delivered
+   * without a claim query. Like any claim it lapses after the lease if this process dies first, and
+   * stop() releases it, so it is never lost.
+   */
+  handoff(row: OutboxRow): void {
+    if (!this.running) return; // stop() released it, or its lease lapses: another worker claims it
+    this.handedOver.push(row);
+    this.poke();
+  }
+
   /** Stops claiming, waits for the messages in hand, and releases any claim not finished. */
   async stop(): Promise<void> {
     if (!this.running) return;
@@ -81,6 +103,7 @@ export class OutboxWorker {
     this.wake?.();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    this.handedOver.length = 0; // still claimed in the store: releaseAll hands them back
     await releaseAll(this.o.db, this.id).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: could not release claims'));
   }
 
@@ -130,7 +153,13 @@ export class OutboxWorker {
    */
   private async tick(): Promise<number> {
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
-    const rows = await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, this.o.batch ?? 50, this.o.postgres);
+    const batchSize = this.o.batch ?? 50;
+    const rows = this.handedOver.splice(0, batchSize);
+    // Due messages in the store (retries, another process's, after a restart) are claimed to fill the
+    // batch, and every eighth tick in any case, so a steady stream of handovers cannot starve them.
+    if (rows.length < batchSize || ++this.ticks % 8 === 0) {
+      rows.push(...(await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, Math.max(1, batchSize - rows.length), this.o.postgres)));
+    }
     if (rows.length === 0) return 0;
     // A short lease, renewed while the batch is in hand: a crashed worker's claims return within
     // seconds, and a slow provider does not lose its claim to another worker.

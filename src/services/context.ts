@@ -3,6 +3,7 @@ import type { EffectivePolicy } from '../domain/policy.js';
 import type { ChannelRegistry } from '../delivery/channel.js';
 import type { Limits } from '../limits/limits.js';
 import type { Store } from '../store/database.js';
+import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Mode } from '../store/tables.js';
 import type { SigningKeyRing } from '../tokens/signing-keys.js';
 import type { SessionCache } from './session-cache.js';
@@ -26,6 +27,14 @@ export interface Metrics {
 
 export const noopMetrics: Metrics = { sendAccepted: () => {}, check: () => {} };
 
+/** This process's outbox worker, when it runs: new messages are claimed for it and handed over in memory. */
+export interface OutboxHandoff {
+  /** A claim for a message about to be enqueued, or null when the worker is not taking work. */
+  claim(): { workerId: string; until: number } | null;
+  /** Takes a committed message enqueued with that claim. */
+  handoff(row: OutboxRow): void;
+}
+
 /** Everything the operations need, built once at boot. */
 export interface ServiceDeps {
   readonly store: Store;
@@ -41,6 +50,8 @@ export interface ServiceDeps {
   readonly issuer: string;
   /** Wakes the outbox worker after a commit that enqueued work. */
   readonly notifyOutbox: () => void;
+  /** This process's worker, when it runs here. */
+  readonly outbox?: OutboxHandoff;
 }
 
 /** Rate limits, lockouts and verifications are keyed per integration, mode and identifier. */

@@ -1,7 +1,7 @@
 import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
 import { MESSAGE_KIND, type MessagePayload } from '../delivery/deliver-message.js';
-import { enqueue } from '../store/outbox-repo.js';
+import { enqueue, type OutboxRow } from '../store/outbox-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
 import { insertDelivery, type DeliveryRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
@@ -15,7 +15,7 @@ export async function enqueueDelivery(
   deps: ServiceDeps,
   tenant: Tenant,
   input: { verificationId: string; channel: Channel; to: string; codeSealed: string; locale: string | null },
-): Promise<DeliveryRow> {
+): Promise<{ delivery: DeliveryRow; message: OutboxRow }> {
   const now = deps.clock.now();
   const delivery: DeliveryRow = {
     id: newId('dlv', deps.random),
@@ -37,13 +37,23 @@ export async function enqueueDelivery(
     ttl_s: tenant.policy.code.ttl_s,
     brand: tenant.name,
   };
-  await enqueue(trx, {
+  const message = await enqueue(trx, {
     id: newId('obx', deps.random),
     kind: MESSAGE_KIND,
     integration_id: tenant.integrationId,
     mode: tenant.mode,
     payload_json: JSON.stringify(payload),
     now,
+    claim: deps.outbox?.claim() ?? null,
   });
-  return delivery;
+  return { delivery, message };
+}
+
+/**
+ * After the commit: a message enqueued already claimed goes to this process's worker in memory
+ * (no claim query, no wait for a poll); any other wakes the workers.
+ */
+export function dispatch(deps: ServiceDeps, message: OutboxRow): void {
+  if (message.locked_by !== null && deps.outbox) deps.outbox.handoff(message);
+  else deps.notifyOutbox();
 }

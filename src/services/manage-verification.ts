@@ -11,7 +11,7 @@ import {
   type VerificationRow,
 } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
-import { enqueueDelivery } from './enqueue-delivery.js';
+import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget, type Target } from './resolve-target.js';
@@ -57,22 +57,22 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
   const cooldownStart = now - tenant.policy.limits.resend_cooldown_s * 1000;
   const sent = await deps.store.db.transaction().execute(async (trx) => {
     // Conditional on the state just checked, so two racing resends cannot both pass the gate.
-    if (!(await recordResend(trx, v.id, tenant.policy.limits.max_sends, cooldownStart, now)) || !v.code_sealed) return false;
-    await enqueueDelivery(trx, deps, tenant, {
+    if (!(await recordResend(trx, v.id, tenant.policy.limits.max_sends, cooldownStart, now)) || !v.code_sealed) return null;
+    const { message } = await enqueueDelivery(trx, deps, tenant, {
       verificationId: v.id,
       channel: resolved.value.channel,
       to: resolved.value.destination,
       codeSealed: v.code_sealed,
       locale: v.locale,
     });
-    return true;
+    return message;
   });
   if (!sent) {
     const fresh = await findVerification(deps.store.db, tenant, id);
     const again = fresh ? gateResend(fresh, tenant.policy, deps.clock.now()) : notFound();
     return again.ok ? fail(problem('invalid-state', 'The verification changed while resending; try again.')) : again;
   }
-  deps.notifyOutbox();
+  dispatch(deps, sent);
   deps.metrics.sendAccepted(resolved.value.channel, tenant.mode);
   return view(deps, tenant, id);
 }

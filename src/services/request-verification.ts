@@ -5,7 +5,7 @@ import type { RequestedChannel } from '../domain/verification.js';
 import { preparedTransaction } from '../store/prepared.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
-import { enqueueDelivery } from './enqueue-delivery.js';
+import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget } from './resolve-target.js';
@@ -71,13 +71,13 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     identity_id: identity?.id ?? null,
     destination: destination === identifier.value ? null : destination,
   };
-  const delivery = await preparedTransaction(deps.store, async (trx) => {
+  const { delivery, message } = await preparedTransaction(deps.store, async (trx) => {
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);
     return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, codeSealed: row.code_sealed as string, locale: row.locale });
   });
-  deps.notifyOutbox();
+  dispatch(deps, message);
   deps.metrics.sendAccepted(channel, tenant.mode);
   return ok(presentVerification(row, [delivery], policy, now));
 }

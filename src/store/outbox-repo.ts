@@ -10,9 +10,11 @@ interface EnqueueArgs {
   mode: Mode;
   payload_json: string;
   now: number;
+  /** Enqueue it already claimed by this worker until then (it is handed over in memory after the commit). */
+  claim?: { workerId: string; until: number } | null;
 }
 
-const enqueueQuery = prepared<EnqueueArgs>((db) =>
+const enqueueQuery = prepared<Omit<EnqueueArgs, 'claim'> & { locked_by: string | null; locked_until: number | null; attempts: number }>((db) =>
   db.insertInto('outbox').values({
     id: slot('id'),
     kind: slot('kind'),
@@ -20,17 +22,33 @@ const enqueueQuery = prepared<EnqueueArgs>((db) =>
     mode: slot('mode'),
     payload_json: slot('payload_json'),
     status: 'pending',
-    attempts: 0,
+    attempts: slot('attempts'),
     available_at: slot('now'),
-    locked_until: null,
-    locked_by: null,
+    locked_until: slot('locked_until'),
+    locked_by: slot('locked_by'),
     last_error: null,
     created_at: slot('now'),
   }),
 );
 
-export async function enqueue(db: QueryRunner, row: EnqueueArgs): Promise<void> {
-  await enqueueQuery(db, row);
+/** Adds a message; returns the row as stored. */
+export async function enqueue(db: QueryRunner, args: EnqueueArgs): Promise<OutboxRow> {
+  const row: OutboxRow = {
+    id: args.id,
+    kind: args.kind,
+    integration_id: args.integration_id,
+    mode: args.mode,
+    payload_json: args.payload_json,
+    status: 'pending',
+    attempts: args.claim ? 1 : 0, // a claim counts as an attempt, as claimDue counts it
+    available_at: args.now,
+    locked_until: args.claim?.until ?? null,
+    locked_by: args.claim?.workerId ?? null,
+    last_error: null,
+    created_at: args.now,
+  };
+  await enqueueQuery(db, { ...row, now: args.now });
+  return row;
 }
 
 /**
