@@ -46,13 +46,11 @@ export class PromMetrics implements Metrics {
 
   /** Counts one answered request and its duration. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
-    const id = `${method} ${statusCode} ${route}`;
-    let children = this.#requestChildren.get(id);
-    if (!children) {
-      // Routes are the registered patterns (or 'unmatched'), so the map stays small.
-      children = { count: this.requests.labels(method, route, String(statusCode)), time: this.duration.labels(route) };
-      this.#requestChildren.set(id, children);
-    }
+    // Routes are the registered patterns (or 'unmatched'), so the map stays small.
+    const children = childOf(this.#requestChildren, `${method} ${statusCode} ${route}`, () => ({
+      count: this.requests.labels(method, route, String(statusCode)),
+      time: this.duration.labels(route),
+    }));
     children.count.inc();
     children.time.observe(seconds);
   }
@@ -61,16 +59,20 @@ export class PromMetrics implements Metrics {
   readonly #checkChildren = new Map<string, { inc(): void }>();
 
   sendAccepted(channel: string, mode: Mode): void {
-    const id = `${channel} ${mode}`;
-    let child = this.#sendChildren.get(id);
-    if (!child) this.#sendChildren.set(id, (child = this.sends.labels(channel, mode)));
-    child.inc();
+    childOf(this.#sendChildren, `${channel} ${mode}`, () => this.sends.labels(channel, mode)).inc();
   }
 
   check(outcome: CheckOutcome, mode: Mode): void {
-    const id = `${outcome} ${mode}`;
-    let child = this.#checkChildren.get(id);
-    if (!child) this.#checkChildren.set(id, (child = this.checks.labels(outcome, mode)));
-    child.inc();
+    childOf(this.#checkChildren, `${outcome} ${mode}`, () => this.checks.labels(outcome, mode)).inc();
   }
+}
+
+/** The cached labelled child for `id`, made on first use. */
+function childOf<T>(children: Map<string, T>, id: string, make: () => T): T {
+  let child = children.get(id);
+  if (child === undefined) {
+    child = make();
+    children.set(id, child);
+  }
+  return child;
 }

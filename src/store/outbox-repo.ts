@@ -1,14 +1,9 @@
 import { prepared, slot, type QueryRunner } from './prepared.js';
-import type { Executor, Mode, OutboxTable } from './tables.js';
+import type { Executor, OutboxTable } from './tables.js';
 
 export type OutboxRow = OutboxTable;
 
-interface EnqueueArgs {
-  id: string;
-  kind: string;
-  integration_id: string;
-  mode: Mode;
-  payload_json: string;
+interface EnqueueArgs extends Pick<OutboxRow, 'id' | 'kind' | 'integration_id' | 'mode' | 'payload_json'> {
   now: number;
   /** Enqueue it already claimed by this worker until then (it is handed over in memory after the commit). */
   claim?: { workerId: string; until: number } | null;
