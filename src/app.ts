@@ -12,6 +12,9 @@ import { registerIdempotency } from './http/plugins/idempotency.js';
 import { registerSignatures } from './http/plugins/signatures.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
 import { opsRoutes } from './http/routes/ops.js';
+import { providerRoutes } from './http/routes/providers.js';
+import type { DeliveryObserver } from './delivery/delivery-outcomes.js';
+import type { ProviderStatus } from './delivery/providers/directory.js';
 import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
@@ -26,7 +29,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit'>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl'>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -35,6 +38,9 @@ export interface AppDeps {
   readiness: () => Promise<Readiness>;
   /** Remembers accepted request signatures (replay protection). */
   replays: ReplayGuard;
+  /** Live providers (channels, circuits) for /readyz and the policy's live channels. */
+  providers?: () => ProviderStatus[];
+  observer?: DeliveryObserver;
 }
 
 /** Builds the Fastify app; never listens (tests use inject or their own port). */
@@ -98,11 +104,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await opsRoutes(app, { readiness: deps.readiness, metrics: deps.metrics, adminToken: deps.adminToken });
+  await opsRoutes(app, { readiness: deps.readiness, metrics: deps.metrics, adminToken: deps.adminToken, providers: deps.providers ?? (() => []) });
   app.get('/.well-known/jwks.json', { schema: { tags: ['otp gate'], summary: 'Public keys that sign access tokens' } }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return deps.services.signingKeys.jwks();
   });
+
+  await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}) }));
 
   const keyCache = new ApiKeyCache();
   deps.notifier.subscribe('keys', () => keyCache.clear());

@@ -1,4 +1,5 @@
 import { resolve, isAbsolute } from 'node:path';
+import type { Channel } from './domain/policy.js';
 
 /** One frozen, validated configuration read from the environment at boot. */
 export interface Config {
@@ -17,6 +18,25 @@ export interface Config {
   readonly whatsapp: { token: string; phoneNumberId: string; template: string; appSecret: string | null; verifyToken: string | null; baseUrl: string } | null;
   readonly twilio: { accountSid: string; authToken: string; from: string; baseUrl: string } | null;
   readonly email: { smtpUrl: string; from: string } | null;
+  /** A generic HTTP gateway (any other provider or an in-house one) for the listed channels. */
+  readonly httpProvider: { url: string; secret: string; channels: Channel[] } | null;
+  /** How every provider call is guarded (cockatiel policies). */
+  readonly providerCalls: ProviderCallTunables;
+}
+
+export interface ProviderCallTunables {
+  /** One call's timeout (OTPGATE_PROVIDER_TIMEOUT_MS, default 10,000). */
+  readonly timeoutMs: number;
+  /** Retries within one delivery attempt on 5xx, 429 and network errors (OTPGATE_PROVIDER_RETRIES, default 2). */
+  readonly retries: number;
+  /** First backoff; doubles per retry, with full jitter (OTPGATE_PROVIDER_BACKOFF_MS, default 250). */
+  readonly backoffMs: number;
+  /** A Retry-After longer than this ends the attempt at once: the next channel, or the outbox later (OTPGATE_PROVIDER_MAX_RETRY_AFTER_MS, default 10,000). */
+  readonly maxRetryAfterMs: number;
+  /** Consecutive transient failures that open a provider's circuit (OTPGATE_PROVIDER_BREAKER_FAILURES, default 5). */
+  readonly breakerFailures: number;
+  /** How long an open circuit waits before a probe (OTPGATE_PROVIDER_BREAKER_HALF_OPEN_MS, default 30,000). */
+  readonly breakerHalfOpenMs: number;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +82,25 @@ function group<T>(env: Env, label: string, required: string[], build: (get: (n: 
   const missing = required.filter((n) => read(env, n) === null);
   if (missing.length > 0) throw new ConfigError(`${label} is partly configured: set ${missing.join(', ')}`);
   return build((n) => read(env, n) as string);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+const CHANNELS: readonly Channel[] = ['whatsapp', 'sms', 'email'];
+
+function channelList(env: Env, name: string, fallback: Channel[]): Channel[] {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  const list = raw.split(',').map((c) => c.trim()).filter(Boolean);
+  const bad = list.filter((c) => !CHANNELS.includes(c as Channel));
+  if (bad.length > 0 || list.length === 0) throw new ConfigError(`${name} must list channels among ${CHANNELS.join(', ')}, got "${raw}"`);
+  return [...new Set(list)] as Channel[];
 }
 
 function databaseUrl(env: Env, dataDir: string): string {
@@ -114,6 +153,23 @@ export function loadConfig(env: Env = process.env): Config {
       smtpUrl: url(env, 'OTPGATE_SMTP_URL', ['smtp:', 'smtps:']) as string,
       from: get('OTPGATE_EMAIL_FROM'),
     })),
+    httpProvider: group(env, 'The HTTP provider', ['OTPGATE_HTTP_PROVIDER_URL', 'OTPGATE_HTTP_PROVIDER_SECRET'], (get) => {
+      const secret = get('OTPGATE_HTTP_PROVIDER_SECRET');
+      if (secret.length < 16) throw new ConfigError('OTPGATE_HTTP_PROVIDER_SECRET must be at least 16 characters');
+      return {
+        url: url(env, 'OTPGATE_HTTP_PROVIDER_URL', ['http:', 'https:']) as string,
+        secret,
+        channels: channelList(env, 'OTPGATE_HTTP_PROVIDER_CHANNELS', ['sms']),
+      };
+    }),
+    providerCalls: {
+      timeoutMs: integer(env, 'OTPGATE_PROVIDER_TIMEOUT_MS', 10_000, 100, 120_000),
+      retries: integer(env, 'OTPGATE_PROVIDER_RETRIES', 2, 0, 10),
+      backoffMs: integer(env, 'OTPGATE_PROVIDER_BACKOFF_MS', 250, 0, 60_000),
+      maxRetryAfterMs: integer(env, 'OTPGATE_PROVIDER_MAX_RETRY_AFTER_MS', 10_000, 0, 600_000),
+      breakerFailures: integer(env, 'OTPGATE_PROVIDER_BREAKER_FAILURES', 5, 1, 1_000),
+      breakerHalfOpenMs: integer(env, 'OTPGATE_PROVIDER_BREAKER_HALF_OPEN_MS', 30_000, 100, 3_600_000),
+    },
   };
   return Object.freeze(config);
 }

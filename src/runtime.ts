@@ -6,6 +6,9 @@ import type { Config } from './config.js';
 import { cryptoRandom, systemClock, type Clock, type Random } from './domain/clock.js';
 import type { ChannelRegistry } from './delivery/channel.js';
 import { deliverMessageHandler, failDeadMessage, MESSAGE_KIND } from './delivery/deliver-message.js';
+import { RECEIPT_TIMEOUT_KIND } from './delivery/enqueue-message.js';
+import { ProviderDirectory } from './delivery/providers/directory.js';
+import { receiptTimeoutHandler } from './delivery/receipt-timeout.js';
 import { OutboxWorker } from './delivery/outbox-worker.js';
 import { PromMetrics } from './http/metrics.js';
 import type { Limits } from './limits/limits.js';
@@ -22,6 +25,7 @@ export interface Runtime {
   backends: Backends;
   services: ServiceDeps;
   worker: OutboxWorker;
+  providers: ProviderDirectory;
   app: FastifyInstance;
   logger: Logger;
   adminToken: string;
@@ -36,6 +40,7 @@ export interface RuntimeOptions {
   /** Start the in-process outbox worker (default true). */
   worker?: boolean;
   limits?: Limits;
+  /** Live adapters by channel, in place of the configured providers' (tests). */
   liveChannels?: ChannelRegistry;
   /** Outbox lease (ms) after which another worker may take a claimed message (default 30 s). */
   leaseMs?: number;
@@ -71,8 +76,10 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const serverSecret = Buffer.from(secret, 'utf8');
 
   const backends = await createBackends(config, store, clock, logger, { limits: options.limits });
-  const liveChannels = options.liveChannels ?? {};
   const metrics = new PromMetrics();
+  const providers = ProviderDirectory.fromConfig(config, (attempt) => metrics.observeProviderAttempt(attempt));
+  const liveChannels: ChannelRegistry = { ...providers.registry, ...options.liveChannels };
+  const observer = { fallback: (from: string, to: string, reason: string) => metrics.fallbacks.labels(from, to, reason).inc() };
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
   await signingKeys.ensureKey();
   const services: ServiceDeps = {
@@ -86,6 +93,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     sessionCache: backends.sessionCache,
     signingKeys,
     issuer: config.publicUrl ?? 'otpgate',
+    logger,
     notifyOutbox: () => backends.notifier.publish('outbox'),
     outbox: options.worker === false ? undefined : { claim: () => worker.claimForHandoff(), handoff: (row) => worker.handoff(row) },
   };
@@ -100,13 +108,16 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       [MESSAGE_KIND]: deliverMessageHandler({
         db: store.db,
         clock,
+        random,
+        observer,
         serverSecret,
         sandbox: new SandboxChannel(clock, random),
-        live: liveChannels,
+        live: (_integrationId, channel) => liveChannels[channel],
         onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
       }),
+      [RECEIPT_TIMEOUT_KIND]: receiptTimeoutHandler({ db: store.db, clock, random, observer }),
     },
-    onDead: (trx, row, error) => failDeadMessage(trx, clock, row, error),
+    onDead: (trx, row, error) => failDeadMessage(trx, { clock, random, observer }, row, error),
   });
   let stopHousekeeping = (): void => {};
   if (options.worker !== false) {
@@ -115,13 +126,25 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     stopHousekeeping = startHousekeeping(store.db, clock, logger);
   }
 
-  const app = await buildApp({ config, services, metrics, adminToken: admin.value, logger, notifier: backends.notifier, readiness: backends.readiness, replays: backends.replays });
+  const app = await buildApp({
+    config,
+    services,
+    metrics,
+    adminToken: admin.value,
+    logger,
+    notifier: backends.notifier,
+    readiness: backends.readiness,
+    replays: backends.replays,
+    providers: () => providers.status(),
+    observer,
+  });
   return {
     config,
     store,
     backends,
     services,
     worker,
+    providers,
     app,
     logger,
     adminToken: admin.value,
@@ -130,6 +153,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       stopHousekeeping();
       await app.close();
       await worker.stop();
+      await providers.close();
       await backends.notifier.close();
       await backends.close();
       await store.close();

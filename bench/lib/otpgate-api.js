@@ -1,6 +1,7 @@
 // The few otpgate API calls the benchmark makes outside the load itself.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { URLSearchParams } from 'node:url';
+/* global fetch, AbortSignal */
 import { requestJson } from './http.js';
 
 /** Limits high enough that the load never trips them: the benchmark measures the work, not a 429. */
@@ -9,16 +10,44 @@ const BENCH_POLICY = {
   lockout: { max_failures: 1_000_000 },
 };
 
-/** Creates the bench integration through the admin API; returns its test API key. */
-export async function createBenchIntegration(otpgate) {
+/**
+ * The live phase's integration: the same limits, every channel in the default order (only WhatsApp
+ * has a provider, the fake one), and the policy's default fraud guard (monitor: it counts sends per
+ * country and number range, and only logs and counts what it finds suspect).
+ */
+export const LIVE_BENCH_POLICY = { ...BENCH_POLICY, channels: ['whatsapp', 'sms', 'email'] };
+
+/**
+ * Creates an integration through the admin API (by default the bench integration); returns its API
+ * key of `mode` (test or live).
+ */
+export async function createBenchIntegration(otpgate, { name = 'bench', policy = BENCH_POLICY, mode = 'test' } = {}) {
   const created = await requestJson('POST', `${otpgate.url}/admin/v1/integrations`, {
     headers: { authorization: `Bearer ${otpgate.adminToken}` },
-    body: { name: 'bench', policy: BENCH_POLICY },
+    body: { name, policy },
     expect: 201,
   });
-  const key = created?.keys?.test?.key;
-  if (typeof key !== 'string') throw new Error(`POST /admin/v1/integrations: no keys.test.key in ${JSON.stringify(created)}`);
+  const key = created?.keys?.[mode]?.key;
+  if (typeof key !== 'string') throw new Error(`POST /admin/v1/integrations: no keys.${mode}.key in ${JSON.stringify(created)}`);
   return key;
+}
+
+/**
+ * The samples of the Prometheus metrics named in `names` from GET /metrics: a list of
+ * { name, labels: { label: value }, value }.
+ */
+export async function readMetrics(otpgate, names) {
+  const response = await fetch(`${otpgate.url}/metrics`, { headers: { authorization: `Bearer ${otpgate.adminToken}` }, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET /metrics -> ${response.status}: ${text.slice(0, 300)}`);
+  const samples = [];
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || !names.includes(match[1])) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, label, value]) => [label, value]));
+    samples.push({ name: match[1], labels, value: Number(match[3]) });
+  }
+  return samples;
 }
 
 /** Every captured sandbox message as a Map identifier -> code, newest message per identifier. */

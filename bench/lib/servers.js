@@ -12,6 +12,7 @@ import { describeExit, freePort, spawnNode, stopChild, trackTempDir } from './pr
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BARE_SERVER = fileURLToPath(new URL('../bare-server.js', import.meta.url));
+const FAKE_WHATSAPP = fileURLToPath(new URL('./fake-whatsapp.js', import.meta.url));
 // BENCH_OTPGATE_CLI: benchmark another build (e.g. a release checkout) instead of this one.
 const OTPGATE_CLI = process.env.BENCH_OTPGATE_CLI ?? join(ROOT, 'dist', 'cli', 'index.js');
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -41,26 +42,56 @@ async function untilReady(child, what, ready) {
   }
 }
 
+/** Resolves with the port a child prints alone on a line of its stdout once it listens. */
+function printedPort(child) {
+  return new Promise((resolve) => {
+    let printed = '';
+    const onData = (chunk) => {
+      printed += chunk.toString();
+      const match = /^(\d+)$/m.exec(printed);
+      if (!match) return;
+      child.stdout.off('data', onData);
+      resolve(Number(match[1]));
+    };
+    child.stdout.on('data', onData);
+  });
+}
+
 /** The bare Fastify baseline: { name, url, stop }. */
 export async function startBare() {
   const child = spawnNode('bare-server', [BARE_SERVER, '0'], { ipc: true });
-  const port = await untilReady(
-    child,
-    'bare-server',
-    () =>
-      new Promise((resolve) => {
-        let printed = '';
-        const onData = (chunk) => {
-          printed += chunk.toString();
-          const match = /^(\d+)$/m.exec(printed);
-          if (!match) return;
-          child.stdout.off('data', onData);
-          resolve(Number(match[1]));
-        };
-        child.stdout.on('data', onData);
-      }),
-  );
+  const port = await untilReady(child, 'bare-server', () => printedPort(child));
   return { name: 'bare', url: `http://127.0.0.1:${port}`, child, stop: () => stopChild(child) };
+}
+
+/**
+ * The fake WhatsApp Cloud API (fake-whatsapp.js) in its own process, with a random token and phone
+ * number id. `latencyMs` delays each answer (default 0: a provider that costs nothing but the local
+ * HTTP round trip). Returns { name, url, token, phoneNumberId, child, counts(), stop } and `env`, the
+ * OTPGATE_WHATSAPP_* variables that point otpgate at it. counts() reads its GET /count.
+ */
+export async function startFakeWhatsApp({ latencyMs = 0 } = {}) {
+  const token = `EAAB${randomBytes(24).toString('hex')}`;
+  const phoneNumberId = String(100_000_000_000_000 + Math.floor(Math.random() * 800_000_000_000_000));
+  const env = { ...process.env, FAKE_WHATSAPP_TOKEN: token, FAKE_WHATSAPP_PHONE_NUMBER_ID: phoneNumberId, FAKE_WHATSAPP_LATENCY_MS: String(latencyMs) };
+  const child = spawnNode('fake-whatsapp', [FAKE_WHATSAPP, '0'], { env, ipc: true });
+  const port = await untilReady(child, 'fake-whatsapp', () => printedPort(child));
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    name: 'fake-whatsapp',
+    url,
+    token,
+    phoneNumberId,
+    child,
+    env: {
+      OTPGATE_WHATSAPP_TOKEN: token,
+      OTPGATE_WHATSAPP_PHONE_NUMBER_ID: phoneNumberId,
+      OTPGATE_WHATSAPP_TEMPLATE: 'otpgate_bench_auth',
+      OTPGATE_WHATSAPP_BASE_URL: url,
+    },
+    counts: () => requestJson('GET', `${url}/count`, { timeoutMs: 5000 }),
+    stop: () => stopChild(child),
+  };
 }
 
 /** Polls GET url until it answers 200. */

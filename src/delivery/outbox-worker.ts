@@ -8,7 +8,7 @@ import type { Db, Executor } from '../store/tables.js';
 export type Persist = (trx: Executor) => Promise<void>;
 
 /** What a handler says about one outbox message. */
-export type JobOutcome = { done: true; persist?: Persist } | { done: false; retryable: boolean; error: string; persist?: Persist };
+export type JobOutcome = { done: true; persist?: Persist } | { done: false; retryable: boolean; error: string; persist?: Persist; /** Wait at least this long before the next attempt (Retry-After). */ retryAfterMs?: number };
 
 export type OutboxHandler = (row: OutboxRow) => Promise<JobOutcome>;
 
@@ -215,7 +215,8 @@ export class OutboxWorker {
       await markDone(trx, row.id, this.id);
       return;
     }
-    const delay = outcome.retryable ? RETRY_DELAYS_MS[row.attempts - 1] : undefined;
+    const scheduled = outcome.retryable ? RETRY_DELAYS_MS[row.attempts - 1] : undefined;
+    const delay = scheduled === undefined ? undefined : Math.max(scheduled, outcome.retryAfterMs ?? 0);
     const retryAt = delay === undefined ? null : this.o.clock.now() + delay;
     await release(trx, row.id, this.id, { retryAt, error: outcome.error });
     if (retryAt === null) {

@@ -26,11 +26,16 @@ const withCheckDigits = (base: number[]): string =>
 
 describe('parseIdentifier: phone', () => {
   it('normalises formatted international numbers to E.164 with their country', () => {
-    expect(identifierOf('+55 (11) 98765-4321')).toEqual({ kind: 'phone', value: '+5511987654321', country: 'BR' });
-    expect(identifierOf('+1 415 555 2671')).toEqual({ kind: 'phone', value: '+14155552671', country: 'US' });
+    expect(identifierOf('+55 (11) 98765-4321')).toEqual({ kind: 'phone', value: '+5511987654321', country: 'BR', phoneType: 'MOBILE' });
+    expect(identifierOf('+1 415 555 2671')).toEqual({ kind: 'phone', value: '+14155552671', country: 'US', phoneType: 'FIXED_LINE_OR_MOBILE' });
     expect(identifierOf(' \t+1.415.555.2671\n').value).toBe('+14155552671');
     // Non-geographic numbers have no country.
-    expect(identifierOf('+800 1234 5678')).toEqual({ kind: 'phone', value: '+80012345678', country: null });
+    expect(identifierOf('+800 1234 5678')).toEqual({ kind: 'phone', value: '+80012345678', country: null, phoneType: 'TOLL_FREE' });
+  });
+
+  it('knows the number types that live sends refuse', () => {
+    expect(identifierOf('+44 909 876 5432')?.phoneType).toBe('PREMIUM_RATE');
+    expect(identifierOf('+34 901 123 456')?.phoneType).toBe('SHARED_COST');
   });
 
   it('rejects letters, extensions and other characters', () => {
@@ -204,7 +209,7 @@ describe('parseIdentifier phone memo', () => {
     expect(again).toBe(first);
     expect(Object.isFrozen(first)).toBe(true);
     expect(first.ok && Object.isFrozen(first.identifier)).toBe(true);
-    expect(first).toEqual({ ok: true, identifier: { kind: 'phone', value: '+5511912345678', country: 'BR' } });
+    expect(first).toEqual({ ok: true, identifier: { kind: 'phone', value: '+5511912345678', country: 'BR', phoneType: 'MOBILE' } });
     expect(parseIdentifier('+55 11 1234')).toEqual({ ok: false, error: 'invalid_phone' });
     expect(parseIdentifier('+55 11 1234')).toEqual({ ok: false, error: 'invalid_phone' });
   });

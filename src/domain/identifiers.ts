@@ -7,6 +7,8 @@ export interface Identifier {
   kind: IdentifierKind;
   value: string;
   country: string | null;
+  /** Phones: libphonenumber's type (MOBILE, FIXED_LINE, PREMIUM_RATE, SHARED_COST, …); null when no type's ranges hold the number (unassigned). */
+  phoneType?: string | null;
 }
 
 export type IdentifierError = 'too_long' | 'invalid_phone' | 'invalid_email' | 'invalid_cpf' | 'unrecognized';
@@ -73,7 +75,9 @@ function parsePhoneUncached(text: string): ParseIdentifierResult {
     const phone = parsePhoneNumberFromString(text, { extract: false });
     if (!phone || !phone.isValid()) return fail('invalid_phone');
     // Non-geographic numbers (e.g. +800) have no country.
-    return ok('phone', phone.number, phone.country ?? null);
+    const result = ok('phone', phone.number, phone.country ?? null);
+    if (result.ok) result.identifier.phoneType = phone.getType() ?? null;
+    return result;
   } catch {
     return fail('invalid_phone');
   }

@@ -69,6 +69,27 @@ const BillingProps = {
   }),
 };
 
+const DeliveryProps = {
+  fallback_after_s: Type.Union([Type.Null(), Type.Integer({ minimum: 1, maximum: 3_600 })], {
+    description: 'No delivery receipt within this many seconds (1–3,600) → the same code goes to the next channel; null (default) waits for an error or a failed receipt.',
+  }),
+  app_domain: Type.Union([Type.Null(), Type.String({ pattern: '^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$' })], {
+    description: 'Your web app’s domain: SMS texts end with the WebOTP line `@domain #code` (default null).',
+  }),
+  android_app_hash: Type.Union([Type.Null(), Type.String({ pattern: '^[A-Za-z0-9+/]{11}$' })], {
+    description: 'Your Android app’s 11-character SMS Retriever hash, added to SMS texts (default null).',
+  }),
+};
+const FraudGuardSchema = Type.Union([Type.Literal('off'), Type.Literal('monitor'), Type.Literal('block')], {
+  description: 'SMS-pumping guard on live sends to phones: off, monitor (log and count; default) or block (403 fraud-suspected).',
+});
+const FraudLimitsProps = {
+  country_sends_per_hour: int(1, 100_000_000, 'Live sends to one country per hour before the guard trips (default 1,000).'),
+  prefix_sends_per_hour: int(1, 100_000_000, 'Live sends to one number range (all but the last 4 digits) per hour (default 100).'),
+  conversion_min_sends: int(1, 100_000_000, 'Sends in the hour before the conversion rule applies (default 20).'),
+  conversion_min_rate: Type.Number({ minimum: 0, maximum: 1, description: 'Approvals ÷ sends below which a country or range is suspect (default 0.1).' }),
+};
+
 const ChannelsSchema = Type.Array(ChannelSchema, {
   minItems: 1,
   maxItems: 3,
@@ -107,6 +128,9 @@ export const PolicyPatchSchema = Type.Object(
     require_signed_requests: Type.Optional(RequireSignedSchema),
     billing: Type.Optional(Type.Partial(Type.Object(BillingProps), closed)),
     otp_enabled: Type.Optional(OtpEnabledSchema),
+    delivery: Type.Optional(Type.Partial(Type.Object(DeliveryProps), closed)),
+    fraud_guard: Type.Optional(FraudGuardSchema),
+    fraud_limits: Type.Optional(Type.Partial(Type.Object(FraudLimitsProps), closed)),
   },
   {
     ...closed,
@@ -134,6 +158,9 @@ export const EffectivePolicySchema = Type.Object(
     require_signed_requests: RequireSignedSchema,
     billing: Type.Object(BillingProps, closed),
     otp_enabled: OtpEnabledSchema,
+    delivery: Type.Object(DeliveryProps, closed),
+    fraud_guard: FraudGuardSchema,
+    fraud_limits: Type.Object(FraudLimitsProps, closed),
   },
   { ...closed, description: 'The effective policy of the integration.' },
 );

@@ -37,6 +37,9 @@ describe('defaults', () => {
       require_signed_requests: false,
       billing: { enabled: false, low_balance_threshold: '1.0000' },
       otp_enabled: true,
+      delivery: { fallback_after_s: null, app_domain: null, android_app_hash: null },
+      fraud_guard: 'monitor',
+      fraud_limits: { country_sends_per_hour: 1000, prefix_sends_per_hour: 100, conversion_min_sends: 20, conversion_min_rate: 0.1 },
     });
     const { trust_level: _level, ...rest } = effectivePolicy('strict', {});
     expect(DEFAULT_POLICY).toEqual(rest);

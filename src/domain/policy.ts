@@ -32,6 +32,16 @@ export interface Policy {
   require_signed_requests: boolean;
   billing: { enabled: boolean; low_balance_threshold: string };
   otp_enabled: boolean;
+  /**
+   * `fallback_after_s`: no delivery receipt within this many seconds → the same code goes to the next
+   * channel (null: only errors and failed receipts fall back). `app_domain` / `android_app_hash` add
+   * the WebOTP line (`@domain #code`) and the Android SMS Retriever hash to SMS texts.
+   */
+  delivery: { fallback_after_s: number | null; app_domain: string | null; android_app_hash: string | null };
+  /** SMS-pumping guard on live sends to phones: off, monitor (log and count) or block (403 fraud-suspected). */
+  fraud_guard: 'off' | 'monitor' | 'block';
+  /** The guard's thresholds, per country and per number range (the number without its last 4 digits), per hour. */
+  fraud_limits: { country_sends_per_hour: number; prefix_sends_per_hour: number; conversion_min_sends: number; conversion_min_rate: number };
 }
 
 export type EffectivePolicy = Policy & { trust_level: TrustLevel | 'custom' };
@@ -121,6 +131,9 @@ export const DEFAULT_POLICY: Readonly<Policy> = deepFreeze<Policy>({
   require_signed_requests: false,
   billing: { enabled: false, low_balance_threshold: '1.0000' },
   otp_enabled: true,
+  delivery: { fallback_after_s: null, app_domain: null, android_app_hash: null },
+  fraud_guard: 'monitor',
+  fraud_limits: { country_sends_per_hour: 1000, prefix_sends_per_hour: 100, conversion_min_sends: 20, conversion_min_rate: 0.1 },
 });
 
 /** The preset of a trust level (a fresh copy). */

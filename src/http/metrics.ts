@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AttemptObservation } from '../delivery/resilience.js';
 import type { CheckOutcome, Metrics } from '../services/context.js';
 import type { Mode } from '../store/tables.js';
 
@@ -37,6 +38,51 @@ export class PromMetrics implements Metrics {
     registers: [this.registry],
   });
 
+  readonly providerAttempts = new Counter({
+    name: 'otpgate_provider_attempts_total',
+    help: 'Calls to live providers by provider, channel and result (ok | failed)',
+    labelNames: ['provider', 'channel', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly providerFailures = new Counter({
+    name: 'otpgate_provider_failures_total',
+    help: "Failed provider calls by provider, channel and reason (the provider's error code, timeout, network, http_5xx, circuit_open)",
+    labelNames: ['provider', 'channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly providerLatency = new Histogram({
+    name: 'otpgate_provider_latency_seconds',
+    help: 'Provider call latency by provider and channel',
+    labelNames: ['provider', 'channel'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'otpgate_delivery_fallbacks_total',
+    help: 'Codes moved to the next channel, by from, to and reason',
+    labelNames: ['from', 'to', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly fraudGuard = new Counter({
+    name: 'otpgate_fraud_guard_total',
+    help: 'Sends the SMS-pumping guard found suspect, by rule and action (monitor: counted and logged; block: refused)',
+    labelNames: ['rule', 'action'] as const,
+    registers: [this.registry],
+  });
+  readonly circuitOpen = new Gauge({
+    name: 'otpgate_provider_circuit_open',
+    help: "1 while a provider's circuit breaker is open or half-open, else 0",
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+
+  /** One provider call (the resilience layer reports each). */
+  observeProviderAttempt(a: AttemptObservation): void {
+    this.providerAttempts.labels(a.provider, a.channel, a.ok ? 'ok' : 'failed').inc();
+    if (!a.ok) this.providerFailures.labels(a.provider, a.channel, a.reason ?? 'error').inc();
+    this.providerLatency.labels(a.provider, a.channel).observe(a.seconds);
+  }
+
   /** Labelled children by method, route and status: prom-client hashes the labels on every call otherwise. */
   readonly #requestChildren = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
 
@@ -60,6 +106,10 @@ export class PromMetrics implements Metrics {
 
   sendAccepted(channel: string, mode: Mode): void {
     childOf(this.#sendChildren, `${channel} ${mode}`, () => this.sends.labels(channel, mode)).inc();
+  }
+
+  fraudSuspected(rule: string, action: string): void {
+    this.fraudGuard.labels(rule, action).inc();
   }
 
   check(outcome: CheckOutcome, mode: Mode): void {

@@ -39,9 +39,16 @@ export const StringEnum = <const T extends readonly string[]>(values: T, options
 
 export const DeliverySchema = Type.Object({
   channel: Type.String(),
-  status: StringEnum(['queued', 'sent', 'delivered', 'failed'] as const),
-  at: Type.String(),
+  status: StringEnum(['queued', 'sent', 'delivered', 'failed'] as const, { description: 'queued → sent → delivered | failed (a WhatsApp `read` counts as delivered)' }),
+  at: Type.String({ description: 'When the attempt last changed' }),
+  provider: NullableString({ description: 'sandbox | whatsapp | twilio | smtp | http; null before the first try' }),
+  provider_message_id: NullableString({ description: "The provider's id of the message (wamid…, SM…)" }),
+  error_code: Type.Optional(Type.String({ description: "The provider's error code (131026, 21211) or a reason: timeout, network, http_503, circuit_open, no_provider, no_receipt" })),
   error: Type.Optional(Type.String()),
+  created_at: Type.String(),
+  sent_at: NullableString(),
+  delivered_at: NullableString(),
+  failed_at: NullableString(),
 });
 
 export const VerificationSchema = Type.Object({

@@ -24,7 +24,14 @@ export interface Limits {
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;
   resetFailures(key: string): Promise<void>;
+  /** Adds one to a counter whose window of `durationS` starts at its first count; returns the count. Never refuses. */
+  tally(name: string, key: string, durationS: number): Promise<number>;
+  /** A counter's current count (0 when none runs). */
+  peek(name: string, key: string, durationS: number): Promise<number>;
 }
+
+/** Counters never refuse: their limit is out of reach. */
+const UNLIMITED = 2 ** 30;
 
 /**
  * The handle rate-limiter-flexible writes through, when its writes run inside the store's group
@@ -136,6 +143,16 @@ export class FlexibleLimits implements Limits {
       await failures.delete(key); // counting starts afresh once the lock ends
     });
     return { lockedNow: true };
+  }
+
+  async tally(name: string, key: string, durationS: number): Promise<number> {
+    const res = await this.write(() => this.limiter(`tally_${name}`, UNLIMITED, durationS).consume(key));
+    return res.consumedPoints;
+  }
+
+  async peek(name: string, key: string, durationS: number): Promise<number> {
+    const res = await this.limiter(`tally_${name}`, UNLIMITED, durationS).get(key);
+    return res && res.msBeforeNext > 0 ? res.consumedPoints : 0;
   }
 
   async resetFailures(key: string): Promise<void> {

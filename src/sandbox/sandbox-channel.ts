@@ -28,6 +28,6 @@ export class SandboxChannel implements ChannelAdapter {
       source_id: job.sourceId,
       received_at: this.clock.now(),
     };
-    return { ok: true, status: 'delivered', persist: (trx) => captureMessage(trx, message) };
+    return { ok: true, status: 'delivered', provider: 'sandbox', providerId: message.id, persist: (trx) => captureMessage(trx, message) };
   }
 }

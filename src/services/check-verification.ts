@@ -2,6 +2,7 @@ import { codeMatches } from '../domain/codes.js';
 import { toIso } from '../domain/clock.js';
 import { fail, ok, problem, tooMany, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
+import { parseIdentifier } from '../domain/identifiers.js';
 import { afterWrongCode, gateCheck } from '../domain/verification.js';
 import { preparedTransaction } from '../store/prepared.js';
 import { insertSession } from '../store/sessions-repo.js';
@@ -15,6 +16,7 @@ import {
 import { findIdentityById, lockIdentities } from '../store/identities-repo.js';
 import { issueAccessToken, subjectFor } from '../tokens/access-token.js';
 import { presentIdentity, type IdentityView } from './identities.js';
+import { noteApproval } from './fraud-guard.js';
 import { recordVerifiedAddress } from './identity-merge.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
 import { newSessionToken, sessionKey } from './sessions.js';
@@ -150,6 +152,10 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
+  if (tenant.mode === 'live' && v.identifier_kind === 'phone') {
+    const parsed = parseIdentifier(v.identifier);
+    if (parsed.ok) await noteApproval(deps, tenant, parsed.identifier);
+  }
   const approved: CheckApproved = {
     status: 'approved',
     verification_id: v.id,

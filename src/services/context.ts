@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Clock, Random } from '../domain/clock.js';
 import type { EffectivePolicy } from '../domain/policy.js';
 import type { ChannelRegistry } from '../delivery/channel.js';
@@ -23,6 +24,8 @@ export type CheckOutcome = 'approved' | 'invalid_code' | 'expired' | 'not_found'
 export interface Metrics {
   sendAccepted(channel: string, mode: Mode): void;
   check(outcome: CheckOutcome, mode: Mode): void;
+  /** The fraud guard found a send suspect (`action`: monitor or block). */
+  fraudSuspected?(rule: string, action: string): void;
 }
 
 export const noopMetrics: Metrics = { sendAccepted: () => {}, check: () => {} };
@@ -52,6 +55,8 @@ export interface ServiceDeps {
   readonly notifyOutbox: () => void;
   /** This process's worker, when it runs here. */
   readonly outbox?: OutboxHandoff;
+  /** For what the services report outside an answer (the fraud guard's monitor mode). Never codes or full identifiers. */
+  readonly logger?: Logger;
 }
 
 /** Rate limits, lockouts and verifications are keyed per integration, mode and identifier. */

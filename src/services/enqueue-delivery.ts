@@ -1,52 +1,41 @@
-import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
-import { MESSAGE_KIND, type MessagePayload } from '../delivery/deliver-message.js';
-import { enqueue, type OutboxRow } from '../store/outbox-repo.js';
+import { enqueueMessage } from '../delivery/enqueue-message.js';
+import type { RouteStep } from '../delivery/message-spec.js';
+import type { DeliveryRow } from '../store/deliveries-repo.js';
+import type { OutboxRow } from '../store/outbox-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
-import { insertDelivery, type DeliveryRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
 /**
  * Records a queued delivery and its outbox message inside the caller's transaction, so the message
- * exists exactly when the state change that asks for it is committed.
+ * exists exactly when the state change that asks for it is committed. The code is not copied: the
+ * worker reads it, sealed, from the verification while it is pending.
  */
 export async function enqueueDelivery(
   trx: QueryRunner,
   deps: ServiceDeps,
   tenant: Tenant,
-  input: { verificationId: string; channel: Channel; to: string; codeSealed: string; locale: string | null },
+  input: { verificationId: string; channel: Channel; to: string; locale: string | null; country: string | null; route: RouteStep[] },
 ): Promise<{ delivery: DeliveryRow; message: OutboxRow }> {
-  const now = deps.clock.now();
-  const delivery: DeliveryRow = {
-    id: newId('dlv', deps.random),
-    verification_id: input.verificationId,
-    channel: input.channel,
-    status: 'queued',
-    error: null,
-    created_at: now,
-    updated_at: now,
-  };
-  await insertDelivery(trx, delivery);
-  const payload: MessagePayload = {
-    delivery_id: delivery.id,
-    verification_id: input.verificationId,
-    channel: input.channel,
-    to: input.to,
-    code_sealed: input.codeSealed, // the verification's own sealed copy: no second encryption
-    locale: input.locale,
-    ttl_s: tenant.policy.code.ttl_s,
-    brand: tenant.name,
-  };
-  const message = await enqueue(trx, {
-    id: newId('obx', deps.random),
-    kind: MESSAGE_KIND,
-    integration_id: tenant.integrationId,
+  const policy = tenant.policy;
+  return enqueueMessage(trx, deps, {
+    integrationId: tenant.integrationId,
     mode: tenant.mode,
-    payload_json: JSON.stringify(payload),
-    now,
+    verificationId: input.verificationId,
+    channel: input.channel,
     claim: deps.outbox?.claim() ?? null,
+    spec: {
+      to: input.to,
+      locale: input.locale,
+      country: input.country,
+      ttl_s: policy.code.ttl_s,
+      brand: tenant.name,
+      app_domain: policy.delivery.app_domain,
+      android_app_hash: policy.delivery.android_app_hash,
+      fallback_after_s: policy.delivery.fallback_after_s,
+      route: input.route,
+    },
   });
-  return { delivery, message };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { newId } from '../domain/ids.js';
-import { findIdentityById, findVerifiedHolder, insertEvent, lockIdentities, mergeIdentities, updateIdentity } from '../store/identities-repo.js';
+import { insertEvent } from '../store/events-repo.js';
+import { findIdentityById, findVerifiedHolder, lockIdentities, mergeIdentities, updateIdentity } from '../store/identities-repo.js';
 import type { Executor } from '../store/tables.js';
 import type { ServiceDeps, Tenant } from './context.js';
 

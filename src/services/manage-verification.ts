@@ -5,11 +5,11 @@ import { effectiveStatus, gateResend } from '../domain/verification.js';
 import { findIdentityById } from '../store/identities-repo.js';
 import {
   findVerification,
-  listDeliveries,
   recordResend,
   transitionFromPending,
   type VerificationRow,
 } from '../store/verifications-repo.js';
+import { listDeliveries } from '../store/deliveries-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
@@ -31,11 +31,12 @@ export async function getVerification(deps: ServiceDeps, tenant: Tenant, id: str
 
 /** Where a resend goes: as before, or on the asked channel (re-resolved, a CPF through its identity). */
 async function resendTarget(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, channel: Channel | undefined): Promise<Result<Target>> {
-  if (!channel) return ok({ identity: null, channel: v.channel as Channel, destination: v.destination ?? v.identifier });
+  if (!channel) return ok({ identity: null, channel: v.channel as Channel, destination: v.destination ?? v.identifier, route: [] });
   const identity = v.identity_id ? await findIdentityById(deps.store.db, v.identity_id) : undefined;
   const parsed = parseIdentifier(v.identifier);
   if (!parsed.ok) return fail(problem('invalid-state', 'The verification’s identifier can no longer be parsed.'));
-  return resolveTarget(deps, tenant, parsed.identifier, channel, undefined, identity ?? undefined);
+  const target = await resolveTarget(deps, tenant, parsed.identifier, channel, undefined, identity ?? undefined);
+  return target.ok ? ok({ ...target.value, route: [] }) : target;
 }
 
 /** Sends the same code again (attempts are not reset), optionally on another channel. */
@@ -62,8 +63,9 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
       verificationId: v.id,
       channel: resolved.value.channel,
       to: resolved.value.destination,
-      codeSealed: v.code_sealed,
       locale: v.locale,
+      country: v.country,
+      route: resolved.value.route,
     });
     return message;
   });

@@ -1,13 +1,41 @@
 import { toIso } from '../domain/clock.js';
 import type { Policy } from '../domain/policy.js';
 import { effectiveFailureReason, effectiveStatus, resendAvailableAt } from '../domain/verification.js';
-import type { DeliveryRow, VerificationRow } from '../store/verifications-repo.js';
+import type { DeliveryRow } from '../store/deliveries-repo.js';
+import type { VerificationRow } from '../store/verifications-repo.js';
 
 export interface DeliveryView {
   channel: string;
   status: string;
+  /** When the attempt last changed. */
   at: string;
+  provider: string | null;
+  provider_message_id: string | null;
+  error_code?: string;
   error?: string;
+  created_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
+}
+
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : toIso(ms));
+
+/** One delivery attempt as the API shows it (no address beyond the verification's, never the text). */
+export function presentDelivery(d: DeliveryRow): DeliveryView {
+  return {
+    channel: d.channel,
+    status: d.status,
+    at: toIso(d.updated_at),
+    provider: d.provider,
+    provider_message_id: d.provider_message_id,
+    ...(d.error_code ? { error_code: d.error_code } : {}),
+    ...(d.error ? { error: d.error } : {}),
+    created_at: toIso(d.created_at),
+    sent_at: isoOrNull(d.sent_at),
+    delivered_at: isoOrNull(d.delivered_at),
+    failed_at: isoOrNull(d.failed_at),
+  };
 }
 
 export interface VerificationView {
@@ -47,7 +75,7 @@ export function presentVerification(v: VerificationRow, deliveries: DeliveryRow[
     sends: v.sends,
     expires_at: toIso(v.expires_at),
     resend_available_at: toIso(resendAvailableAt(v, policy)),
-    deliveries: deliveries.map((d) => ({ channel: d.channel, status: d.status, at: toIso(d.updated_at), ...(d.error ? { error: d.error } : {}) })),
+    deliveries: deliveries.map(presentDelivery),
     created_at: toIso(v.created_at),
     updated_at: toIso(v.updated_at),
   };

@@ -6,6 +6,7 @@ import { preparedTransaction } from '../store/prepared.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
+import { guardSend, refuseCostlyNumbers } from './fraud-guard.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget } from './resolve-target.js';
@@ -34,14 +35,18 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   if (identifier.kind === 'phone' && policy.allowed_countries !== null && !policy.allowed_countries.includes(identifier.country ?? '')) {
     return fail(problem('forbidden-country', `Sending to ${identifier.country ?? 'this number'} is not allowed by the integration's policy.`));
   }
+  const costly = refuseCostlyNumbers(tenant, identifier);
+  if (!costly.ok) return costly;
   const target = await resolveTarget(deps, tenant, identifier, input.channel ?? 'auto', input.identity_reference);
   if (!target.ok) return target;
-  const { channel, destination, identity } = target.value;
+  const { channel, destination, identity, route } = target.value;
 
   const locked = await checkNotLocked(deps, tenant, identifier.value);
   if (!locked.ok) return locked;
   const limited = await consumeSend(deps, tenant, identifier.value);
   if (!limited.ok) return limited;
+  const guarded = await guardSend(deps, tenant, identifier);
+  if (!guarded.ok) return guarded;
 
   const now = deps.clock.now();
   const id = newId('ver', deps.random);
@@ -75,7 +80,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
     await cancelPendingFor(trx, tenant, identifier.value, now);
     await insertVerification(trx, row);
-    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, codeSealed: row.code_sealed as string, locale: row.locale });
+    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
   });
   dispatch(deps, message);
   deps.metrics.sendAccepted(channel, tenant.mode);

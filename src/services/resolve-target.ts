@@ -3,6 +3,7 @@ import type { Identifier } from '../domain/identifiers.js';
 import type { Channel } from '../domain/policy.js';
 import { resolveChannel, type RequestedChannel } from '../domain/verification.js';
 import { findIdentitiesBy, findIdentityByReference, type IdentityRow } from '../store/identities-repo.js';
+import type { RouteStep } from '../delivery/message-spec.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
 export interface Target {
@@ -10,6 +11,8 @@ export interface Target {
   channel: Channel;
   /** Where the code goes: the identifier itself, or a CPF's (or fallback) phone or email. */
   destination: string;
+  /** With `auto`: the channels to try next when this one fails, in the policy's order. */
+  route: RouteStep[];
 }
 
 const noAddress = () => fail<never>(problem('no-delivery-address', 'There is no phone or email on file to deliver the code to.'));
@@ -45,14 +48,22 @@ export async function resolveTarget(
     const address = (c: Channel): string | null => (c === 'email' ? owner.email : owner.phone);
     const order = requested === 'auto' ? tenant.policy.channels : [requested];
     if (requested !== 'auto' && !tenant.policy.channels.includes(requested)) return fail(problem('channel-unavailable', `Channel ${requested} is not enabled by the integration's policy.`));
-    const channel = order.find((c) => address(c) !== null && available(c));
-    if (!channel) return requested !== 'auto' && address(requested) !== null ? fail(problem('channel-unavailable', `Channel ${requested} has no provider configured.`)) : noAddress();
-    return ok({ identity: owner, channel, destination: address(channel) as string });
+    const steps = order.filter((c) => address(c) !== null && available(c)).map((c) => ({ channel: c, to: address(c) as string }));
+    const [first, ...route] = steps;
+    if (!first) return requested !== 'auto' && address(requested) !== null ? fail(problem('channel-unavailable', `Channel ${requested} has no provider configured.`)) : noAddress();
+    return ok({ identity: owner, channel: first.channel, destination: first.to, route });
   }
 
   const direct = resolveChannel(identifier.kind, requested, tenant.policy, available);
-  if (direct.ok) return ok({ identity, channel: direct.value, destination: identifier.value });
-  const emailFallback = identifier.kind === 'phone' && requested === 'auto' && identity?.email && tenant.policy.channels.includes('email') && available('email');
-  if (emailFallback && identity?.email) return ok({ identity, channel: 'email', destination: identity.email });
+  const emailFallback =
+    identifier.kind === 'phone' && requested === 'auto' && identity?.email && tenant.policy.channels.includes('email') && available('email') ? identity.email : null;
+  if (direct.ok) {
+    // `auto`: every later channel of the policy that reaches the identifier, then the identity's email.
+    const later = requested === 'auto' ? tenant.policy.channels.slice(tenant.policy.channels.indexOf(direct.value) + 1) : [];
+    const route: RouteStep[] = later.filter((c) => c !== 'email' && identifier.kind === 'phone' && available(c)).map((c) => ({ channel: c, to: identifier.value }));
+    if (emailFallback) route.push({ channel: 'email', to: emailFallback });
+    return ok({ identity, channel: direct.value, destination: identifier.value, route });
+  }
+  if (emailFallback) return ok({ identity, channel: 'email', destination: emailFallback, route: [] });
   return direct;
 }

@@ -106,10 +106,3 @@ export async function lockIdentities(db: Executor, scope: Scope, postgres: boole
   if (!postgres) return;
   await sql`select pg_advisory_xact_lock(hashtextextended(${`identities:${scope.integrationId}:${scope.mode}`}, 0))`.execute(db);
 }
-
-export async function insertEvent(db: Executor, row: { id: string; integration_id: string; mode: string; type: string; data: unknown; now: number }): Promise<void> {
-  await db
-    .insertInto('events')
-    .values({ id: row.id, integration_id: row.integration_id, mode: row.mode as 'test' | 'live', type: row.type, data_json: JSON.stringify(row.data), created_at: row.now })
-    .execute();
-}

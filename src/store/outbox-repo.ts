@@ -7,9 +7,11 @@ interface EnqueueArgs extends Pick<OutboxRow, 'id' | 'kind' | 'integration_id' |
   now: number;
   /** Enqueue it already claimed by this worker until then (it is handed over in memory after the commit). */
   claim?: { workerId: string; until: number } | null;
+  /** Not before this time (default now). */
+  availableAt?: number;
 }
 
-const enqueueQuery = prepared<Omit<EnqueueArgs, 'claim'> & { locked_by: string | null; locked_until: number | null; attempts: number }>((db) =>
+const enqueueQuery = prepared<Omit<EnqueueArgs, 'claim' | 'availableAt'> & { available_at: number; locked_by: string | null; locked_until: number | null; attempts: number }>((db) =>
   db.insertInto('outbox').values({
     id: slot('id'),
     kind: slot('kind'),
@@ -18,7 +20,7 @@ const enqueueQuery = prepared<Omit<EnqueueArgs, 'claim'> & { locked_by: string |
     payload_json: slot('payload_json'),
     status: 'pending',
     attempts: slot('attempts'),
-    available_at: slot('now'),
+    available_at: slot('available_at'),
     locked_until: slot('locked_until'),
     locked_by: slot('locked_by'),
     last_error: null,
@@ -36,7 +38,7 @@ export async function enqueue(db: QueryRunner, args: EnqueueArgs): Promise<Outbo
     payload_json: args.payload_json,
     status: 'pending',
     attempts: args.claim ? 1 : 0, // a claim counts as an attempt, as claimDue counts it
-    available_at: args.now,
+    available_at: args.availableAt ?? args.now,
     locked_until: args.claim?.until ?? null,
     locked_by: args.claim?.workerId ?? null,
     last_error: null,

@@ -54,9 +54,32 @@ export interface DeliveriesTable {
   id: string;
   verification_id: string;
   channel: string;
-  status: string;
+  status: string; // queued | sent | delivered | failed
   error: string | null;
   created_at: number;
+  updated_at: number;
+  provider: string | null; // sandbox | whatsapp | twilio | smtp | http
+  provider_message_id: string | null;
+  error_code: string | null;
+  message_json: string | null; // the MessageSpec (delivery/message-spec.ts); never the code
+  sent_at: number | null;
+  delivered_at: number | null;
+  failed_at: number | null;
+  fell_back_at: number | null; // the next channel was tried (once per attempt)
+}
+
+export interface DeliveryReceiptsTable {
+  provider: string;
+  provider_message_id: string;
+  status: string;
+  error_code: string | null;
+  error: string | null;
+  received_at: number;
+}
+
+export interface IntegrationDeliveryTable {
+  integration_id: string;
+  settings_json: string; // DeliverySettings, credentials sealed
   updated_at: number;
 }
 
@@ -164,6 +187,8 @@ export interface Tables {
   api_keys: ApiKeysTable;
   verifications: VerificationsTable;
   deliveries: DeliveriesTable;
+  delivery_receipts: DeliveryReceiptsTable;
+  integration_delivery: IntegrationDeliveryTable;
   outbox: OutboxTable;
   sandbox_messages: SandboxMessagesTable;
   sessions: SessionsTable;

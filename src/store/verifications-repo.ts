@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
-import type { DeliveriesTable, Executor, Mode, VerificationsTable } from './tables.js';
+import type { Executor, Mode, VerificationsTable } from './tables.js';
 
 export type VerificationRow = VerificationsTable;
-export type DeliveryRow = DeliveriesTable;
 
 export interface Scope {
   integrationId: string;
@@ -16,7 +15,6 @@ const VERIFICATION_COLUMNS = allColumns<VerificationRow>()([
   'failure_reason', 'code_hash', 'code_sealed', 'code_length', 'attempts', 'max_attempts', 'sends', 'expires_at',
   'last_sent_at', 'created_at', 'updated_at', 'identity_id', 'destination',
 ]);
-const DELIVERY_COLUMNS = allColumns<DeliveryRow>()(['id', 'verification_id', 'channel', 'status', 'error', 'created_at', 'updated_at']);
 
 interface ScopeArgs {
   integrationId: string;
@@ -158,31 +156,4 @@ export async function recordResend(db: Executor, id: string, maxSends: number, e
     .where('last_sent_at', '<=', earliest)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
-}
-
-const insertDeliveryQuery = prepared<DeliveryRow>((db) => db.insertInto('deliveries').values(slots<DeliveryRow>(DELIVERY_COLUMNS)));
-
-export async function insertDelivery(db: QueryRunner, row: DeliveryRow): Promise<void> {
-  await insertDeliveryQuery(db, row);
-}
-
-export async function listDeliveries(db: Executor, verificationIds: string[]): Promise<DeliveryRow[]> {
-  if (verificationIds.length === 0) return [];
-  return db.selectFrom('deliveries').selectAll().where('verification_id', 'in', verificationIds).orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
-}
-
-const updateDeliveryQuery = prepared<{ id: string; status: string; error: string | null; now: number }>((db) =>
-  db.updateTable('deliveries').set({ status: slot('status'), error: slot('error'), updated_at: slot('now') }).where('id', '=', slot<string>('id')),
-);
-
-export async function updateDelivery(db: Executor, id: string, status: string, error: string | null, now: number): Promise<void> {
-  await updateDeliveryQuery(db, { id, status, error, now });
-}
-
-const verificationStatusQuery = prepared<{ id: string }, { status: string }>((db) => db.selectFrom('verifications').select('status').where('id', '=', slot<string>('id')));
-
-/** The status of a verification by id alone (the outbox worker's check before it sends). */
-export async function verificationStatus(db: Executor, id: string): Promise<string | undefined> {
-  const { rows } = await verificationStatusQuery(db, { id });
-  return rows[0]?.status;
 }

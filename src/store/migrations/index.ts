@@ -5,6 +5,7 @@ import { identities } from './003-identities.js';
 import { signatureReplays } from './004-signature-replays.js';
 import { rateLimits } from './005-rate-limits.js';
 import { latestVerificationIndex } from './006-latest-verification-index.js';
+import { liveDelivery } from './007-live-delivery.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '004-signature-replays': signatureReplays,
   '005-rate-limits': rateLimits,
   '006-latest-verification-index': latestVerificationIndex,
+  '007-live-delivery': liveDelivery,
 };
 
 export const migrationProvider: MigrationProvider = {

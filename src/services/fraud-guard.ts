@@ -1,0 +1,58 @@
+import { fail, ok, problem, validationProblem, type Result } from '../domain/errors.js';
+import { evaluateFraud, phonePrefix } from '../domain/fraud-guard.js';
+import type { Identifier } from '../domain/identifiers.js';
+import type { ServiceDeps, Tenant } from './context.js';
+
+const HOUR_S = 3600;
+
+/** Number types no OTP should go to on a live key: they bill the sender (pumping) or reach no one. */
+const REFUSED_TYPES: Record<string, string> = {
+  PREMIUM_RATE: 'premium_rate_number',
+  SHARED_COST: 'shared_cost_number',
+};
+
+/** 400 for premium-rate, shared-cost and unassigned numbers on live keys (libphonenumber's types). */
+export function refuseCostlyNumbers(tenant: Tenant, identifier: Identifier): Result<void> {
+  if (tenant.mode !== 'live' || identifier.kind !== 'phone' || identifier.phoneType === undefined) return ok(undefined);
+  const reason = identifier.phoneType === null ? 'unassigned_number' : REFUSED_TYPES[identifier.phoneType];
+  if (!reason) return ok(undefined);
+  return fail(validationProblem('Codes are not sent to premium-rate, shared-cost or unassigned numbers.', { identifier: [reason] }));
+}
+
+function keys(tenant: Tenant, identifier: Identifier): { country: string; prefix: string } {
+  const scope = `${tenant.integrationId}:${tenant.mode}`;
+  return { country: `${scope}:${identifier.country ?? 'ZZ'}`, prefix: `${scope}:${phonePrefix(identifier.value)}` };
+}
+
+const applies = (tenant: Tenant, identifier: Identifier): boolean => tenant.mode === 'live' && identifier.kind === 'phone' && tenant.policy.fraud_guard !== 'off';
+
+/**
+ * The SMS-pumping guard on a live send to a phone: counts the send per country and per number range
+ * (hourly windows), then applies the caps and the conversion throttle of `policy.fraud_limits`.
+ * `monitor` logs and counts a suspect send and lets it through; `block` refuses it with 403
+ * fraud-suspected. Sends are counted whether or not they are let through, so a blocked range stays
+ * blocked until its window ends.
+ */
+export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<Result<void>> {
+  if (!applies(tenant, identifier)) return ok(undefined);
+  const k = keys(tenant, identifier);
+  const [countrySends, prefixSends, countryApprovals, prefixApprovals] = await Promise.all([
+    deps.limits.tally('fraud_sends_country', k.country, HOUR_S),
+    deps.limits.tally('fraud_sends_prefix', k.prefix, HOUR_S),
+    deps.limits.peek('fraud_approvals_country', k.country, HOUR_S),
+    deps.limits.peek('fraud_approvals_prefix', k.prefix, HOUR_S),
+  ]);
+  const verdict = evaluateFraud({ countrySends, prefixSends, countryApprovals, prefixApprovals }, tenant.policy.fraud_limits);
+  if (!verdict.suspected) return ok(undefined);
+  const action = tenant.policy.fraud_guard === 'block' ? 'block' : 'monitor';
+  deps.metrics.fraudSuspected?.(verdict.rule, action);
+  deps.logger?.warn({ integration_id: tenant.integrationId, country: identifier.country, rule: verdict.rule, action }, `fraud guard: ${verdict.detail}`);
+  return action === 'block' ? fail(problem('fraud-suspected', verdict.detail, { rule: verdict.rule })) : ok(undefined);
+}
+
+/** Counts an approval for the conversion throttle. */
+export async function noteApproval(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<void> {
+  if (!applies(tenant, identifier)) return;
+  const k = keys(tenant, identifier);
+  await Promise.all([deps.limits.tally('fraud_approvals_country', k.country, HOUR_S), deps.limits.tally('fraud_approvals_prefix', k.prefix, HOUR_S)]);
+}
