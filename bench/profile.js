@@ -1,16 +1,17 @@
-// Developer tool: a CPU profile of one otpgate server under the request load, then the check load
-// (the benchmark's phases, on a warm server), summarised per phase by self time.
-//   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package]
+// Developer tool: a CPU profile of one otpgate server under the request load, then (with --live) the
+// live load through the fake WhatsApp Cloud API, then the check load (the benchmark's phases, on a
+// warm server), summarised per phase by self time.
+//   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package] [--live]
 // The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoads } from './lib/load.js';
-import { collectSandboxCodes, createBenchIntegration } from './lib/otpgate-api.js';
+import { collectSandboxCodes, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { brazilianMobile } from './lib/phases.js';
 import { cleanup } from './lib/processes.js';
-import { startOtpgate } from './lib/servers.js';
+import { startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     top: { type: 'string', default: '40' },
     by: { type: 'string', default: 'function' },
+    live: { type: 'boolean', default: false },
   },
 });
 const print = (text) => process.stdout.write(`${text}\n`);
@@ -61,7 +63,8 @@ function summarize(profile, name, fromUs, toUs) {
 }
 
 try {
-  const server = await startOtpgate({}, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const whatsapp = values.live ? await startFakeWhatsApp() : null;
+  const server = await startOtpgate(whatsapp?.env ?? {}, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   const apiKey = await createBenchIntegration(server);
   let next = 0;
   const requestFrom = nowUs();
@@ -73,6 +76,22 @@ try {
   const requestTo = nowUs();
   print(`request: ${request.rps.toFixed(0)} req/s`);
   const pairs = await collectSandboxCodes(server, apiKey, request.expected);
+  let live = null;
+  if (whatsapp) {
+    const liveKey = await createBenchIntegration(server, { name: 'bench-live', policy: LIVE_BENCH_POLICY, mode: 'live' });
+    let number = 50_000_000;
+    const from = nowUs();
+    const result = await runLoads(
+      [{ label: 'live', url: `${server.url}/v1/verifications`, method: 'POST', headers: headers(liveKey), connections, duration,
+        requests: [{ setupRequest(req) { req.body = JSON.stringify({ identifier: brazilianMobile(number++) }); return req; } }] }],
+      201,
+    );
+    live = { from, to: nowUs() };
+    print(`live: ${result.rps.toFixed(0)} req/s (${(result.rps / request.rps).toFixed(3)}x request)`);
+    // Let delivery catch up before the check phase, outside the live phase's window.
+    const deadline = Date.now() + 60_000;
+    while ((await whatsapp.counts()).received < result.expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   let index = 0;
   const checkFrom = nowUs();
   const check = await runLoads(
@@ -87,6 +106,7 @@ try {
   const profile = JSON.parse(await readFile(join(dir, file), 'utf8'));
   print(`profile: ${join(dir, file)}`);
   summarize(profile, 'request phase', requestFrom, requestTo);
+  if (live) summarize(profile, 'live phase', live.from, live.to);
   summarize(profile, 'check phase', checkFrom, checkTo);
 } finally {
   await cleanup();

@@ -2,24 +2,28 @@
 // (the figures only mean something relative to it on a shared, noisy machine).
 //
 //   npm run bench                      (builds first)
-//   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2] [--json]
+//   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2]
+//                     [--whatsapp-latency 0] [--json]
 //
 // --store sqlite (default): one otpgate on an embedded SQLite file. --store postgres: otpgate on a
 // throwaway Postgres database (dropped at the end) with Redis; --processes 2 then runs two otpgate
 // processes on it, the load split between them. See bench/README.md.
 //
+// The live phase sends through a fake WhatsApp Cloud API (bench/lib/fake-whatsapp.js, its own
+// process) and must keep >= 0.8x the request phase's rps.
+//
 // Exit code: 0 all good; 1 a phase is below its floor; 2 the run is not a valid result (more than
-// 1% of a phase's requests without the expected status, messages not captured, a server that
-// would not start, ...). Progress goes to stderr, the report (or JSON line) to stdout.
+// 1% of a phase's requests without the expected status, messages not captured or not delivered, a
+// server that would not start, ...). Progress goes to stderr, the report (or JSON line) to stdout.
 import { randomBytes } from 'node:crypto';
 import { parseOptions, USAGE } from './lib/args.js';
 import { runLoads } from './lib/load.js';
-import { createBenchIntegration } from './lib/otpgate-api.js';
+import { createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { phases } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, describeExit, installExitHandlers } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
-import { startBare, startOtpgate } from './lib/servers.js';
+import { startBare, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const MAX_FAILED_RATIO = 0.01;
 
@@ -42,26 +46,38 @@ async function otpgateEnv(ctx) {
   };
 }
 
-/** Starts what the phases need: the bare server and/or the otpgate process(es) with the bench integration. */
+/**
+ * Starts what the phases need: the bare server and/or the otpgate process(es) with the bench
+ * integration; for a live phase first the fake WhatsApp Cloud API, which every otpgate process is
+ * pointed at (the same processes serve the test-mode phases: test keys still go to the sandbox),
+ * and a second integration whose live key the live phase uses.
+ */
 async function startServers(ctx) {
   const needed = new Set(phases.map((phase) => phase.server));
+  const providers = new Set(phases.map((phase) => phase.provider).filter(Boolean));
   if (needed.has('bare')) {
     ctx.log('starting bare Fastify server');
     ctx.servers.bare = await startBare();
   }
   if (needed.has('otpgate')) {
     const env = await otpgateEnv(ctx);
+    if (providers.has('whatsapp')) {
+      ctx.log(`starting the fake WhatsApp Cloud API${ctx.options.whatsappLatency ? ` (answers ${ctx.options.whatsappLatency} ms late)` : ''}`);
+      ctx.servers.whatsapp = await startFakeWhatsApp({ latencyMs: ctx.options.whatsappLatency });
+      Object.assign(env, ctx.servers.whatsapp.env);
+    }
     const count = ctx.options.processes;
     ctx.otpgates = [];
     // One after the other: the first migrates the new database, the next ones find it ready.
     for (let i = 1; i <= count; i++) {
       const name = count === 1 ? 'otpgate' : `otpgate-${i}`;
-      ctx.log(`starting ${name} (store: ${ctx.options.store})`);
+      ctx.log(`starting ${name} (store: ${ctx.options.store}${providers.size ? `, live provider: ${[...providers].join(', ')} (fake)` : ''})`);
       const server = await startOtpgate(env, { name });
       ctx.otpgates.push(server);
       ctx.servers[i === 1 ? 'otpgate' : name] = server;
     }
     ctx.apiKey = await createBenchIntegration(ctx.servers.otpgate);
+    if (providers.size) ctx.liveApiKey = await createBenchIntegration(ctx.servers.otpgate, { name: 'bench-live', policy: LIVE_BENCH_POLICY, mode: 'live' });
   }
 }
 
@@ -85,6 +101,8 @@ async function main() {
     otpgates: [],
     notes: [],
     problems: [],
+    details: {}, // phase name -> lines for the report
+    figures: {}, // phase name -> extra JSON keys
   };
   await startServers(ctx);
 
@@ -97,6 +115,7 @@ async function main() {
       continue;
     }
     ctx.log(`${phase.name}: ${phase.description}`);
+    await phase.before?.(ctx);
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
@@ -110,7 +129,7 @@ async function main() {
   }
 
   const judged = judge(rows);
-  process.stdout.write(options.json ? `${toJson(judged, options)}\n` : toText(judged, ctx));
+  process.stdout.write(options.json ? `${toJson(judged, options, ctx.figures)}\n` : toText(judged, ctx));
   if (options.json) {
     // The JSON line stays alone on stdout; what the table would have said goes to stderr.
     for (const note of ctx.notes) console.warn(`bench: ${note}`);

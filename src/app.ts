@@ -10,6 +10,7 @@ import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js'
 import { registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
 import { registerSignatures } from './http/plugins/signatures.js';
+import { adminDeliveryRoutes } from './http/routes/admin/delivery.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { providerRoutes } from './http/routes/providers.js';
@@ -119,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerSignatures(v1, { clock: deps.services.clock, serverSecret: deps.services.serverSecret, replays: deps.replays });
     registerIdempotency(v1, deps.services.store.db, deps.services.clock);
     await v1.register(verificationRoutes(deps.services));
-    await v1.register(policyRoutes);
+    await v1.register(policyRoutes(deps.services));
     await v1.register(sandboxRoutes(deps.services));
     await v1.register(sessionRoutes(deps.services));
     await v1.register(identityRoutes(deps.services));
@@ -137,6 +138,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return payload;
     });
     await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));
+    await admin.register(adminDeliveryRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret, allowInsecure: 'webhookAllowInsecure' in deps.config && deps.config.webhookAllowInsecure === true }));
   });
 
   return app;

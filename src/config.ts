@@ -22,6 +22,8 @@ export interface Config {
   readonly httpProvider: { url: string; secret: string; channels: Channel[] } | null;
   /** How every provider call is guarded (cockatiel policies). */
   readonly providerCalls: ProviderCallTunables;
+  /** How long an integration's delivery settings are cached before being read again (OTPGATE_DELIVERY_SETTINGS_CACHE_MS, default 5,000). */
+  readonly deliverySettingsCacheMs: number;
 }
 
 export interface ProviderCallTunables {
@@ -170,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
       breakerFailures: integer(env, 'OTPGATE_PROVIDER_BREAKER_FAILURES', 5, 1, 1_000),
       breakerHalfOpenMs: integer(env, 'OTPGATE_PROVIDER_BREAKER_HALF_OPEN_MS', 30_000, 100, 3_600_000),
     },
+    deliverySettingsCacheMs: integer(env, 'OTPGATE_DELIVERY_SETTINGS_CACHE_MS', 5_000, 0, 3_600_000),
   };
   return Object.freeze(config);
 }

@@ -1,3 +1,4 @@
+/* global Buffer */
 // A minimal fake WhatsApp Cloud API (Meta Graph API) for the benchmark's live phase, run in its own
 // process like the servers (started by servers.js startFakeWhatsApp; it must not share otpgate's
 // event loop, nor the bench process's, where autocannon runs).

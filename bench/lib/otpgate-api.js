@@ -1,7 +1,7 @@
+/* global fetch, AbortSignal */
 // The few otpgate API calls the benchmark makes outside the load itself.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { URLSearchParams } from 'node:url';
-/* global fetch, AbortSignal */
 import { requestJson } from './http.js';
 
 /** Limits high enough that the load never trips them: the benchmark measures the work, not a 429. */

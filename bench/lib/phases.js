@@ -3,20 +3,33 @@
 //   server             'bare' or 'otpgate': which server run.js must start for it
 //   expect             the status every response should have
 //   floor              minimum rps as a fraction of the baseline's (none for the baseline itself)
+//   versus             optional { phase, floor }: minimum rps as a fraction of another phase's
+//                      of the same run
+//   provider           optional 'whatsapp': the otpgate processes must be started pointed at the
+//                      fake WhatsApp Cloud API (ctx.servers.whatsapp), and ctx.liveApiKey made
 //   skip(ctx)          optional: a reason not to run (counts as a failed run)
+//   before(ctx)        optional: runs just before the load
 //   load(ctx)          autocannon options, or a list of them to run at once (one per otpgate
 //                      process; their figures are merged by runLoads); `label` names each target
-//   after(ctx, result) optional: runs once the load is done (e.g. to prepare the next phase)
-// ctx: { options, log, servers: { bare, otpgate, ... }, otpgates: [process 1, ...], apiKey, notes[],
-//        problems[], ...state between phases }. servers.otpgate is process 1 (it made the integration).
+//   after(ctx, result) optional: runs once the load is done (e.g. to prepare the next phase); may set
+//                      ctx.details[name] (a line for the report) and ctx.figures[name] (JSON keys)
+// ctx: { options, log, servers: { bare, otpgate, whatsapp, ... }, otpgates: [process 1, ...], apiKey,
+//        liveApiKey, notes[], problems[], details{}, figures{}, ...state between phases }.
+//        servers.otpgate is process 1 (it made the integrations).
 // With several otpgate processes the connections are split between them, counters are shared so
 // each number (request) and each code (check) goes to exactly one process, and any session (from
 // either process) is used on both (authorize).
-import { collectSandboxCodes } from './otpgate-api.js';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectSandboxCodes, readMetrics } from './otpgate-api.js';
 
 /** Below this many pairs the check phase is too short to say much: the report says so. */
 const FEW_CHECKS = 2000;
 const JSON_HEADERS = { 'content-type': 'application/json' };
+/** How long after its last response the live phase waits for the fake WhatsApp to get every message. */
+const DRAIN_DEADLINE_MS = 60_000;
+/** The live phase's numbers: a range of its own, far from the request phase's. */
+const LIVE_NUMBERS_FROM = 50_000_000;
 
 /** The n-th of 10^8 distinct valid Brazilian mobile numbers: +55, area 11, 9, 8 digits. */
 export function brazilianMobile(n) {
@@ -32,7 +45,7 @@ export function splitEvenly(total, parts) {
  * One set of autocannon options per otpgate process, the connections split between them:
  * build(base, index) adds to base (url, method, headers, connections, label) what the phase needs.
  */
-function perProcess(ctx, path, build) {
+function perProcess(ctx, path, build, apiKey = ctx.apiKey) {
   const shares = splitEvenly(ctx.options.connections, ctx.otpgates.length);
   return ctx.otpgates.map((server, index) =>
     build(
@@ -40,7 +53,7 @@ function perProcess(ctx, path, build) {
         label: server.name,
         url: `${server.url}${path}`,
         method: 'POST',
-        headers: { ...JSON_HEADERS, 'x-api-key': ctx.apiKey },
+        headers: { ...JSON_HEADERS, 'x-api-key': apiKey },
         connections: shares[index],
       },
       index,
@@ -88,6 +101,32 @@ export const phases = [
       if (ctx.pairs.length < result.expected) {
         ctx.problems.push(`request: only ${ctx.pairs.length} of ${result.expected} verifications had a captured message after 30 s without progress`);
       }
+    },
+  },
+  {
+    name: 'live',
+    description: 'POST /v1/verifications, live key, a new number each time, sent through the fake WhatsApp Cloud API',
+    server: 'otpgate',
+    provider: 'whatsapp',
+    expect: 201,
+    versus: { phase: 'request', floor: 0.8 },
+    async before(ctx) {
+      ctx.whatsappBefore = await ctx.servers.whatsapp.counts();
+    },
+    load(ctx) {
+      let next = LIVE_NUMBERS_FROM;
+      const requests = [
+        {
+          setupRequest(req) {
+            req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
+            return req;
+          },
+        },
+      ];
+      return perProcess(ctx, '/v1/verifications', (base) => ({ ...base, duration: ctx.options.duration, requests }), ctx.liveApiKey);
+    },
+    async after(ctx, result) {
+      await drainLive(ctx, result);
     },
   },
   {
@@ -157,3 +196,83 @@ export const phases = [
 
 /** OTP sessions returned by the check phase, used by the authorize phase. */
 const sessions = [];
+
+/** Sums the samples of `name` in the otpgate processes' metrics, by the value of `label` (zeros left out). */
+async function metricTotals(ctx, name, label, where = () => true) {
+  const samples = (await Promise.all(ctx.otpgates.map((server) => readMetrics(server, [name])))).flat();
+  const totals = {};
+  for (const sample of samples) {
+    if (sample.value > 0 && where(sample.labels)) totals[sample.labels[label]] = (totals[sample.labels[label]] ?? 0) + sample.value;
+  }
+  return totals;
+}
+
+const sum = (totals) => Object.values(totals).reduce((a, b) => a + b, 0);
+
+/** Live sends otpgate accepted (committed, counted in otpgate_sends_total), across the processes. */
+async function acceptedLiveSends(ctx) {
+  return sum(await metricTotals(ctx, 'otpgate_sends_total', 'channel', (labels) => labels.mode === 'live'));
+}
+
+/**
+ * After the live phase: waits (up to DRAIN_DEADLINE_MS after the last response) until the fake
+ * WhatsApp has received every message otpgate accepted (at least as many as the phase got 201s; a
+ * few more when requests still in flight as autocannon stopped were committed), then reports what
+ * it received during the load and after it, its CPU time, and what otpgate's metrics say about the
+ * provider calls and the fraud guard.
+ */
+async function drainLive(ctx, result) {
+  const fake = ctx.servers.whatsapp;
+  const before = ctx.whatsappBefore;
+  const delivered = (counts) => counts.received - before.received;
+  const atEnd = await fake.counts();
+  let accepted = Math.max(result.expected, await acceptedLiveSends(ctx));
+  ctx.log(`live: waiting for the fake WhatsApp to receive ${accepted} messages`);
+  let counts = atEnd;
+  let lastAcceptedRead = performance.now();
+  for (;;) {
+    if (delivered(counts) >= accepted) {
+      // Done, unless a request that was still in flight has been accepted since.
+      accepted = Math.max(accepted, await acceptedLiveSends(ctx));
+      if (delivered(counts) >= accepted) break;
+    }
+    if (performance.now() - result.lastResponseAt > DRAIN_DEADLINE_MS) break;
+    await sleep(25);
+    counts = await fake.counts();
+    if (performance.now() - lastAcceptedRead > 1000) {
+      accepted = Math.max(accepted, await acceptedLiveSends(ctx));
+      lastAcceptedRead = performance.now();
+    }
+  }
+  const drainMs = Math.max(0, performance.now() - result.lastResponseAt);
+  const drained = delivered(counts) >= accepted;
+  // During the load: how much of the machine the fake took next to otpgate and autocannon.
+  const loadSeconds = (result.lastResponseAt - result.startedAt) / 1000;
+  const cpuMs = atEnd.cpu_ms - before.cpu_ms;
+  const duplicates = counts.duplicates - before.duplicates;
+  const rejected = counts.rejected - before.rejected;
+  const fraud = await metricTotals(ctx, 'otpgate_fraud_guard_total', 'rule');
+  const failures = await metricTotals(ctx, 'otpgate_provider_failures_total', 'reason');
+
+  const drainText = drained ? `all within ${(drainMs / 1000).toFixed(2)} s of the last response` : `only ${delivered(counts)} after ${(drainMs / 1000).toFixed(0)} s`;
+  const fraudText = sum(fraud) ? `fraud guard (monitor) found ${sum(fraud)} sends suspect ${JSON.stringify(fraud)}` : 'fraud guard (monitor) found no send suspect';
+  ctx.details.live = [
+    `delivered to the fake WhatsApp: ${delivered(counts)} of ${accepted} sends accepted (${result.expected} answered 201 before autocannon stopped); ${delivered(atEnd)} by the end of the load, ${drainText}`,
+    `${counts.distinct - before.distinct} distinct recipients, ${duplicates} duplicates, ${rejected} refused; the fake used ${cpuMs} ms CPU during the load (${Math.round(cpuMs / 10 / Math.max(loadSeconds, 0.001))}% of a core)`,
+    `${fraudText}; provider failures ${JSON.stringify(failures)}`,
+  ];
+  ctx.figures.live = {
+    live_accepted: accepted,
+    live_delivered: delivered(counts),
+    live_delivered_during_load: delivered(atEnd),
+    live_drain_ms: Math.round(drainMs),
+    live_fake_cpu_ms_during_load: cpuMs,
+    live_fraud_suspected: sum(fraud),
+  };
+  if (!drained) {
+    ctx.problems.push(`live: the fake WhatsApp received ${delivered(counts)} of ${accepted} accepted messages within ${DRAIN_DEADLINE_MS / 1000} s of the last response`);
+  }
+  if (duplicates > 0) ctx.notes.push(`live: the fake WhatsApp got ${duplicates} messages for a recipient it had already received one for (retries?)`);
+  if (rejected > 0) ctx.problems.push(`live: the fake WhatsApp refused ${rejected} requests (token, phone number id or message shape)`);
+  if (Object.keys(failures).length) ctx.notes.push(`live: provider call failures by reason ${JSON.stringify(failures)}`);
+}

@@ -3,16 +3,23 @@
 const round = (value, digits) => (value === null || value === undefined ? null : Number(value.toFixed(digits)));
 
 /**
- * Adds ratio (rps / baseline rps) and verdict ('PASS' | 'FAIL' | null when the phase has no floor)
- * to each { phase, result } (result is null for a phase that did not run).
+ * Adds ratio (rps / baseline rps), versusRatio (rps / the rps of the phase named in phase.versus,
+ * null without one) and verdict ('PASS' | 'FAIL' | null when the phase has no floor) to each
+ * { phase, result } (result is null for a phase that did not run). A phase with both floors passes
+ * when it meets both.
  */
 export function judge(rows) {
-  const baseline = rows.find((row) => row.phase.name === 'baseline')?.result;
+  const rpsOf = (name) => rows.find((row) => row.phase.name === name)?.result?.rps;
+  const baseline = rpsOf('baseline');
   return rows.map((row) => {
-    const ratio = row.result && baseline?.rps ? row.result.rps / baseline.rps : null;
-    let verdict = null;
-    if (row.phase.floor !== undefined) verdict = ratio !== null && ratio >= row.phase.floor ? 'PASS' : 'FAIL';
-    return { ...row, ratio, verdict };
+    const ratio = row.result && baseline ? row.result.rps / baseline : null;
+    const other = row.phase.versus ? rpsOf(row.phase.versus.phase) : undefined;
+    const versusRatio = row.result && other ? row.result.rps / other : null;
+    const checks = [];
+    if (row.phase.floor !== undefined) checks.push(ratio !== null && ratio >= row.phase.floor);
+    if (row.phase.versus) checks.push(versusRatio !== null && versusRatio >= row.phase.versus.floor);
+    const verdict = checks.length ? (checks.every(Boolean) ? 'PASS' : 'FAIL') : null;
+    return { ...row, ratio, versusRatio, verdict };
   });
 }
 
@@ -22,15 +29,18 @@ export function describeStore(store) {
 }
 
 /**
- * The one-line JSON: store and processes, then <phase>_rps, <phase>_p99_ms and <phase>_ratio
- * (phases with a floor).
+ * The one-line JSON: store and processes, then <phase>_rps, <phase>_p99_ms, <phase>_ratio (phases
+ * with a floor against the baseline or another phase), <phase>_<other>_ratio (e.g. live_request_ratio)
+ * and the phases' extra figures (`figures`: phase name -> { key: value }).
  */
-export function toJson(judged, { store, processes }) {
-  const figures = { store, processes };
-  for (const { phase, result } of judged) figures[`${phase.name}_rps`] = round(result?.rps, 1);
-  for (const { phase, result } of judged) figures[`${phase.name}_p99_ms`] = round(result?.p99, 2);
-  for (const { phase, ratio } of judged) if (phase.floor !== undefined) figures[`${phase.name}_ratio`] = round(ratio, 3);
-  return JSON.stringify(figures);
+export function toJson(judged, { store, processes }, figures = {}) {
+  const out = { store, processes };
+  for (const { phase, result } of judged) out[`${phase.name}_rps`] = round(result?.rps, 1);
+  for (const { phase, result } of judged) out[`${phase.name}_p99_ms`] = round(result?.p99, 2);
+  for (const { phase, ratio } of judged) if (phase.floor !== undefined || phase.versus) out[`${phase.name}_ratio`] = round(ratio, 3);
+  for (const { phase, versusRatio } of judged) if (phase.versus) out[`${phase.name}_${phase.versus.phase}_ratio`] = round(versusRatio, 3);
+  for (const extra of Object.values(figures)) Object.assign(out, extra);
+  return JSON.stringify(out);
 }
 
 function table(header, lines) {
@@ -39,8 +49,8 @@ function table(header, lines) {
   return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(format)].join('\n');
 }
 
-/** The human-readable report: table, floors, notes and problems. */
-export function toText(judged, { options, notes, problems }) {
+/** The human-readable report: table, floors, notes and problems; `details` (phase name -> lines) under each phase's line. */
+export function toText(judged, { options, notes, problems, details = {} }) {
   const dash = '-';
   const lines = judged.map(({ phase, result, ratio }) => {
     if (!result) return [phase.name, 'not run', dash, dash, dash, dash, dash, dash];
@@ -72,10 +82,16 @@ export function toText(judged, { options, notes, problems }) {
     if (!result) continue;
     const split = result.parts.length > 1 ? `; per process ${result.parts.map((part) => `${part.label} ${part.rps.toFixed(1)} req/s p99 ${part.p99} ms`).join(', ')}` : '';
     out.push(`${phase.name.padEnd(9)} ${phase.description}; ${result.responses} responses in ${result.seconds} s, statuses ${JSON.stringify(result.byStatus)}${split}`);
+    for (const line of details[phase.name] ?? []) out.push(`${' '.repeat(10)}${line}`);
   }
-  out.push('', 'floors (rps relative to the baseline measured in this run):');
-  for (const { phase, ratio, verdict } of judged) {
-    if (verdict) out.push(`  ${phase.name.padEnd(9)} >= ${phase.floor.toFixed(2)}x  ${ratio === null ? 'n/a' : `${ratio.toFixed(3)}x`}  ${verdict}`);
+  out.push('', 'floors (rps relative to the baseline, or to another phase, measured in this run):');
+  const x = (value) => (value === null ? 'n/a' : `${value.toFixed(3)}x`);
+  for (const { phase, ratio, versusRatio, verdict } of judged) {
+    if (!verdict) continue;
+    const floors = [];
+    if (phase.floor !== undefined) floors.push(`>= ${phase.floor.toFixed(2)}x baseline  ${x(ratio)}`);
+    if (phase.versus) floors.push(`${phase.name}/${phase.versus.phase} >= ${phase.versus.floor.toFixed(2)}x  ${x(versusRatio)}`);
+    out.push(`  ${phase.name.padEnd(9)} ${floors.join(';  ')}  ${verdict}`);
   }
   if (notes.length) out.push('', 'notes:', ...notes.map((note) => `  ${note}`));
   if (problems.length) out.push('', 'NOT A VALID RESULT:', ...problems.map((problem) => `  ${problem}`));

@@ -8,6 +8,7 @@ import { createIntegration, createKey, deleteKey, listIntegrationsPage } from '.
 import { migrateToLatest, openStore } from '../store/database.js';
 import { loadConfig } from '../config.js';
 import { SigningKeyRing } from '../tokens/signing-keys.js';
+import { checkProviders, formatProvidersReport } from './providers-check.js';
 
 const print = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -96,6 +97,18 @@ program
       const kid = await ring.rotate();
       print({ active_kid: kid, published: (await ring.jwks()).keys.map((k) => k.kid) });
     });
+  });
+
+program
+  .command('providers')
+  .description('live providers')
+  .command('check')
+  .option('--json', 'print the report as JSON')
+  .description('prove each configured provider’s credentials with a read-only call (no message is sent); exits 1 when one fails')
+  .action(async (opts: { json?: boolean }) => {
+    const report = await checkProviders(loadConfig());
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatProvidersReport(report));
+    if (report.providers.some((p) => !p.ok)) process.exitCode = 1;
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -139,8 +139,7 @@ export const PolicyPatchSchema = Type.Object(
   },
 );
 
-export const EffectivePolicySchema = Type.Object(
-  {
+const EffectivePolicyProps = {
     trust_level: Type.Union(
       [Type.Literal('strict'), Type.Literal('relaxed'), Type.Literal('trusted'), Type.Literal('custom')],
       { description: 'The stored trust level, or custom when overrides change the gate or partner trust.' },
@@ -161,8 +160,19 @@ export const EffectivePolicySchema = Type.Object(
     delivery: Type.Object(DeliveryProps, closed),
     fraud_guard: FraudGuardSchema,
     fraud_limits: Type.Object(FraudLimitsProps, closed),
+};
+
+export const EffectivePolicySchema = Type.Object(EffectivePolicyProps, { ...closed, description: 'The effective policy of the integration.' });
+
+/** `GET /v1/policy`: the effective policy, and which of its channels can deliver in the key's mode. */
+export const PolicyAnswerSchema = Type.Object(
+  {
+    ...EffectivePolicyProps,
+    channels_available: Type.Array(ChannelSchema, {
+      description: "The policy's channels that can deliver for this key, in order: every one in test mode (the sandbox), those with a configured provider in live mode.",
+    }),
   },
-  { ...closed, description: 'The effective policy of the integration.' },
+  { ...closed, description: 'The effective policy of the integration, with the channels available to this key.' },
 );
 
 export type TrustLevelInput = Static<typeof TrustLevelSchema>;

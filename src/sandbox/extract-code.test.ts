@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { renderCodeMessage } from '../delivery/message-text.js';
+import { renderCodeMessage, resolveLocale } from '../delivery/templates.js';
 import { extractCode } from './extract-code.js';
 
 describe('extractCode', () => {
@@ -18,8 +18,8 @@ describe('extractCode', () => {
 
   it('finds the code in every message otpgate renders, in every language and length', () => {
     fc.assert(
-      fc.property(fc.stringMatching(/^\d{4,10}$/), fc.constantFrom('en', 'pt-BR', 'es', null, 'xx'), fc.integer({ min: 1, max: 86_400 }), (code, locale, ttlS) => {
-        const { text } = renderCodeMessage({ code, ttlS, brand: 'Acme 24', locale, channel: 'sms' });
+      fc.property(fc.stringMatching(/^\d{4,10}$/), fc.constantFrom('en', 'pt-BR', 'es', 'id', 'hi', null, 'xx'), fc.integer({ min: 1, max: 86_400 }), (code, locale, ttlS) => {
+        const { text } = renderCodeMessage({ code, ttlS, brand: 'Acme 24', locale: resolveLocale(locale, null), channel: 'sms', appDomain: 'example.com' });
         expect(extractCode(text)).toBe(code);
       }),
     );

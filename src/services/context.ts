@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock, Random } from '../domain/clock.js';
-import type { EffectivePolicy } from '../domain/policy.js';
+import type { Channel, EffectivePolicy } from '../domain/policy.js';
 import type { ChannelRegistry } from '../delivery/channel.js';
 import type { Limits } from '../limits/limits.js';
 import type { Store } from '../store/database.js';
@@ -46,6 +46,8 @@ export interface ServiceDeps {
   readonly serverSecret: Buffer;
   readonly limits: Limits;
   readonly liveChannels: ChannelRegistry;
+  /** The live channels of one integration, when integrations may bring their own providers. */
+  readonly liveChannelsFor?: (integrationId: string) => Promise<readonly Channel[]>;
   readonly metrics: Metrics;
   readonly sessionCache: SessionCache;
   readonly signingKeys: SigningKeyRing;

@@ -5,6 +5,7 @@ import { resolveChannel, type RequestedChannel } from '../domain/verification.js
 import { findIdentitiesBy, findIdentityByReference, type IdentityRow } from '../store/identities-repo.js';
 import type { RouteStep } from '../delivery/message-spec.js';
 import type { ServiceDeps, Tenant } from './context.js';
+import { availableChannels } from './live-channels.js';
 
 export interface Target {
   identity: IdentityRow | null;
@@ -33,7 +34,7 @@ export async function resolveTarget(
   reference: string | undefined,
   knownIdentity?: IdentityRow,
 ): Promise<Result<Target>> {
-  const available = (c: Channel): boolean => tenant.mode === 'test' || deps.liveChannels[c] !== undefined;
+  const available = await availableChannels(deps, tenant);
   let identity: IdentityRow | null = knownIdentity ?? null;
   if (reference !== undefined) {
     identity = (await findIdentityByReference(deps.store.db, tenant, reference)) ?? null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { api, createIntegration } from '../helpers/runtime.js';
-import { admin, expectJson, expectProblem, useRuntime } from './support.js';
+import { admin, expectJson, expectProblem, recordingChannels, useRuntime } from './support.js';
 
 const runtime = useRuntime();
 
@@ -43,13 +43,30 @@ async function policyOf(key: string): Promise<PolicyBody> {
   return expectJson<PolicyBody>(await api(runtime().app, key).get('/v1/policy'), 200);
 }
 
+describe('GET /v1/policy: channels_available', () => {
+  const live = recordingChannels('sms');
+  const withSms = useRuntime({ liveChannels: live.registry });
+
+  it('lists, in the policy order, the channels with a provider for a live key, and all of them for a test key', async () => {
+    const integration = await createIntegration(withSms().app, { policy: { channels: ['email', 'sms', 'whatsapp'] } });
+    const liveAnswer = expectJson<PolicyBody>(await api(withSms().app, integration.liveKey).get('/v1/policy'), 200);
+    expect(liveAnswer.channels_available).toEqual(['sms']);
+    const testAnswer = expectJson<PolicyBody>(await api(withSms().app, integration.testKey).get('/v1/policy'), 200);
+    expect(testAnswer.channels_available).toEqual(['email', 'sms', 'whatsapp']);
+  });
+});
+
 describe('GET /v1/policy', () => {
   it('answers exactly the documented defaults for a new integration', async () => {
     const integration = await createIntegration(runtime().app);
-    const policy = await policyOf(integration.testKey);
+    const { channels_available: testChannels, ...policy } = await policyOf(integration.testKey);
     expectPolicy(policy, DEFAULTS);
-    // Both modes of an integration share its policy.
-    expect(await policyOf(integration.liveKey)).toEqual(policy);
+    // Both modes of an integration share its policy; test mode delivers on every channel (the sandbox),
+    // live mode only where a provider is configured (none here).
+    const { channels_available: liveChannels, ...livePolicy } = await policyOf(integration.liveKey);
+    expect(livePolicy).toEqual(policy);
+    expect(testChannels).toEqual(['whatsapp', 'sms', 'email']);
+    expect(liveChannels).toEqual([]);
     // The operator view shows the same effective policy.
     const created = integration.body as { policy: unknown; trust_level: string };
     expect(created.policy).toEqual(policy);
