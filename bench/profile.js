@@ -1,7 +1,9 @@
 // Developer tool: a CPU profile of one otpgate server under the request load, then (with --live) the
 // live load through the fake WhatsApp Cloud API, then the check load (the benchmark's phases, on a
 // warm server), summarised per phase by self time.
-//   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package] [--live]
+//   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package|total] [--live]
+// --by total: otpgate's own functions (dist/) by total time, their callees included (where the time
+// goes in otpgate's code rather than in which library function it is finally spent).
 // The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,9 +43,14 @@ function label(frame) {
   return `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '~').replace(/^.*\/dist\//, 'dist/')}:${lineNumber + 1}`;
 }
 
-/** Self time per label of the samples taken between fromUs and toUs, idle excluded. */
+/**
+ * Self time per label of the samples taken between fromUs and toUs, idle excluded; with --by total,
+ * total time (each sample counted once for every distinct otpgate function on its stack).
+ */
 function summarize(profile, name, fromUs, toUs) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const counts = new Map();
   let at = profile.startTime;
   let busy = 0;
@@ -54,11 +61,17 @@ function summarize(profile, name, fromUs, toUs) {
     const frame = byId.get(id).callFrame;
     if (frame.functionName === '(idle)' || frame.functionName === '(program)') return void idle++;
     busy++;
-    const key = label(frame);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const keys = new Set();
+    if (values.by === 'total') {
+      for (let node = id; node !== undefined; node = parent.get(node)) {
+        const { callFrame } = byId.get(node);
+        if (callFrame.url.includes('/dist/') && !callFrame.url.includes('node_modules/')) keys.add(label(callFrame));
+      }
+    } else keys.add(label(frame));
+    for (const key of keys) counts.set(key, (counts.get(key) ?? 0) + 1);
   });
   const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top));
-  print(`\n${name}: ${busy} busy samples, ${idle} idle`);
+  print(`\n${name}: ${busy} busy samples, ${idle} idle${values.by === 'total' ? ' (total time of otpgate functions, callees included)' : ''}`);
   for (const [key, n] of rows) print(`${((100 * n) / busy).toFixed(1).padStart(5)}%  ${key}`);
 }
 
