@@ -29,11 +29,22 @@ export interface ListParams {
 export type VerificationStatus = 'pending' | 'approved' | 'canceled' | 'expired' | 'failed';
 export type DeliveryStatus = 'queued' | 'sent' | 'delivered' | 'failed';
 
+/** One delivery attempt of a verification (a fallback adds another, with the same code). */
 export interface Delivery {
   channel: Channel;
   status: DeliveryStatus;
+  /** When the attempt last changed. */
   at: string;
+  /** `sandbox`, `whatsapp`, `twilio`, `smtp` or `http`; null before the first try. */
+  provider: string | null;
+  provider_message_id: string | null;
+  /** The provider's error code (`131026`, `21211`) or a reason (`timeout`, `circuit_open`, `no_receipt`, …). */
+  error_code?: string;
   error?: string;
+  created_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
 }
 
 export interface Verification {
@@ -118,6 +129,13 @@ export interface Policy {
   require_signed_requests: boolean;
   billing: { enabled: boolean; low_balance_threshold: string };
   otp_enabled: boolean;
+  /** No receipt within `fallback_after_s` → next channel; WebOTP domain and Android SMS Retriever hash for SMS texts. */
+  delivery: { fallback_after_s: number | null; app_domain: string | null; android_app_hash: string | null };
+  /** SMS-pumping guard on live sends to phones. */
+  fraud_guard: 'off' | 'monitor' | 'block';
+  fraud_limits: { country_sends_per_hour: number; prefix_sends_per_hour: number; conversion_min_sends: number; conversion_min_rate: number };
+  /** The policy's channels that can deliver for this key (all in test mode; those with a provider in live mode). */
+  channels_available: Channel[];
 }
 
 /** Arguments of `authorize`: the OTP session token and, optionally, the identifier it must belong to. */

@@ -29,7 +29,19 @@ export const verification: Verification = {
   sends: 1,
   expires_at: '2025-01-01T00:05:00.000Z',
   resend_available_at: '2025-01-01T00:00:30.000Z',
-  deliveries: [{ channel: 'whatsapp', status: 'queued', at: '2025-01-01T00:00:00.000Z' }],
+  deliveries: [
+    {
+      channel: 'whatsapp',
+      status: 'queued',
+      at: '2025-01-01T00:00:00.000Z',
+      provider: null,
+      provider_message_id: null,
+      created_at: '2025-01-01T00:00:00.000Z',
+      sent_at: null,
+      delivered_at: null,
+      failed_at: null,
+    },
+  ],
   created_at: '2025-01-01T00:00:00.000Z',
   updated_at: '2025-01-01T00:00:00.000Z',
 };
@@ -77,6 +89,10 @@ export const policy: Policy = {
   require_signed_requests: false,
   billing: { enabled: false, low_balance_threshold: '1.0000' },
   otp_enabled: true,
+  delivery: { fallback_after_s: null, app_domain: null, android_app_hash: null },
+  fraud_guard: 'monitor',
+  fraud_limits: { country_sends_per_hour: 1000, prefix_sends_per_hour: 100, conversion_min_sends: 20, conversion_min_rate: 0.1 },
+  channels_available: ['whatsapp', 'sms', 'email'],
 };
 
 export const webhook: Webhook = { url: 'https://example.com/hooks', events: ['*'], is_active: true };
