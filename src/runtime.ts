@@ -80,6 +80,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const providers = ProviderDirectory.fromConfig(config, (attempt) => metrics.observeProviderAttempt(attempt));
   const liveChannels: ChannelRegistry = { ...providers.registry, ...options.liveChannels };
   const observer = { fallback: (from: string, to: string, reason: string) => metrics.fallbacks.labels(from, to, reason).inc() };
+  const postgres = store.dialect === 'postgres';
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
   await signingKeys.ensureKey();
   const services: ServiceDeps = {
@@ -110,14 +111,15 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         clock,
         random,
         observer,
+        postgres,
         serverSecret,
         sandbox: new SandboxChannel(clock, random),
         live: (_integrationId, channel) => liveChannels[channel],
         onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
       }),
-      [RECEIPT_TIMEOUT_KIND]: receiptTimeoutHandler({ db: store.db, clock, random, observer }),
+      [RECEIPT_TIMEOUT_KIND]: receiptTimeoutHandler({ db: store.db, clock, random, observer, postgres }),
     },
-    onDead: (trx, row, error) => failDeadMessage(trx, { clock, random, observer }, row, error),
+    onDead: (trx, row, error) => failDeadMessage(trx, { clock, random, observer, postgres }, row, error),
   });
   let stopHousekeeping = (): void => {};
   if (options.worker !== false) {

@@ -1,6 +1,6 @@
 import { applyStatusUpdate, type DeliveryObserver } from '../delivery/delivery-outcomes.js';
 import type { ProviderStatusUpdate } from '../delivery/providers/provider.js';
-import { findByProviderMessage, keepReceipt } from '../store/deliveries-repo.js';
+import { findByProviderMessage, keepReceipt, lockProviderMessage } from '../store/deliveries-repo.js';
 import type { ServiceDeps } from './context.js';
 
 /**
@@ -11,9 +11,11 @@ import type { ServiceDeps } from './context.js';
 export async function applyProviderReceipts(deps: ServiceDeps, provider: string, updates: ProviderStatusUpdate[], observer?: DeliveryObserver): Promise<number> {
   let matched = 0;
   let enqueued = false;
-  const outcomeDeps = { clock: deps.clock, random: deps.random, ...(observer ? { observer } : {}) };
+  const postgres = deps.store.dialect === 'postgres';
+  const outcomeDeps = { clock: deps.clock, random: deps.random, postgres, ...(observer ? { observer } : {}) };
   for (const update of updates) {
     await deps.store.db.transaction().execute(async (trx) => {
+      await lockProviderMessage(trx, provider, update.providerMessageId, postgres);
       const d = await findByProviderMessage(trx, provider, update.providerMessageId);
       if (!d) {
         await keepReceipt(trx, {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { DeliveriesTable, DeliveryReceiptsTable, Executor, Mode } from './tables.js';
 
@@ -129,4 +130,15 @@ export async function takeReceipts(db: Executor, provider: string, providerMessa
   const rows = await db.selectFrom('delivery_receipts').selectAll().where('provider', '=', provider).where('provider_message_id', '=', providerMessageId).orderBy('received_at').execute();
   if (rows.length > 0) await db.deleteFrom('delivery_receipts').where('provider', '=', provider).where('provider_message_id', '=', providerMessageId).execute();
   return rows;
+}
+
+/**
+ * Serializes the recording of a send and the receipts for its provider message id (Postgres: a
+ * transaction-scoped advisory lock; SQLite writes are serial already). Without it a receipt could be
+ * kept by a callback that did not yet see the send while the send's transaction looked for kept
+ * receipts before the callback committed, and stay unapplied.
+ */
+export async function lockProviderMessage(db: Executor, provider: string, providerMessageId: string, postgres: boolean): Promise<void> {
+  if (!postgres) return;
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`receipt:${provider}:${providerMessageId}`}, 0))`.execute(db);
 }
