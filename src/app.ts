@@ -16,6 +16,7 @@ import { opsRoutes } from './http/routes/ops.js';
 import { providerRoutes } from './http/routes/providers.js';
 import type { DeliveryObserver } from './delivery/delivery-outcomes.js';
 import type { ProviderStatus } from './delivery/providers/directory.js';
+import type { IntegrationProviders } from './delivery/integration-providers.js';
 import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
@@ -30,7 +31,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl'>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure'>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -42,6 +43,8 @@ export interface AppDeps {
   /** Live providers (channels, circuits) for /readyz and the policy's live channels. */
   providers?: () => ProviderStatus[];
   observer?: DeliveryObserver;
+  /** Integrations' own provider settings (callback secrets; invalidated by operator writes). */
+  integrationProviders?: IntegrationProviders;
 }
 
 /** Builds the Fastify app; never listens (tests use inject or their own port). */
@@ -111,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.services.signingKeys.jwks();
   });
 
-  await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}) }));
+  await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}), ...(deps.integrationProviders ? { secrets: deps.integrationProviders } : {}) }));
 
   const keyCache = new ApiKeyCache();
   deps.notifier.subscribe('keys', () => keyCache.clear());
@@ -138,7 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return payload;
     });
     await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));
-    await admin.register(adminDeliveryRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret, allowInsecure: 'webhookAllowInsecure' in deps.config && deps.config.webhookAllowInsecure === true }));
+    await admin.register(adminDeliveryRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret, allowInsecure: deps.config.webhookAllowInsecure, invalidate: (id) => deps.integrationProviders?.invalidate(id) }));
   });
 
   return app;

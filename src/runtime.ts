@@ -8,6 +8,7 @@ import type { ChannelRegistry } from './delivery/channel.js';
 import { deliverMessageHandler, failDeadMessage, MESSAGE_KIND } from './delivery/deliver-message.js';
 import { RECEIPT_TIMEOUT_KIND } from './delivery/enqueue-message.js';
 import { ProviderDirectory } from './delivery/providers/directory.js';
+import { IntegrationProviders } from './delivery/integration-providers.js';
 import { receiptTimeoutHandler } from './delivery/receipt-timeout.js';
 import { OutboxWorker } from './delivery/outbox-worker.js';
 import { PromMetrics } from './http/metrics.js';
@@ -79,6 +80,17 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const metrics = new PromMetrics();
   const providers = ProviderDirectory.fromConfig(config, (attempt) => metrics.observeProviderAttempt(attempt));
   const liveChannels: ChannelRegistry = { ...providers.registry, ...options.liveChannels };
+  const integrationProviders = new IntegrationProviders({
+    db: store.db,
+    serverSecret,
+    directory: providers,
+    config,
+    clock,
+    registry: liveChannels,
+    observe: (attempt) => metrics.observeProviderAttempt(attempt),
+  });
+  // Operator writes publish 'keys' (every process): forget cached provider settings too.
+  backends.notifier.subscribe('keys', () => integrationProviders.invalidate());
   const observer = { fallback: (from: string, to: string, reason: string) => metrics.fallbacks.labels(from, to, reason).inc() };
   const postgres = store.dialect === 'postgres';
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
@@ -90,6 +102,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     serverSecret,
     limits: backends.limits,
     liveChannels,
+    liveChannelsFor: (integrationId) => integrationProviders.channels(integrationId),
     metrics,
     sessionCache: backends.sessionCache,
     signingKeys,
@@ -114,7 +127,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         postgres,
         serverSecret,
         sandbox: new SandboxChannel(clock, random),
-        live: (_integrationId, channel) => liveChannels[channel],
+        live: (integrationId, channel) => integrationProviders.adapter(integrationId, channel),
+        customisation: (integrationId) => integrationProviders.customisation(integrationId),
         onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
       }),
       [RECEIPT_TIMEOUT_KIND]: receiptTimeoutHandler({ db: store.db, clock, random, observer, postgres }),
@@ -139,6 +153,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     replays: backends.replays,
     providers: () => providers.status(),
     observer,
+    integrationProviders,
   });
   return {
     config,
@@ -155,6 +170,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       stopHousekeeping();
       await app.close();
       await worker.stop();
+      await integrationProviders.close();
       await providers.close();
       await backends.notifier.close();
       await backends.close();

@@ -26,7 +26,7 @@ export interface DeliverMessageDeps extends OutcomeDeps {
   serverSecret: Buffer;
   sandbox: ChannelAdapter;
   /** The live adapter for an integration's channel (its own credentials, else the deployment's), if any. */
-  live: (integrationId: string, channel: Channel) => ChannelAdapter | undefined;
+  live: (integrationId: string, channel: Channel) => Promise<ChannelAdapter | undefined> | ChannelAdapter | undefined;
   customisation?: (integrationId: string) => Promise<DeliveryCustomisation | null>;
   onSend?: (channel: Channel, mode: Mode, outcome: SendOutcome) => void;
 }
@@ -63,7 +63,7 @@ export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
       return { done: true, persist: (trx) => markFailed(trx, d.id, { provider: null, errorCode: 'not_pending', error: `verification is ${status}; not sent`, now }).then(() => {}) };
     }
     const channel = d.channel as Channel;
-    const adapter = row.mode === 'test' ? deps.sandbox : deps.live(row.integration_id, channel);
+    const adapter = row.mode === 'test' ? deps.sandbox : await deps.live(row.integration_id, channel);
     const outcome: SendOutcome = adapter
       ? await send(deps, row, d, spec, adapter, unseal(deps.serverSecret, sealed))
       : { ok: false, retryable: false, errorCode: 'no_provider', error: `no provider is configured for ${channel}` };

@@ -449,6 +449,11 @@ export async function patchDeliverySettings(deps: DeliverySettingsDeps, integrat
     return fail(validationProblem(`The integration's own delivery settings are incomplete: set ${fields}.`, { ...missing }));
   }
 
+  if (Object.keys(next).length === 0) {
+    // Everything cleared: the same as DELETE (the deployment's defaults, `updated_at: null`).
+    await deleteIntegrationDelivery(deps.db, integrationId);
+    return ok({ view: present(integrationId, undefined), carriesSecret: false });
+  }
   const row: IntegrationDeliveryRow = { integration_id: integrationId, settings_json: JSON.stringify(next), updated_at: deps.clock.now() };
   await upsertIntegrationDelivery(deps.db, row);
   return ok({ view: present(integrationId, row, shownSecret), carriesSecret: shownSecret !== undefined });

@@ -144,6 +144,11 @@ describe('delivery settings: set, read, merge, clear', () => {
     expect(body.sms).toEqual({ from: SERVICE_SID, account_sid: null, auth_token_set: false });
     expect(body.email).toEqual({ from: 'Acme <no-reply@acme.example>', smtp_url_set: false });
     expect(expectJson<SettingsBody>(await op.get(url(id)), 200)).toEqual(body);
+
+    // Clearing everything is the same as DELETE.
+    body = expectJson<SettingsBody>(await op.patch(url(id), { sms: null, email: null }), 200);
+    expect(body).toEqual({ integration_id: id, brand_name: null, whatsapp: null, sms: null, email: null, http: null, templates: null, updated_at: null });
+    expect(await getIntegrationDelivery(rt.store.db, id)).toBeUndefined();
   });
 
   it("DELETE goes back to the deployment's defaults", async () => {
@@ -228,6 +233,14 @@ describe('delivery settings: the HTTP gateway', () => {
     expect(Object.keys(bad.errors ?? {})).toEqual(['http.secret']);
     const channel = expectProblem(await op.patch(url(id), { http: { url: PUBLIC_HOOK, channels: ['fax'] } }), 400, 'validation-error');
     expect(Object.keys(channel.errors ?? {})).toContain('http.channels.0');
+  });
+});
+
+describe('delivery settings: OpenAPI', () => {
+  it('documents the three operations', async () => {
+    const res = await runtime().app.inject({ method: 'GET', url: '/docs/json' });
+    const doc = expectJson<{ paths: Record<string, Record<string, unknown>> }>(res, 200);
+    expect(Object.keys(doc.paths['/admin/v1/integrations/{id}/delivery'] ?? {}).sort()).toEqual(['delete', 'get', 'patch']);
   });
 });
 

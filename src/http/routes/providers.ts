@@ -7,6 +7,7 @@ import { verifyTwilioSignature, type TwilioParams } from '../../delivery/provide
 import { parseTwilioStatus } from '../../delivery/providers/twilio-status.js';
 import { parseWhatsAppStatuses, verifyWhatsAppSignature, whatsAppHandshake } from '../../delivery/providers/whatsapp-webhook.js';
 import { problem } from '../../domain/errors.js';
+import type { IntegrationProviders } from '../../delivery/integration-providers.js';
 import type { ServiceDeps } from '../../services/context.js';
 import { applyProviderReceipts } from '../../services/provider-receipts.js';
 import { sendProblem } from '../problem-reply.js';
@@ -15,6 +16,15 @@ export interface ProviderRouteDeps {
   config: Pick<Config, 'whatsapp' | 'twilio' | 'publicUrl'>;
   services: ServiceDeps;
   observer?: DeliveryObserver;
+  /** Integrations that bring their own WhatsApp app or Twilio account: their secrets verify their callbacks. */
+  secrets?: Pick<IntegrationProviders, 'twilioAuthToken' | 'whatsAppAppSecrets'>;
+}
+
+/** The phone number id a WhatsApp webhook is about (to find whose app secret signed it), unverified. */
+function whatsAppPhoneNumberId(body: unknown): string | null {
+  const entry = (body as { entry?: { changes?: { value?: { metadata?: { phone_number_id?: unknown } } }[] }[] } | null)?.entry;
+  const id = Array.isArray(entry) ? entry[0]?.changes?.[0]?.value?.metadata?.phone_number_id : undefined;
+  return typeof id === 'string' ? id : null;
 }
 
 const badSignature = (reply: FastifyReply, detail: string) => sendProblem(reply, problem('invalid-signature', detail));
@@ -54,11 +64,13 @@ export function providerRoutes(deps: ProviderRouteDeps) {
     });
 
     app.post(CALLBACK_PATHS.whatsapp, { schema: { ...schema, summary: 'WhatsApp status updates (signed with the app secret)' } }, async (request, reply) => {
-      const appSecret = deps.config.whatsapp?.appSecret;
-      if (!appSecret) return badSignature(reply, 'OTPGATE_WHATSAPP_APP_SECRET is not set: unsigned status updates are never applied.');
-      const header = request.headers['x-hub-signature-256'];
+      const secrets = deps.secrets
+        ? await deps.secrets.whatsAppAppSecrets(whatsAppPhoneNumberId(request.body))
+        : [deps.config.whatsapp?.appSecret].filter((s): s is string => Boolean(s));
+      if (secrets.length === 0) return badSignature(reply, 'No WhatsApp app secret is configured (OTPGATE_WHATSAPP_APP_SECRET): unsigned status updates are never applied.');
+      const header = typeof request.headers['x-hub-signature-256'] === 'string' ? request.headers['x-hub-signature-256'] : undefined;
       const raw = request.rawBody ?? Buffer.alloc(0);
-      if (!verifyWhatsAppSignature(appSecret, raw, typeof header === 'string' ? header : undefined)) {
+      if (!secrets.some((secret) => verifyWhatsAppSignature(secret, raw, header))) {
         return badSignature(reply, 'X-Hub-Signature-256 is missing or does not match the body.');
       }
       const updates = parseWhatsAppStatuses(request.body);
@@ -67,13 +79,16 @@ export function providerRoutes(deps: ProviderRouteDeps) {
     });
 
     app.post(CALLBACK_PATHS.twilioStatus, { schema: { ...schema, summary: 'Twilio message status callbacks (signed with the auth token)' } }, async (request: FastifyRequest, reply) => {
-      const twilio = deps.config.twilio;
-      if (!twilio) return badSignature(reply, 'Twilio is not configured on this server.');
+      const integration = (request.query as { integration?: unknown }).integration;
+      const authToken = deps.secrets
+        ? await deps.secrets.twilioAuthToken(typeof integration === 'string' ? integration : null)
+        : (deps.config.twilio?.authToken ?? null);
+      if (!authToken) return badSignature(reply, 'Twilio is not configured for this callback.');
       if (!deps.config.publicUrl) return badSignature(reply, 'OTPGATE_PUBLIC_URL is not set: the signed URL cannot be rebuilt.');
       const params = (request.body && typeof request.body === 'object' ? request.body : {}) as TwilioParams;
       const header = request.headers['x-twilio-signature'];
       const url = `${deps.config.publicUrl}${request.url}`;
-      if (!verifyTwilioSignature(twilio.authToken, url, params, typeof header === 'string' ? header : undefined)) {
+      if (!verifyTwilioSignature(authToken, url, params, typeof header === 'string' ? header : undefined)) {
         return badSignature(reply, 'X-Twilio-Signature is missing or does not match.');
       }
       const update = parseTwilioStatus(params);
