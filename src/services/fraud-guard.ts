@@ -1,6 +1,6 @@
 import { fail, ok, problem, validationProblem, type Result } from '../domain/errors.js';
 import { evaluateFraud, phonePrefix } from '../domain/fraud-guard.js';
-import type { Identifier } from '../domain/identifiers.js';
+import { parseIdentifier, type Identifier } from '../domain/identifiers.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
 const HOUR_S = 3600;
@@ -17,6 +17,13 @@ export function refuseCostlyNumbers(tenant: Tenant, identifier: Identifier): Res
   const reason = identifier.phoneType === null ? 'unassigned_number' : REFUSED_TYPES[identifier.phoneType];
   if (!reason) return ok(undefined);
   return fail(validationProblem('Codes are not sent to premium-rate, shared-cost or unassigned numbers.', { identifier: [reason] }));
+}
+
+/** Whether a live send must not reach this phone (a CPF's or an identity's), by the same rule as refuseCostlyNumbers. */
+export function isCostlyDestination(tenant: Tenant, phone: string): boolean {
+  if (tenant.mode !== 'live') return false;
+  const parsed = parseIdentifier(phone);
+  return !parsed.ok || !refuseCostlyNumbers(tenant, parsed.identifier).ok;
 }
 
 function keys(tenant: Tenant, identifier: Identifier): { country: string; prefix: string } {

@@ -11,6 +11,7 @@ import {
 } from '../store/verifications-repo.js';
 import { listDeliveries } from '../store/deliveries-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
+import { guardSend } from './fraud-guard.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
@@ -29,14 +30,25 @@ export async function getVerification(deps: ServiceDeps, tenant: Tenant, id: str
   return view(deps, tenant, id);
 }
 
-/** Where a resend goes: as before, or on the asked channel (re-resolved, a CPF through its identity). */
+/**
+ * Where a resend goes. Without a channel: the verification's channel again, followed by the rest of
+ * its `auto` route (re-resolved), so a channel that refused the number for good falls back as the
+ * first send did. With a channel: that channel alone (a CPF through its identity).
+ */
 async function resendTarget(deps: ServiceDeps, tenant: Tenant, v: VerificationRow, channel: Channel | undefined): Promise<Result<Target>> {
-  if (!channel) return ok({ identity: null, channel: v.channel as Channel, destination: v.destination ?? v.identifier, route: [] });
+  const same: Target = { identity: null, channel: v.channel as Channel, destination: v.destination ?? v.identifier, route: [] };
   const identity = v.identity_id ? await findIdentityById(deps.store.db, v.identity_id) : undefined;
   const parsed = parseIdentifier(v.identifier);
-  if (!parsed.ok) return fail(problem('invalid-state', 'The verification’s identifier can no longer be parsed.'));
-  const target = await resolveTarget(deps, tenant, parsed.identifier, channel, undefined, identity ?? undefined);
-  return target.ok ? ok({ ...target.value, route: [] }) : target;
+  if (!parsed.ok) return channel ? fail(problem('invalid-state', 'The verification’s identifier can no longer be parsed.')) : ok(same);
+  if (channel) {
+    const target = await resolveTarget(deps, tenant, parsed.identifier, channel, undefined, identity ?? undefined);
+    return target.ok ? ok({ ...target.value, route: [] }) : target;
+  }
+  const auto = await resolveTarget(deps, tenant, parsed.identifier, 'auto', undefined, identity ?? undefined);
+  if (!auto.ok) return ok(same);
+  const steps = [{ channel: auto.value.channel, to: auto.value.destination }, ...auto.value.route];
+  const at = steps.findIndex((step) => step.channel === same.channel && step.to === same.destination);
+  return ok(at < 0 ? same : { ...same, route: steps.slice(at + 1) });
 }
 
 /** Sends the same code again (attempts are not reset), optionally on another channel. */
@@ -49,11 +61,16 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
   const gate = gateResend(v, tenant.policy, now);
   if (!gate.ok) return gate;
   const resolved = await resendTarget(deps, tenant, v, channel);
+  const parsedForGuard = parseIdentifier(v.identifier);
   if (!resolved.ok) return resolved;
   const locked = await checkNotLocked(deps, tenant, v.identifier);
   if (!locked.ok) return locked;
   const limited = await consumeSend(deps, tenant, v.identifier);
   if (!limited.ok) return limited;
+  if (parsedForGuard.ok) {
+    const guarded = await guardSend(deps, tenant, parsedForGuard.identifier);
+    if (!guarded.ok) return guarded;
+  }
 
   const cooldownStart = now - tenant.policy.limits.resend_cooldown_s * 1000;
   const sent = await deps.store.db.transaction().execute(async (trx) => {

@@ -5,6 +5,7 @@ import { resolveChannel, type RequestedChannel } from '../domain/verification.js
 import { findIdentitiesBy, findIdentityByReference, type IdentityRow } from '../store/identities-repo.js';
 import type { RouteStep } from '../delivery/message-spec.js';
 import type { ServiceDeps, Tenant } from './context.js';
+import { isCostlyDestination } from './fraud-guard.js';
 import { availableChannels } from './live-channels.js';
 
 export interface Target {
@@ -46,7 +47,9 @@ export async function resolveTarget(
     const [holder] = await findIdentitiesBy(deps.store.db, tenant, 'cpf', identifier.value, 1);
     const owner = identity ? (identity.cpf === identifier.value ? identity : null) : (holder ?? null);
     if (!owner) return noAddress();
-    const address = (c: Channel): string | null => (c === 'email' ? owner.email : owner.phone);
+    // A live code never goes to a premium-rate, shared-cost or unassigned phone, even one on file.
+    const phone = owner.phone !== null && !isCostlyDestination(tenant, owner.phone) ? owner.phone : null;
+    const address = (c: Channel): string | null => (c === 'email' ? owner.email : phone);
     const order = requested === 'auto' ? tenant.policy.channels : [requested];
     if (requested !== 'auto' && !tenant.policy.channels.includes(requested)) return fail(problem('channel-unavailable', `Channel ${requested} is not enabled by the integration's policy.`));
     const steps = order.filter((c) => address(c) !== null && available(c)).map((c) => ({ channel: c, to: address(c) as string }));
