@@ -21,7 +21,7 @@ import { runLoads } from './lib/load.js';
 import { createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { phases } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
-import { cleanup, describeExit, installExitHandlers } from './lib/processes.js';
+import { cleanup, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startBare, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
@@ -81,6 +81,21 @@ async function startServers(ctx) {
   }
 }
 
+/**
+ * What the otpgate processes spent per response during a phase's load (on this shared machine req/s
+ * also depends on how much CPU otpgate got; CPU per response does not): a report line and
+ * <phase>_otpgate_cpu_ms_per_response.
+ */
+function noteServerCpu(ctx, phase, result, cpuMs) {
+  if (Number.isNaN(cpuMs) || !result.responses) return;
+  const seconds = (result.lastResponseAt - result.startedAt) / 1000;
+  const perResponse = cpuMs / result.responses;
+  (ctx.details[phase.name] ??= []).push(
+    `otpgate CPU during the load: ${perResponse.toFixed(3)} ms per response, ${(cpuMs / 1000 / Math.max(seconds, 0.001)).toFixed(2)} cores`,
+  );
+  ctx.figures[phase.name] = { ...ctx.figures[phase.name], [`${phase.name}_otpgate_cpu_ms_per_response`]: Number(perResponse.toFixed(3)) };
+}
+
 function describeFailures(phase, result) {
   const share = (result.failedRatio * 100).toFixed(2);
   const samples = result.samples.map(({ status, body, label }) => `\n    ${label ? `${label}: ` : ''}${status}: ${body}`).join('');
@@ -116,7 +131,9 @@ async function main() {
     }
     ctx.log(`${phase.name}: ${phase.description}`);
     await phase.before?.(ctx);
+    const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgates) : null;
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
+    if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgates) - cpuBefore);
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
     row.result = result;

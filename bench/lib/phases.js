@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectSandboxCodes, readMetrics } from './otpgate-api.js';
+import { serversCpuMs } from './processes.js';
 
 /** Below this many pairs the check phase is too short to say much: the report says so. */
 const FEW_CHECKS = 2000;
@@ -112,6 +113,7 @@ export const phases = [
     versus: { phase: 'request', floor: 0.8 },
     async before(ctx) {
       ctx.whatsappBefore = await ctx.servers.whatsapp.counts();
+      ctx.liveCpuBefore = serversCpuMs(ctx.otpgates);
     },
     load(ctx) {
       let next = LIVE_NUMBERS_FROM;
@@ -251,17 +253,23 @@ async function drainLive(ctx, result) {
   const cpuMs = atEnd.cpu_ms - before.cpu_ms;
   const duplicates = counts.duplicates - before.duplicates;
   const rejected = counts.rejected - before.rejected;
+  // otpgate's CPU from the start of the load to the last delivery: what a live send costs in all.
+  const cpuAfter = serversCpuMs(ctx.otpgates);
+  const cpuPerSend = cpuAfter === null || ctx.liveCpuBefore === null ? null : (cpuAfter - ctx.liveCpuBefore) / Math.max(1, delivered(counts));
   const fraud = await metricTotals(ctx, 'otpgate_fraud_guard_total', 'rule');
   const failures = await metricTotals(ctx, 'otpgate_provider_failures_total', 'reason');
 
   const drainText = drained ? `all within ${(drainMs / 1000).toFixed(2)} s of the last response` : `only ${delivered(counts)} after ${(drainMs / 1000).toFixed(0)} s`;
   const fraudText = sum(fraud) ? `fraud guard (monitor) found ${sum(fraud)} sends suspect ${JSON.stringify(fraud)}` : 'fraud guard (monitor) found no send suspect';
-  ctx.details.live = [
+  (ctx.details.live ??= []).push(
     `delivered to the fake WhatsApp: ${delivered(counts)} of ${accepted} sends accepted (${result.expected} answered 201 before autocannon stopped); ${delivered(atEnd)} by the end of the load, ${drainText}`,
+    ...(cpuPerSend === null ? [] : [`otpgate CPU from the start of the load to the last delivery: ${cpuPerSend.toFixed(3)} ms per delivered send`]),
     `${counts.distinct - before.distinct} distinct recipients, ${duplicates} duplicates, ${rejected} refused; the fake used ${cpuMs} ms CPU during the load (${Math.round(cpuMs / 10 / Math.max(loadSeconds, 0.001))}% of a core)`,
     `${fraudText}; provider failures ${JSON.stringify(failures)}`,
-  ];
+  );
   ctx.figures.live = {
+    ...ctx.figures.live,
+    ...(cpuPerSend === null ? {} : { live_otpgate_cpu_ms_per_delivered_send: Number(cpuPerSend.toFixed(3)) }),
     live_accepted: accepted,
     live_delivered: delivered(counts),
     live_delivered_during_load: delivered(atEnd),

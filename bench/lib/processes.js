@@ -1,7 +1,7 @@
 // Child processes, temporary files and other resources (a throwaway database) the benchmark owns,
 // and their cleanup on every way out (normal end, thrown error, SIGINT/SIGTERM, process.exit).
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -139,6 +139,30 @@ export function installExitHandlers() {
       cleanup().finally(() => process.exit(130));
     });
   }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on Linux everywhere in practice). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, ms, at 10 ms resolution) the process `pid` has used so far, from
+ * /proc/<pid>/stat; null where there is no /proc (not Linux) or the process is gone.
+ */
+export function processCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count the fields after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ; // utime, stime (fields 14, 15)
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms the `servers` ({ child }) have used so far, added up; null without /proc. */
+export function serversCpuMs(servers) {
+  const times = servers.map((server) => processCpuMs(server.child.pid));
+  return times.includes(null) ? null : times.reduce((a, b) => a + b, 0);
 }
 
 /** A TCP port that was free a moment ago (the OS picks it). */
