@@ -20,6 +20,8 @@ export interface Config {
   readonly email: { smtpUrl: string; from: string } | null;
   /** A generic HTTP gateway (any other provider or an in-house one) for the listed channels. */
   readonly httpProvider: { url: string; secret: string; channels: Channel[] } | null;
+  /** Outbox batches a worker keeps in flight at once (OTPGATE_OUTBOX_CONCURRENCY, default 4): a slow provider does not hold up the rest. */
+  readonly outboxConcurrency: number;
   /** How every provider call is guarded (cockatiel policies). */
   readonly providerCalls: ProviderCallTunables;
   /** How long an integration's delivery settings are cached before being read again (OTPGATE_DELIVERY_SETTINGS_CACHE_MS, default 5,000). */
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
         channels: channelList(env, 'OTPGATE_HTTP_PROVIDER_CHANNELS', ['sms']),
       };
     }),
+    outboxConcurrency: integer(env, 'OTPGATE_OUTBOX_CONCURRENCY', 4, 1, 64),
     providerCalls: {
       timeoutMs: integer(env, 'OTPGATE_PROVIDER_TIMEOUT_MS', 10_000, 100, 120_000),
       retries: integer(env, 'OTPGATE_PROVIDER_RETRIES', 2, 0, 10),

@@ -118,6 +118,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     random,
     logger,
     leaseMs: options.leaseMs,
+    concurrency: config.outboxConcurrency,
     handlers: {
       [MESSAGE_KIND]: deliverMessageHandler({
         db: store.db,

@@ -217,5 +217,62 @@ describe('OutboxWorker', () => {
         await w.stop();
       }
     });
+
+    it('never delivers a handed-over message twice when it waits in memory longer than the lease', async () => {
+      // A slow provider and a queue of handovers: each waits well past its 600 ms claim. The running
+      // worker's heartbeat keeps renewing every claim in hand, and the store's due claims (every
+      // eighth tick) skip what is already in hand.
+      const seen: string[] = [];
+      const slow = async (row: OutboxRow): Promise<JobOutcome> => {
+        seen.push(row.id);
+        await new Promise((r) => setTimeout(r, 100));
+        return { done: true };
+      };
+      const w = new OutboxWorker({ db: store.db, postgres: false, clock: systemClock, random: cryptoRandom, logger, handlers: { test: slow }, leaseMs: 600, batch: 1, concurrency: 1 });
+      w.start();
+      try {
+        const rows: OutboxRow[] = [];
+        for (let i = 0; i < 16; i++) {
+          rows.push(await enqueue(store.db, { id: `obx_q${String(i).padStart(2, '0')}`, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: Date.now(), claim: w.claimForHandoff() }));
+        }
+        for (const row of rows) w.handoff(row);
+        const deadline = Date.now() + 6000;
+        while ((await store.db.selectFrom('outbox').select('id').where('status', '=', 'done').execute()).length < 16 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 300)); // a duplicate claimed late would show by now
+        expect(seen).toHaveLength(16);
+        expect(new Set(seen).size).toBe(16);
+      } finally {
+        await w.stop();
+      }
+    });
+
+    it('keeps several batches in flight: one slow message does not hold up the others', async () => {
+      const done: string[] = [];
+      let release: () => void = () => {};
+      const blocked = new Promise<void>((r) => (release = r));
+      const handler = async (row: OutboxRow): Promise<JobOutcome> => {
+        if (row.id === 'obx_slow') await blocked;
+        done.push(row.id);
+        return { done: true };
+      };
+      const w = new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: handler }, leaseMs: 10_000, batch: 1, concurrency: 4 });
+      w.start();
+      try {
+        const hand = async (id: string) => w.handoff(await enqueue(store.db, { id, kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: clock.now(), claim: w.claimForHandoff() }));
+        await hand('obx_slow');
+        for (let i = 0; i < 3; i++) await hand(`obx_f${i}`);
+        const deadline = Date.now() + 3000;
+        while (done.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(done.sort()).toEqual(['obx_f0', 'obx_f1', 'obx_f2']); // delivered while the slow one is still out
+        release();
+        while (done.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(done).toContain('obx_slow');
+      } finally {
+        release();
+        await w.stop();
+      }
+    });
   });
 });

@@ -32,6 +32,8 @@ export interface OutboxWorkerOptions {
   /** How long a poke waits to gather more work into one batch (default 5 ms). */
   gatherMs?: number;
   batch?: number;
+  /** Batches in flight at once while running (default 4): a slow provider does not hold up the rest. */
+  concurrency?: number;
 }
 
 /**
@@ -49,6 +51,9 @@ export class OutboxWorker {
   private readonly inFlight = new Set<Promise<void>>();
   /** Messages enqueued already claimed by this worker, handed over after their commit. */
   private readonly handedOver: OutboxRow[] = [];
+  /** Ids claimed by this worker and not yet recorded (handed over, or in a batch): never taken twice. */
+  private readonly inHand = new Set<string>();
+  private heartbeat: NodeJS.Timeout | null = null;
   private ticks = 0;
 
   constructor(private readonly o: OutboxWorkerOptions) {
@@ -58,7 +63,18 @@ export class OutboxWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // One lease heartbeat for everything in hand (handed-over messages waiting for a batch too):
+    // a claim lapses only when this process stops renewing it, i.e. when it died.
+    const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
+    this.heartbeat = setInterval(() => {
+      if (this.inHand.size > 0) this.renewLeases(leaseMs);
+    }, Math.max(250, Math.floor(leaseMs / 3)));
+    this.heartbeat.unref();
     this.loop = this.run();
+  }
+
+  private renewLeases(leaseMs: number): void {
+    extendLeases(this.o.db, this.id, this.o.clock.now() + leaseMs).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: lease renewal failed'));
   }
 
   /**
@@ -91,6 +107,7 @@ export class OutboxWorker {
   handoff(row: OutboxRow): void {
     if (!this.running) return; // stop() released it, or its lease lapses: another worker claims it
     this.handedOver.push(row);
+    this.inHand.add(row.id);
     this.poke();
   }
 
@@ -103,7 +120,10 @@ export class OutboxWorker {
     this.wake?.();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
     this.handedOver.length = 0; // still claimed in the store: releaseAll hands them back
+    this.inHand.clear();
     await releaseAll(this.o.db, this.id).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: could not release claims'));
   }
 
@@ -117,15 +137,18 @@ export class OutboxWorker {
     }
   }
 
+  /** Claims and starts batches, up to `concurrency` in flight, until stopped. */
   private async run(): Promise<void> {
+    const concurrency = Math.max(1, this.o.concurrency ?? 4);
     while (this.running) {
       let claimed = 0;
       try {
-        claimed = await this.tick();
+        claimed = await this.tick(false);
       } catch (err) {
         this.o.logger.error({ err }, 'outbox: claim failed');
       }
-      if (claimed === 0 && this.running && !this.poked) await this.sleep(this.o.pollMs ?? 500);
+      if (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
+      else if (claimed === 0 && this.running && !this.poked) await this.sleep(this.o.pollMs ?? 500);
       this.poked = false;
     }
   }
@@ -151,22 +174,24 @@ export class OutboxWorker {
    * which is most of what a send costs on SQLite. A crash before that commit leaves the claims to
    * lapse, and the batch is delivered again (sandbox captures are deduplicated on the outbox id).
    */
-  private async tick(): Promise<number> {
+  private async tick(wait = true): Promise<number> {
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
     const batchSize = this.o.batch ?? 50;
     const rows = this.handedOver.splice(0, batchSize);
     // Due messages in the store (retries, another process's, after a restart) are claimed to fill the
     // batch, and every eighth tick in any case, so a steady stream of handovers cannot starve them.
     if (rows.length < batchSize || ++this.ticks % 8 === 0) {
-      rows.push(...(await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, Math.max(1, batchSize - rows.length), this.o.postgres)));
+      const due = await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, Math.max(1, batchSize - rows.length), this.o.postgres);
+      // A message already in hand (its claim renewed late) is not taken a second time.
+      for (const row of due) if (!this.inHand.has(row.id)) rows.push(row);
     }
     if (rows.length === 0) return 0;
-    // A short lease, renewed while the batch is in hand: a crashed worker's claims return within
-    // seconds, and a slow provider does not lose its claim to another worker.
-    const heartbeat = setInterval(() => {
-      extendLeases(this.o.db, this.id, this.o.clock.now() + leaseMs).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: lease renewal failed'));
-    }, Math.max(250, Math.floor(leaseMs / 3)));
-    heartbeat.unref();
+    for (const row of rows) this.inHand.add(row.id);
+    // A short lease, renewed while the batch is in hand (by the running worker's heartbeat, or here
+    // when draining): a crashed worker's claims return within seconds, and a slow provider does not
+    // lose its claim to another worker.
+    const heartbeat = this.running ? null : setInterval(() => this.renewLeases(leaseMs), Math.max(250, Math.floor(leaseMs / 3)));
+    heartbeat?.unref();
     const batch = (async () => {
       const results = await Promise.all(rows.map(async (row) => ({ row, outcome: await this.run1(row) })));
       try {
@@ -179,13 +204,13 @@ export class OutboxWorker {
         for (const { row, outcome } of results) await this.recordAlone(row, outcome);
       }
     })();
-    this.inFlight.add(batch);
-    try {
-      await batch;
-    } finally {
-      clearInterval(heartbeat);
-      this.inFlight.delete(batch);
-    }
+    const tracked = batch.finally(() => {
+      if (heartbeat) clearInterval(heartbeat);
+      for (const row of rows) this.inHand.delete(row.id);
+      this.inFlight.delete(tracked);
+    });
+    this.inFlight.add(tracked);
+    if (wait) await tracked;
     return rows.length;
   }
 

@@ -152,8 +152,9 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
-  if (tenant.mode === 'live' && v.identifier_kind === 'phone') {
-    const parsed = parseIdentifier(v.identifier);
+  if (tenant.mode === 'live' && (v.identifier_kind === 'phone' || v.destination !== null)) {
+    // The phone the code went to: the identifier, or a CPF's phone on file (an email is no phone).
+    const parsed = parseIdentifier(v.destination ?? v.identifier);
     if (parsed.ok) await noteApproval(deps, tenant, parsed.identifier);
   }
   const approved: CheckApproved = {

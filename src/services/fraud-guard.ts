@@ -26,6 +26,13 @@ export function isCostlyDestination(tenant: Tenant, phone: string): boolean {
   return !parsed.ok || !refuseCostlyNumbers(tenant, parsed.identifier).ok;
 }
 
+/** The identifier of the phone a code goes to (`destination`), or `fallback` when it is no phone. */
+export function phoneOf(destination: string, fallback: Identifier): Identifier {
+  if (destination === fallback.value) return fallback;
+  const parsed = parseIdentifier(destination);
+  return parsed.ok && parsed.identifier.kind === 'phone' ? parsed.identifier : fallback;
+}
+
 function keys(tenant: Tenant, identifier: Identifier): { country: string; prefix: string } {
   const scope = `${tenant.integrationId}:${tenant.mode}`;
   return { country: `${scope}:${identifier.country ?? 'ZZ'}`, prefix: `${scope}:${phonePrefix(identifier.value)}` };

@@ -6,7 +6,7 @@ import { preparedTransaction } from '../store/prepared.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
-import { guardSend, refuseCostlyNumbers } from './fraud-guard.js';
+import { guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget } from './resolve-target.js';
@@ -45,7 +45,8 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   if (!locked.ok) return locked;
   const limited = await consumeSend(deps, tenant, identifier.value);
   if (!limited.ok) return limited;
-  const guarded = await guardSend(deps, tenant, identifier);
+  // The guard judges the phone the code goes to: the identifier, or a CPF's phone on file.
+  const guarded = await guardSend(deps, tenant, channel === 'email' ? identifier : phoneOf(destination, identifier));
   if (!guarded.ok) return guarded;
 
   const now = deps.clock.now();

@@ -122,4 +122,28 @@ describe('live delivery chain', () => {
     const check = expectJson<{ status: string; verification_id: string }>(await client.post('/v1/verifications/check', { verification_id: sent.id, code: emailedCode }), 200);
     expect(check).toMatchObject({ status: 'approved', verification_id: sent.id });
   });
+
+  it('a resend after WhatsApp refused the number for good still reaches the user', async () => {
+    // WhatsApp answered 131026 (not a WhatsApp user) and the code went by SMS. Resending to
+    // WhatsApp alone, with no channel after it, cannot reach anyone.
+    const integration = await createIntegration(rt.app, { name: 'Resend', policy: { channels: ['whatsapp', 'sms'], limits: { resend_cooldown_s: 1 } } });
+    const client = api(rt.app, integration.liveKey);
+    whatsapp.script(whatsAppBehaviours.undeliverable(), whatsAppBehaviours.undeliverable());
+    const sent = expectJson<{ id: string }>(await client.post('/v1/verifications', { identifier: phone() }), 201);
+    await rt.worker.drain();
+    const first = expectJson<{ deliveries: LiveDelivery[] }>(await client.get(`/v1/verifications/${sent.id}`), 200).deliveries;
+    expect(first.map((d) => [d.channel, d.status])).toEqual([
+      ['whatsapp', 'failed'],
+      ['sms', 'sent'],
+    ]);
+
+    (rt.services.clock as ManualClock).advance(2_000);
+    expectJson(await client.post(`/v1/verifications/${sent.id}/resend`, {}), 200);
+    await rt.worker.drain();
+    const after = expectJson<{ deliveries: LiveDelivery[] }>(await client.get(`/v1/verifications/${sent.id}`), 200).deliveries;
+    const resent = after.slice(first.length);
+    expect(resent.length).toBeGreaterThan(0);
+    // Some attempt of the resend was accepted by a provider (shown with channel and error on failure).
+    expect(resent.map((d) => `${d.channel}:${d.status}:${d.error_code ?? ''}`)).toEqual(expect.arrayContaining([expect.stringMatching(/^\w+:(sent|delivered):$/)]));
+  });
 });

@@ -123,4 +123,30 @@ describe('fallback on silence (delivery.fallback_after_s)', () => {
     expect(twilioSends(twilio)).toHaveLength(0);
     expect(await deliveries(sent.id)).toHaveLength(1);
   });
+
+  it('a late `failed` receipt after the silence fallback records the failure but sends nothing twice', async () => {
+    const sent = expectJson<{ id: string }>(await api(rt.app, integration.liveKey).post('/v1/verifications', { identifier: phone() }), 201);
+    await rt.worker.drain();
+    const wamid = (await deliveries(sent.id))[0]!.provider_message_id!;
+    clock.advance(31_000);
+    await rt.worker.drain();
+    expect(twilioSends(twilio)).toHaveLength(1);
+
+    const raw = JSON.stringify(whatsAppStatusPayload(wamid, 'failed', { errorCode: 131026 }));
+    const res = await rt.app.inject({
+      method: 'POST',
+      url: '/v1/providers/whatsapp/webhook',
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsApp(WHATSAPP_APP_SECRET, raw) },
+      payload: raw,
+    });
+    expect(expectJson(res, 200)).toEqual({ received: 1, matched: 1 });
+    await rt.worker.drain();
+
+    expect(twilioSends(twilio)).toHaveLength(1);
+    expect((await deliveries(sent.id)).map((d) => [d.channel, d.status, d.error_code ?? null])).toEqual([
+      ['whatsapp', 'failed', '131026'],
+      ['sms', 'sent', null],
+    ]);
+    expect(await eventsOf(rt, sent.id, 'verification.delivery_failed')).toHaveLength(1);
+  });
 });

@@ -84,8 +84,8 @@ function postWhatsApp(payload: unknown, signature?: string | null) {
 }
 
 /** POSTs a Twilio status callback signed over `signedUrl` (default: the public URL of the endpoint) with `authToken`. */
-function postTwilio(params: Record<string, string>, opts: { authToken?: string; signedUrl?: string; signature?: string | null } = {}) {
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'TwilioProxy/1.1' };
+function postTwilio(params: Record<string, string>, opts: { authToken?: string; signedUrl?: string; signature?: string | null; contentType?: string } = {}) {
+  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/x-www-form-urlencoded', 'user-agent': 'TwilioProxy/1.1' };
   if (opts.signature !== null) {
     headers['x-twilio-signature'] = opts.signature ?? twilioSignature(opts.authToken ?? twilio.authToken, opts.signedUrl ?? `${PUBLIC_URL}${TWILIO_STATUS}`, params);
   }
@@ -203,6 +203,31 @@ describe('WhatsApp webhook', () => {
     expect(await eventsOf(rt, v.id, 'verification.delivered')).toHaveLength(1);
     expect(await keptReceipts(wamid)).toHaveLength(0);
   });
+
+  it('a `failed` receipt that arrives before the send is recorded fails the attempt once it is, and falls back', async () => {
+    const wamid = `wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI${randomBytes(8).toString('hex').toUpperCase()}`;
+    expect(expectJson(await postWhatsApp(whatsAppStatusPayload(wamid, 'failed', { errorCode: 131049 })), 200)).toEqual({ received: 1, matched: 0 });
+
+    const to = phone();
+    const smsBefore = twilioSends(twilio).length;
+    whatsapp.script({
+      kind: 'raw',
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: to.slice(1) }], messages: [{ id: wamid }] }),
+    });
+    const v = await sendLive(waFirst, { identifier: to });
+    const code = whatsAppCode(whatsAppSends(whatsapp).at(-1)!.body);
+    expect(v.deliveries.map((d) => [d.channel, d.status, d.error_code ?? null])).toEqual([
+      ['whatsapp', 'failed', '131049'],
+      ['sms', 'sent', null],
+    ]);
+    const sms = twilioSends(twilio).slice(smsBefore);
+    expect(sms).toHaveLength(1);
+    expect(sms[0]!.form.Body).toContain(code);
+    expect(await eventsOf(rt, v.id, 'verification.delivery_failed')).toHaveLength(1);
+    expect(await keptReceipts(wamid)).toHaveLength(0);
+  });
 });
 
 describe('Twilio status callback', () => {
@@ -222,7 +247,8 @@ describe('Twilio status callback', () => {
     expect(sending.statusCode).toBe(204);
     expect((await view(smsFirst, v.id)).deliveries[0]).toMatchObject({ status: 'sent' });
 
-    const res = await postTwilio(twilioStatusParams(d.provider_message_id!, to, 'delivered'));
+    // Twilio posts its form with a charset parameter.
+    const res = await postTwilio(twilioStatusParams(d.provider_message_id!, to, 'delivered'), { contentType: 'application/x-www-form-urlencoded; charset=utf-8' });
     expect(res.statusCode).toBe(204);
     const after = await view(smsFirst, v.id);
     expect(after.deliveries[0]).toMatchObject({ status: 'delivered' });

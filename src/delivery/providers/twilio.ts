@@ -9,6 +9,7 @@
  */
 import type { Channel } from '../../domain/policy.js';
 import type { DeliveryJob, SendFailure, SendOutcome } from '../channel.js';
+import { HttpClient, readBodyText } from './http-client.js';
 import { httpFailure, transportFailure, type Provider, type ProviderCheck } from './provider.js';
 
 export interface TwilioConfig {
@@ -49,6 +50,8 @@ export class TwilioProvider implements Provider {
   readonly channels: readonly Channel[] = ['sms'];
   private readonly root: string;
   private readonly authorization: string;
+  /** Keep-alive connections to the Twilio API, reused across calls. */
+  private readonly http = new HttpClient();
 
   constructor(private readonly config: TwilioConfig) {
     this.root = `${config.baseUrl.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}`;
@@ -65,16 +68,16 @@ export class TwilioProvider implements Provider {
     if (this.config.statusCallbackUrl) form.set('StatusCallback', this.config.statusCallbackUrl);
 
     try {
-      const res = await fetch(`${this.root}/Messages.json`, {
+      const res = await this.http.request(`${this.root}/Messages.json`, {
         method: 'POST',
         headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: form.toString(),
         signal: signal ?? null,
       });
-      const text = await res.text();
+      const text = await readBodyText(res);
       const body = asRecord(parseJson(text));
-      if (res.ok) return this.accepted(body, job);
-      return this.failure(res.status, body, res.headers.get('retry-after'), job);
+      if (res.status >= 200 && res.status < 300) return this.accepted(body, job);
+      return this.failure(res.status, body, res.headers['retry-after'] ?? null, job);
     } catch (err) {
       return this.scrub(transportFailure('twilio', err, signal), job);
     }
@@ -82,13 +85,13 @@ export class TwilioProvider implements Provider {
 
   async check(signal?: AbortSignal): Promise<ProviderCheck> {
     try {
-      const res = await fetch(`${this.root}.json`, {
+      const res = await this.http.request(`${this.root}.json`, {
         method: 'GET',
         headers: { authorization: this.authorization, accept: 'application/json' },
         signal: signal ?? null,
       });
-      const body = asRecord(parseJson(await res.text()));
-      if (!res.ok) {
+      const body = asRecord(parseJson(await readBodyText(res)));
+      if (res.status < 200 || res.status >= 300) {
         const err = (body ?? {}) as TwilioError;
         const code = typeof err.code === 'number' || typeof err.code === 'string' ? ` (code ${String(err.code)})` : '';
         const message = typeof err.message === 'string' && err.message ? `: ${err.message.slice(0, MAX_MESSAGE)}` : '';
@@ -102,6 +105,11 @@ export class TwilioProvider implements Provider {
       const failure = transportFailure('twilio', err, signal);
       return { ok: false, detail: this.redact(failure.error) };
     }
+  }
+
+  /** Closes the keep-alive connections to the Twilio API. */
+  async close(): Promise<void> {
+    await this.http.close();
   }
 
   /** A 2xx: the message resource. Twilio rarely fails a message at creation, but when it says so, so do we. */

@@ -1,5 +1,6 @@
 import type { Channel } from '../../domain/policy.js';
 import type { DeliveryJob, SendFailure, SendOutcome } from '../channel.js';
+import { HttpClient, readBodyText } from './http-client.js';
 import { httpFailure, transportFailure, type Provider, type ProviderCheck } from './provider.js';
 
 /** The WhatsApp Cloud API settings (Meta's Graph API). */
@@ -74,6 +75,8 @@ export class WhatsAppProvider implements Provider {
   readonly name = 'whatsapp' as const;
   readonly channels: readonly Channel[] = ['whatsapp'];
   private readonly root: string;
+  /** Keep-alive connections to the Graph API, reused across calls. */
+  private readonly http = new HttpClient();
 
   constructor(private readonly config: WhatsAppConfig) {
     this.root = `${config.baseUrl.replace(/\/+$/, '')}/${encodeURIComponent(config.phoneNumberId)}`;
@@ -102,15 +105,15 @@ export class WhatsAppProvider implements Provider {
     let text: string;
     let retryAfter: string | null;
     try {
-      const res = await fetch(`${this.root}/messages`, {
+      const res = await this.http.request(`${this.root}/messages`, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.config.token}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(body),
         signal,
       });
       status = res.status;
-      retryAfter = res.headers.get('retry-after');
-      text = await res.text();
+      retryAfter = res.headers['retry-after'] ?? null;
+      text = await readBodyText(res);
     } catch (err) {
       return this.scrub(transportFailure('whatsapp', err, signal), job.code);
     }
@@ -138,13 +141,13 @@ export class WhatsAppProvider implements Provider {
     let status: number;
     let text: string;
     try {
-      const res = await fetch(`${this.root}?fields=display_phone_number,verified_name`, {
+      const res = await this.http.request(`${this.root}?fields=display_phone_number,verified_name`, {
         method: 'GET',
         headers: { authorization: `Bearer ${this.config.token}`, accept: 'application/json' },
         signal,
       });
       status = res.status;
-      text = await res.text();
+      text = await readBodyText(res);
     } catch (err) {
       return { ok: false, detail: this.scrubText(transportFailure('whatsapp', err, signal).error) };
     }
@@ -157,6 +160,11 @@ export class WhatsAppProvider implements Provider {
     const error = readGraphError(parsed);
     const why = error ? `: ${describe(error)}${error.code !== undefined ? ` (code ${error.code})` : ''}` : '';
     return { ok: false, detail: this.scrubText(`whatsapp: HTTP ${status}${why}`) };
+  }
+
+  /** Closes the keep-alive connections to the Graph API. */
+  async close(): Promise<void> {
+    await this.http.close();
   }
 
   /** Never let the token or the code into an error text, whatever the provider echoed back. */

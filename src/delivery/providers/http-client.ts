@@ -1,0 +1,156 @@
+/**
+ * A small HTTP client for the provider APIs (WhatsApp Cloud API, Twilio): one keep-alive undici `Pool` per
+ * origin, created on first use and reused across calls, closed by `close()`.
+ *
+ * Why not the global `fetch`: per call it costs several times the CPU of `Pool.request` (WHATWG streams,
+ * Headers and Response objects) and much more garbage, on the hottest path of a send.
+ *
+ * Every response body is read (or discarded) before `request()` resolves, so a caller can never leak a socket
+ * by not reading it; the read is bounded (`maxBodyBytes`, 1 MiB by default): past that the body is dropped,
+ * the connection closed, and `text()` / `json()` reject with `ResponseTooLargeError` (`status` and `headers`
+ * are still there). The AbortSignal ends the call at any point (connecting, waiting, reading) and makes
+ * `request()` reject. No retries here: the resilience layer (cockatiel) does that.
+ */
+import { Pool } from 'undici';
+
+export interface HttpRequestOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  signal?: AbortSignal | null;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case names; a repeated header's values joined with `, ` (as fetch's `Headers.get`). */
+  headers: Readonly<Record<string, string>>;
+  /** The body as UTF-8; rejects with ResponseTooLargeError when it was over the limit. */
+  text(): Promise<string>;
+  /** The body parsed as JSON; rejects on invalid JSON or with ResponseTooLargeError. */
+  json(): Promise<unknown>;
+}
+
+export interface HttpClientOptions {
+  /** The most body bytes read from one response (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Connections per origin (default: no limit). */
+  connections?: number | null;
+  /** How long an idle connection is kept, unless the server says less (undici's default: 4 s). */
+  keepAliveTimeout?: number;
+  /** How long `close()` waits for calls in flight before cutting them (default 1 s). */
+  closeGraceMs?: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** A response body over the client's limit: it was not read to its end. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
+  constructor(readonly limit: number) {
+    super(`response body over ${limit} bytes`);
+  }
+}
+
+export class HttpClient {
+  private readonly pools = new Map<string, Pool>();
+  private readonly maxBodyBytes: number;
+  private closed = false;
+
+  constructor(private readonly options: HttpClientOptions = {}) {
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  }
+
+  /** Sends one request and reads its whole (bounded) body. Throws on a transport error or an abort. */
+  async request(url: string | URL, init: HttpRequestOptions = {}): Promise<HttpResponse> {
+    if (this.closed) throw new Error('HTTP client closed');
+    const target = typeof url === 'string' ? new URL(url) : url;
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`unsupported protocol ${target.protocol}`);
+    init.signal?.throwIfAborted();
+
+    const res = await this.pool(target.origin).request({
+      path: `${target.pathname}${target.search}`,
+      method: init.method ?? 'GET',
+      headers: init.headers ?? null,
+      body: init.body ?? null,
+      signal: init.signal ?? null,
+    });
+
+    // Read it all now (bounded): the connection goes back to the pool only once the body is consumed.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
+      tooLarge = true;
+    } else {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.maxBodyBytes) {
+          tooLarge = true;
+          break; // leaving the loop destroys the body: undici closes that connection
+        }
+        chunks.push(chunk);
+      }
+    }
+    if (tooLarge) {
+      res.body.on('error', () => undefined);
+      res.body.destroy();
+      chunks.length = 0;
+    }
+
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const limit = this.maxBodyBytes;
+    const text = async (): Promise<string> => {
+      if (tooLarge) throw new ResponseTooLargeError(limit);
+      return chunks.length === 1 ? chunks[0]!.toString('utf-8') : Buffer.concat(chunks, size).toString('utf-8');
+    };
+    return { status: res.statusCode, headers, text, json: async () => JSON.parse(await text()) as unknown };
+  }
+
+  /** Closes every pool: calls in flight get `closeGraceMs` to finish, then their connections are cut. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    const grace = this.options.closeGraceMs ?? 1000;
+    await Promise.all(
+      pools.map(async (pool) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), grace);
+          timer.unref();
+        });
+        const outcome = await Promise.race([pool.close().then(() => 'closed' as const), late]);
+        clearTimeout(timer);
+        if (outcome === 'late') await pool.destroy();
+      }),
+    );
+  }
+
+  private pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      const opts: Pool.Options = { connections: this.options.connections ?? null };
+      if (this.options.keepAliveTimeout !== undefined) opts.keepAliveTimeout = this.options.keepAliveTimeout;
+      pool = new Pool(origin, opts);
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+}
+
+/**
+ * The body as text, or '' when it was over the limit: for callers whose outcome follows the status (a 2xx
+ * with an unreadable body is still an accepted message). Other errors are thrown.
+ */
+export async function readBodyText(res: HttpResponse): Promise<string> {
+  try {
+    return await res.text();
+  } catch (err) {
+    if (err instanceof ResponseTooLargeError) return '';
+    throw err;
+  }
+}
