@@ -78,10 +78,21 @@ export class PromMetrics implements Metrics {
 
   /** One provider call (the resilience layer reports each). */
   observeProviderAttempt(a: AttemptObservation): void {
-    this.providerAttempts.labels(a.provider, a.channel, a.ok ? 'ok' : 'failed').inc();
-    if (!a.ok) this.providerFailures.labels(a.provider, a.channel, a.reason ?? 'error').inc();
-    this.providerLatency.labels(a.provider, a.channel).observe(a.seconds);
+    const result = a.ok ? 'ok' : 'failed';
+    const children = childOf(this.#attemptChildren, `${a.provider} ${a.channel} ${result}`, () => ({
+      count: this.providerAttempts.labels(a.provider, a.channel, result),
+      time: this.providerLatency.labels(a.provider, a.channel),
+    }));
+    children.count.inc();
+    children.time.observe(a.seconds);
+    if (!a.ok) {
+      const reason = a.reason ?? 'error';
+      childOf(this.#failureChildren, `${a.provider} ${a.channel} ${reason}`, () => this.providerFailures.labels(a.provider, a.channel, reason)).inc();
+    }
   }
+
+  readonly #attemptChildren = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();
+  readonly #failureChildren = new Map<string, { inc(): void }>();
 
   /** Labelled children by method, route and status: prom-client hashes the labels on every call otherwise. */
   readonly #requestChildren = new Map<string, { count: { inc(): void }; time: { observe(seconds: number): void } }>();

@@ -4,6 +4,17 @@ import { parseIdentifier, type Identifier } from '../domain/identifiers.js';
 import type { ServiceDeps, Tenant } from './context.js';
 
 const HOUR_S = 3600;
+const LOG_EVERY_MS = 60_000;
+
+/** A pumping attack trips the guard on every send: one warning a minute per rule and country is enough. */
+const lastLogged = new Map<string, number>();
+function shouldLog(key: string, now: number): boolean {
+  const last = lastLogged.get(key);
+  if (last !== undefined && now - last < LOG_EVERY_MS) return false;
+  if (lastLogged.size > 10_000) lastLogged.clear();
+  lastLogged.set(key, now);
+  return true;
+}
 
 /** Number types no OTP should go to on a live key: they bill the sender (pumping) or reach no one. */
 const REFUSED_TYPES: Record<string, string> = {
@@ -60,7 +71,9 @@ export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: I
   if (!verdict.suspected) return ok(undefined);
   const action = tenant.policy.fraud_guard === 'block' ? 'block' : 'monitor';
   deps.metrics.fraudSuspected?.(verdict.rule, action);
-  deps.logger?.warn({ integration_id: tenant.integrationId, country: identifier.country, rule: verdict.rule, action }, `fraud guard: ${verdict.detail}`);
+  if (shouldLog(`${tenant.integrationId}:${tenant.mode}:${verdict.rule}:${identifier.country ?? ''}`, deps.clock.now())) {
+    deps.logger?.warn({ integration_id: tenant.integrationId, country: identifier.country, rule: verdict.rule, action }, `fraud guard: ${verdict.detail} (logged once a minute per rule and country; the metric counts each send)`);
+  }
   return action === 'block' ? fail(problem('fraud-suspected', verdict.detail, { rule: verdict.rule })) : ok(undefined);
 }
 

@@ -11,6 +11,7 @@
  * are still there). The AbortSignal ends the call at any point (connecting, waiting, reading) and makes
  * `request()` reject. No retries here: the resilience layer (cockatiel) does that.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Pool } from 'undici';
 
 export interface HttpRequestOptions {
@@ -96,6 +97,11 @@ export class HttpClient {
       res.body.on('error', () => undefined);
       res.body.destroy();
       chunks.length = 0;
+    } else {
+      // undici hands a finished connection back to its pool one event-loop turn after the response ends
+      // (a setImmediate, so that a server closing it despite keep-alive is noticed first). Waiting that turn
+      // lets the caller's next call reuse it; otherwise back-to-back calls would open a second connection.
+      await nextTurn();
     }
 
     const headers: Record<string, string> = {};
