@@ -8,19 +8,10 @@ import { ManualClock } from '../../src/domain/clock.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
 import { startFakeWhatsApp, whatsAppBehaviours, type FakeWhatsApp } from '../fakes/whatsapp.js';
 import { api, createIntegration, startRuntime, type TestRuntime } from '../helpers/runtime.js';
-import { expectJson, phone } from '../routes/support.js';
+import { expectJson, phone, type DeliveryBody } from '../routes/support.js';
 import { eventsOf, metricsText, providerEnv, sampleSum, startSmtp, twilioSends, whatsAppCode, whatsAppSends, type TestSmtp } from './support.js';
 
-interface LiveDelivery {
-  channel: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  error_code?: string;
-  error?: string;
-  sent_at: string | null;
-  failed_at: string | null;
-}
+type LiveDelivery = DeliveryBody;
 
 let whatsapp: FakeWhatsApp;
 let twilio: FakeTwilio;

@@ -7,17 +7,10 @@ import { ManualClock } from '../../src/domain/clock.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
 import { signWhatsApp, startFakeWhatsApp, whatsAppStatusPayload, type FakeWhatsApp } from '../fakes/whatsapp.js';
 import { api, createIntegration, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
-import { expectJson, phone } from '../routes/support.js';
+import { expectJson, phone, type DeliveryBody } from '../routes/support.js';
 import { WHATSAPP_APP_SECRET, eventsOf, metricsText, outboxOf, providerEnv, sampleSum, twilioSends, whatsAppCode, whatsAppSends } from './support.js';
 
-interface LiveDelivery {
-  channel: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  error_code?: string;
-  error?: string;
-}
+type LiveDelivery = DeliveryBody;
 
 let whatsapp: FakeWhatsApp;
 let twilio: FakeTwilio;

@@ -10,7 +10,7 @@ import { ManualClock } from '../../src/domain/clock.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
 import { signWhatsApp, startFakeWhatsApp, whatsAppStatusPayload, type FakeWhatsApp } from '../fakes/whatsapp.js';
 import { api, createIntegration, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
-import { expectJson, expectProblem, phone } from '../routes/support.js';
+import { expectJson, expectProblem, phone, type DeliveryBody } from '../routes/support.js';
 import {
   PUBLIC_URL,
   WHATSAPP_APP_SECRET,
@@ -24,17 +24,7 @@ import {
   type TestSmtp,
 } from './support.js';
 
-interface LiveDelivery {
-  channel: string;
-  status: string;
-  provider: string | null;
-  provider_message_id: string | null;
-  error_code?: string;
-  error?: string;
-  sent_at: string | null;
-  delivered_at: string | null;
-  failed_at: string | null;
-}
+type LiveDelivery = DeliveryBody;
 interface LiveVerification {
   id: string;
   status: string;

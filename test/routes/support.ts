@@ -21,7 +21,14 @@ export interface DeliveryBody {
   channel: string;
   status: string;
   at: string;
+  provider: string | null;
+  provider_message_id: string | null;
+  error_code?: string;
   error?: string;
+  created_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
 }
 
 export interface VerificationBody {
