@@ -80,7 +80,7 @@ export class HttpClient {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
-    const declared = Number(res.headers['content-length']);
+    const declared = init.method === 'HEAD' ? 0 : Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
       tooLarge = true;
     } else {
