@@ -18,6 +18,12 @@ export interface Readiness {
 /** Where limits, the session cache and cross-process notices live, chosen by the configuration. */
 export interface Backends {
   limits: Limits;
+  /**
+   * Hourly counters of the fraud guard. The embedded store keeps them in memory: it is one process,
+   * and a restart losing an hour's heuristic counts costs less than four more writes on every live
+   * send. Postgres deployments share them like the limits.
+   */
+  counters: Limits;
   sessionCache: SessionCache;
   notifier: Notifier;
   /** Signatures already accepted (replay protection of signed requests). */
@@ -62,6 +68,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   if (store.sqlite) {
     return {
       limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined),
+      counters: FlexibleLimits.memory(),
       sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
@@ -72,8 +79,10 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   const pool = store.pgPool;
   if (!pool) throw new Error('a Postgres store without a pool');
   if (!config.redisUrl) {
+    const limits = override?.limits ?? FlexibleLimits.postgres(pool);
     return {
-      limits: override?.limits ?? FlexibleLimits.postgres(pool),
+      limits,
+      counters: limits,
       sessionCache: noSessionCache,
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
@@ -83,8 +92,10 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   }
   const redis = redisClient(config.redisUrl, logger, 'client');
   const subscriber = redisClient(config.redisUrl, logger, 'subscriber');
+  const limits = override?.limits ?? FlexibleLimits.redis(redis, FlexibleLimits.postgres(pool));
   return {
-    limits: override?.limits ?? FlexibleLimits.redis(redis, FlexibleLimits.postgres(pool)),
+    limits,
+    counters: limits,
     sessionCache: new RedisSessionCache(redis, logger, 60_000, () => clock.now()),
     notifier: new RedisNotifier(redis, subscriber, logger),
     replays: new RedisReplayGuard(redis, new StoreReplayGuard(store.db, clock), clock, logger),

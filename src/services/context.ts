@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { canonicalIdentifier } from '../domain/identifiers.js';
 import type { Clock, Random } from '../domain/clock.js';
 import type { Channel, EffectivePolicy } from '../domain/policy.js';
 import type { ChannelRegistry } from '../delivery/channel.js';
@@ -45,6 +46,8 @@ export interface ServiceDeps {
   readonly random: Random;
   readonly serverSecret: Buffer;
   readonly limits: Limits;
+  /** The fraud guard's hourly counters (in memory on the embedded store; shared on Postgres). */
+  readonly counters?: Limits;
   readonly liveChannels: ChannelRegistry;
   /** The live channels of one integration, when integrations may bring their own providers. */
   readonly liveChannelsFor?: (integrationId: string) => Promise<readonly Channel[]>;
@@ -61,7 +64,10 @@ export interface ServiceDeps {
   readonly logger?: Logger;
 }
 
-/** Rate limits, lockouts and verifications are keyed per integration, mode and identifier. */
+/**
+ * Rate limits and lockouts are keyed per integration, mode and canonical identifier, so every
+ * spelling of one mailbox (`Victim+x@…`, `victim@…`) shares one count and one lock.
+ */
 export function identifierKey(tenant: Tenant, identifier: string): string {
-  return `${tenant.integrationId}:${tenant.mode}:${identifier}`;
+  return `${tenant.integrationId}:${tenant.mode}:${canonicalIdentifier(identifier)}`;
 }

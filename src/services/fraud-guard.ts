@@ -61,11 +61,13 @@ const applies = (tenant: Tenant, identifier: Identifier): boolean => tenant.mode
 export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<Result<void>> {
   if (!applies(tenant, identifier)) return ok(undefined);
   const k = keys(tenant, identifier);
-  const [countrySends, prefixSends, countryApprovals, prefixApprovals] = await Promise.all([
-    deps.limits.tally('fraud_sends_country', k.country, HOUR_S),
-    deps.limits.tally('fraud_sends_prefix', k.prefix, HOUR_S),
-    deps.limits.peek('fraud_approvals_country', k.country, HOUR_S),
-    deps.limits.peek('fraud_approvals_prefix', k.prefix, HOUR_S),
+  const counters = deps.counters ?? deps.limits;
+  const [countrySends, prefixSends] = await Promise.all([counters.tally('fraud_sends_country', k.country, HOUR_S), counters.tally('fraud_sends_prefix', k.prefix, HOUR_S)]);
+  // Approvals matter only once the conversion rule can apply.
+  const minSends = tenant.policy.fraud_limits.conversion_min_sends;
+  const [countryApprovals, prefixApprovals] = await Promise.all([
+    countrySends >= minSends ? counters.peek('fraud_approvals_country', k.country, HOUR_S) : 0,
+    prefixSends >= minSends ? counters.peek('fraud_approvals_prefix', k.prefix, HOUR_S) : 0,
   ]);
   const verdict = evaluateFraud({ countrySends, prefixSends, countryApprovals, prefixApprovals }, tenant.policy.fraud_limits);
   if (!verdict.suspected) return ok(undefined);
@@ -81,5 +83,6 @@ export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: I
 export async function noteApproval(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<void> {
   if (!applies(tenant, identifier)) return;
   const k = keys(tenant, identifier);
-  await Promise.all([deps.limits.tally('fraud_approvals_country', k.country, HOUR_S), deps.limits.tally('fraud_approvals_prefix', k.prefix, HOUR_S)]);
+  const counters = deps.counters ?? deps.limits;
+  await Promise.all([counters.tally('fraud_approvals_country', k.country, HOUR_S), counters.tally('fraud_approvals_prefix', k.prefix, HOUR_S)]);
 }
