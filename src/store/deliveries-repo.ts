@@ -125,9 +125,18 @@ export async function keepReceipt(db: Executor, row: ReceiptRow): Promise<void> 
   await db.insertInto('delivery_receipts').values(row).onConflict((oc) => oc.doNothing()).execute();
 }
 
-/** Takes (reads and deletes) the receipts kept for a provider message, oldest first. */
+const receiptsQuery = prepared<{ provider: string; providerMessageId: string }, ReceiptRow>((db) =>
+  db
+    .selectFrom('delivery_receipts')
+    .selectAll()
+    .where('provider', '=', slot<string>('provider'))
+    .where('provider_message_id', '=', slot<string>('providerMessageId'))
+    .orderBy('received_at'),
+);
+
+/** Takes (reads and deletes) the receipts kept for a provider message, oldest first (usually none: one prepared read). */
 export async function takeReceipts(db: Executor, provider: string, providerMessageId: string): Promise<ReceiptRow[]> {
-  const rows = await db.selectFrom('delivery_receipts').selectAll().where('provider', '=', provider).where('provider_message_id', '=', providerMessageId).orderBy('received_at').execute();
+  const { rows } = await receiptsQuery(db, { provider, providerMessageId });
   if (rows.length > 0) await db.deleteFrom('delivery_receipts').where('provider', '=', provider).where('provider_message_id', '=', providerMessageId).execute();
   return rows;
 }
