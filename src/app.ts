@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { PromMetrics } from './http/metrics.js';
 import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js';
-import { registerErrorHandling } from './http/plugins/error-handler.js';
+import { answerClientError, frameworkErrorProblem, registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
 import { registerSignatures } from './http/plugins/signatures.js';
 import { adminDeliveryRoutes } from './http/routes/admin/delivery.js';
@@ -21,6 +21,7 @@ import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { identityRoutes } from './http/routes/v1/identities.js';
+import { tokenRoutes } from './http/routes/v1/tokens.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { registerValidation } from './http/validation.js';
 import { sendProblem } from './http/problem-reply.js';
@@ -31,7 +32,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure'>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer'>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -47,8 +48,12 @@ export interface AppDeps {
   integrationProviders?: IntegrationProviders;
 }
 
+/** The integrator and operator APIs (not /healthz, /docs, /.well-known). */
+const API_PATH = /^\/(?:v1|admin)(?:[/?#]|$)/;
+
 /** Builds the Fastify app; never listens (tests use inject or their own port). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const limits = deps.config.httpServer;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.config.bodyLimit,
@@ -57,7 +62,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: false,
     return503OnClosing: false, // answered below as a problem, with Connection: close
     forceCloseConnections: 'idle',
+    // Slow clients: a request (headers, body) not received in time is answered 408 and closed; idle
+    // keep-alive connections and silent sockets are closed; connections beyond a cap are refused.
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.socketTimeoutMs,
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      // Node enforces both timeouts on this tick (default 30 s, which would let a 1 s timeout run 31 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    // Refusals from Node's parser and from the router are RFC 9457 problems that echo nothing.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: frameworkErrorProblem,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = limits.maxConnections;
 
   registerValidation(app);
   registerErrorHandling(app);
@@ -88,6 +108,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
+    // API answers carry keys, secrets, sessions, tokens and codes: never stored by any cache, unless
+    // a route says otherwise (the JWKS).
+    if (API_PATH.test(request.url) && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -121,17 +144,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));
     registerSignatures(v1, { clock: deps.services.clock, serverSecret: deps.services.serverSecret, replays: deps.replays });
-    registerIdempotency(v1, deps.services.store.db, deps.services.clock);
+    registerIdempotency(v1, deps.services);
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes(deps.services));
     await v1.register(sandboxRoutes(deps.services));
     await v1.register(sessionRoutes(deps.services));
     await v1.register(identityRoutes(deps.services));
+    await v1.register(tokenRoutes(deps.services));
   });
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
-    registerIdempotency(admin, deps.services.store.db, deps.services.clock);
+    registerIdempotency(admin, deps.services);
     // Every operator write may revoke a key or change a policy: forget cached keys at once.
     admin.addHook('onSend', async (request, _reply, payload) => {
       if (request.method !== 'GET') {

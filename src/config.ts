@@ -26,6 +26,21 @@ export interface Config {
   readonly providerCalls: ProviderCallTunables;
   /** How long an integration's delivery settings are cached before being read again (OTPGATE_DELIVERY_SETTINGS_CACHE_MS, default 5,000). */
   readonly deliverySettingsCacheMs: number;
+  /** How long the HTTP server waits on clients, and how many it serves at once (slow-client protection). */
+  readonly httpServer: HttpServerTunables;
+}
+
+export interface HttpServerTunables {
+  /** A request whose headers and body are not all received within this is answered 408 and closed (OTPGATE_REQUEST_TIMEOUT_MS, default 30,000). */
+  readonly requestTimeoutMs: number;
+  /** Headers not all received within this are answered 408 and closed; at most the request timeout (OTPGATE_HEADERS_TIMEOUT_MS, default 10,000). */
+  readonly headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this; above a load balancer's own idle timeout (OTPGATE_KEEP_ALIVE_TIMEOUT_MS, default 72,000). */
+  readonly keepAliveTimeoutMs: number;
+  /** A connection with no bytes either way for this long is closed: slow readers, stalled answers (OTPGATE_SOCKET_TIMEOUT_MS, default 60,000). */
+  readonly socketTimeoutMs: number;
+  /** Connections beyond this are closed at once on accept (OTPGATE_MAX_CONNECTIONS, default 10,000). */
+  readonly maxConnections: number;
 }
 
 export interface ProviderCallTunables {
@@ -120,6 +135,20 @@ function databaseUrl(env: Env, dataDir: string): string {
   throw new ConfigError('OTPGATE_DATABASE_URL must start with sqlite: or postgres://');
 }
 
+function httpServer(env: Env): HttpServerTunables {
+  const requestTimeoutMs = integer(env, 'OTPGATE_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000);
+  const headersTimeoutMs = integer(env, 'OTPGATE_HEADERS_TIMEOUT_MS', Math.min(10_000, requestTimeoutMs), 100, 600_000);
+  // Node refuses a headers timeout above the request timeout.
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError(`OTPGATE_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not exceed OTPGATE_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  return Object.freeze({
+    requestTimeoutMs,
+    headersTimeoutMs,
+    keepAliveTimeoutMs: integer(env, 'OTPGATE_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 600_000),
+    socketTimeoutMs: integer(env, 'OTPGATE_SOCKET_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    maxConnections: integer(env, 'OTPGATE_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+  });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(read(env, 'OTPGATE_DATA_DIR') ?? './data');
   const adminToken = read(env, 'OTPGATE_ADMIN_TOKEN');
@@ -176,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
       breakerHalfOpenMs: integer(env, 'OTPGATE_PROVIDER_BREAKER_HALF_OPEN_MS', 30_000, 100, 3_600_000),
     },
     deliverySettingsCacheMs: integer(env, 'OTPGATE_DELIVERY_SETTINGS_CACHE_MS', 5_000, 0, 3_600_000),
+    httpServer: httpServer(env),
   };
   return Object.freeze(config);
 }

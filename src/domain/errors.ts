@@ -19,7 +19,9 @@ export const PROBLEM_TYPES = {
   conflict: { status: 409, title: 'Conflict' },
   'invalid-state': { status: 409, title: 'The resource is not in a state that allows this' },
   'idempotency-conflict': { status: 409, title: 'A request with this Idempotency-Key is still in flight' },
+  'request-timeout': { status: 408, title: 'The request was not received in time' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'uri-too-long': { status: 414, title: 'The request URI is too long' },
   'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used with another request' },
   'invalid-identity-reference': { status: 422, title: 'The identity reference is unknown' },
   'no-delivery-address': { status: 422, title: 'There is no address to deliver the code to' },
@@ -30,6 +32,7 @@ export const PROBLEM_TYPES = {
   'max-attempts-reached': { status: 429, title: 'Too many wrong codes; request a new one' },
   'max-sends-reached': { status: 429, title: 'The code was sent the maximum number of times' },
   'identifier-locked': { status: 429, title: 'The identifier is locked after too many failed checks' },
+  'headers-too-large': { status: 431, title: 'The request headers are too large' },
   unavailable: { status: 503, title: 'The service is temporarily unavailable' },
   'internal-error': { status: 500, title: 'Internal error' },
 } as const;

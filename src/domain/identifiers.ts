@@ -120,6 +120,22 @@ export function isValidCpf(digits: string): boolean {
   return cpfCheckDigit(nums.slice(0, 9)) === nums[9] && cpfCheckDigit(nums.slice(0, 10)) === nums[10];
 }
 
+/**
+ * The key one mailbox (or number) is counted, locked and looked up by, whatever its spelling: for an
+ * email the local part case-folded and its `+tag` removed (`Victim+x@Example.com` →
+ * `victim@example.com`); a phone (E.164) or CPF (11 digits) is its own key. Takes a value as
+ * `parseIdentifier` returns it (or already canonical: the function is idempotent). Codes are still
+ * delivered to the address as given. A leading `+` (`+tag@x.io`) is the whole name, not a tag.
+ */
+export function canonicalIdentifier(value: string): string {
+  const at = value.lastIndexOf('@');
+  if (at < 0) return value;
+  const local = value.slice(0, at);
+  const plus = local.indexOf('+', 1);
+  // Only ASCII passes parseEmail, so toLowerCase is a plain case fold here.
+  return `${(plus > 0 ? local.slice(0, plus) : local).toLowerCase()}@${value.slice(at + 1).toLowerCase()}`;
+}
+
 /** Log-safe rendering of an identifier: keeps just enough to tell identifiers apart. */
 export function maskIdentifier(identifier: Identifier): string {
   const { kind, value } = identifier;

@@ -173,6 +173,21 @@ export function effectivePolicy(level: TrustLevel, overrides: PolicyPatch): Effe
   return { trust_level: custom ? 'custom' : level, ...policy };
 }
 
+/** At most this many actions in an effective `require_otp_for` (the preset's included; API.md, policy schema). */
+export const MAX_REQUIRE_OTP_ACTIONS = 64;
+
+/**
+ * Caps the request schema cannot see, because they hold for the merged result (stored overrides ←
+ * a PATCH, over the preset): `{field: [code]}` for each one exceeded, or null. With `before` (the
+ * policy stored now), only growth is refused: a policy stored over the cap by an older version
+ * (a PATCH cannot remove actions) can still be renamed or have its flags changed.
+ */
+export function policyCapErrors(policy: Policy, before?: Policy): Record<string, string[]> | null {
+  const actions = Object.keys(policy.require_otp_for).length;
+  const grew = before === undefined || actions > Object.keys(before.require_otp_for).length;
+  return actions > MAX_REQUIRE_OTP_ACTIONS && grew ? { 'policy.require_otp_for': ['too_many'] } : null;
+}
+
 /** Whether `action` is gated by an OTP session. Unlisted actions are not gated. */
 export function requiresOtp(policy: Policy, action: string): boolean {
   const map = policy.require_otp_for;

@@ -115,8 +115,9 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
 async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
+  const sessionId = newId('ses', deps.random); // also the access token's `sid`
   const session = (identityId: string | null) => ({
-    id: newId('ses', deps.random),
+    id: sessionId,
     integration_id: tenant.integrationId,
     mode: tenant.mode,
     token_hash: sessionKey(token),
@@ -171,9 +172,10 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
   // PayU-style bearer token; `expires_in` then counts down to the token's expiry (API.md).
   const issued = await issueAccessToken(deps.signingKeys, deps.random, {
     issuer: deps.issuer,
-    subject: won.identityId ?? subjectFor(deps.serverSecret, tenant.integrationId, v.identifier),
+    subject: won.identityId ?? subjectFor(deps.serverSecret, tenant.integrationId, tenant.mode, v.identifier),
     integrationId: tenant.integrationId,
     mode: tenant.mode,
+    sessionId,
     action: v.action,
     policy: tenant.policy,
     nowMs: now,

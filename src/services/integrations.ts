@@ -1,7 +1,7 @@
 import { toIso, type Clock, type Random } from '../domain/clock.js';
-import { fail, ok, problem, type Result } from '../domain/errors.js';
+import { ProblemError, fail, ok, problem, validationProblem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
-import { effectivePolicy, mergePolicyPatch, type EffectivePolicy, type PolicyPatch, type TrustLevel } from '../domain/policy.js';
+import { MAX_REQUIRE_OTP_ACTIONS, effectivePolicy, mergePolicyPatch, policyCapErrors, type EffectivePolicy, type PolicyPatch, type TrustLevel } from '../domain/policy.js';
 import { listKeys, revokeAllKeys, revokeKey } from '../store/api-keys-repo.js';
 import { findIntegration, insertIntegration, listIntegrations, updateIntegration, type IntegrationRow } from '../store/integrations-repo.js';
 import type { Db, Mode } from '../store/tables.js';
@@ -44,11 +44,22 @@ function present(row: IntegrationRow, keys?: KeyView[]): IntegrationView {
 
 const notFound = () => fail<never>(problem('not-found', 'No integration has this id.'));
 
+/**
+ * 400 validation-error when the policy that would be stored breaks a cap of the merged result (more
+ * than 64 actions); `before`, the policy stored now, lets one already over the cap shrink or stay.
+ */
+export function checkPolicyCaps(trustLevel: TrustLevel, overrides: PolicyPatch, before?: EffectivePolicy): Result<void> {
+  const errors = policyCapErrors(effectivePolicy(trustLevel, overrides), before);
+  return errors ? fail(validationProblem(`The policy would exceed its caps (require_otp_for: at most ${MAX_REQUIRE_OTP_ACTIONS} actions).`, errors)) : ok(undefined);
+}
+
 /** Creates an integration with one test and one live key (shown once in the result). */
 export async function createIntegration(
   deps: AdminDeps,
   input: { name: string; trust_level?: TrustLevel; policy?: PolicyPatch },
 ): Promise<IntegrationView & { keys_issued: { test: IssuedKey; live: IssuedKey } }> {
+  const capped = checkPolicyCaps(input.trust_level ?? 'strict', input.policy ?? {});
+  if (!capped.ok) throw new ProblemError(capped.problem); // the HTTP error handler answers it as the 400
   const now = deps.clock.now();
   const row: IntegrationRow = {
     id: newId('int', deps.random),
@@ -88,13 +99,17 @@ export async function patchIntegration(
   const row = await findIntegration(deps.db, id);
   if (!row) return notFound();
   const stored = JSON.parse(row.policy_json) as PolicyPatch;
+  const merged = input.policy ? mergePolicyPatch(stored, input.policy) : stored;
   const next: IntegrationRow = {
     ...row,
     name: input.name ?? row.name,
     trust_level: input.trust_level ?? row.trust_level,
-    policy_json: JSON.stringify(input.policy ? mergePolicyPatch(stored, input.policy) : stored),
+    policy_json: JSON.stringify(merged),
     updated_at: deps.clock.now(),
   };
+  // The schema caps one PATCH; the cap holds for what would be stored (two PATCHes of 60 are 123).
+  const capped = checkPolicyCaps(next.trust_level as TrustLevel, merged, integrationPolicy(row));
+  if (!capped.ok) return capped;
   await updateIntegration(deps.db, id, { name: next.name, trust_level: next.trust_level, policy_json: next.policy_json, updated_at: next.updated_at });
   return getIntegration(deps, id);
 }

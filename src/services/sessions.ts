@@ -4,7 +4,10 @@ import { base62, base62Time } from '../domain/ids.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { requiresOtp } from '../domain/policy.js';
 import { findIdentityById } from '../store/identities-repo.js';
+import { findIntegration } from '../store/integrations-repo.js';
 import { findSessionByHash, revokeSession, type SessionRow } from '../store/sessions-repo.js';
+import type { Mode } from '../store/tables.js';
+import { verifyAccessToken } from '../tokens/access-token.js';
 import { presentIdentity, type IdentityView } from './identities.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { parseIdentifierField } from './guards.js';
@@ -127,4 +130,42 @@ export async function revokeCurrentSession(deps: ServiceDeps, tenant: Tenant, to
   if (live) await revokeSession(deps.store.db, row.id, deps.clock.now());
   await deps.sessionCache.delete(key);
   return live ? ok({ id: row.id, revoked: true }) : otpRequired('No valid OTP session in X-OTP-Session.');
+}
+
+/** RFC 7662's answer for an access token: only `active` when it is not (nothing about why). */
+export type TokenIntrospection =
+  | { active: false }
+  | { active: true; scope: string; sub: string; aud: string; exp: number; iat: number; mode: Mode; client_id: string };
+
+const INACTIVE: TokenIntrospection = { active: false };
+
+/**
+ * Is this access token good now for the calling key's integration and mode (RFC 7662)? Active only
+ * when it was signed by a published key with this server's `iss`, has not expired, names this
+ * integration and mode (`aud` and `mode`), its OTP session (`sid`) exists for the same integration
+ * and mode and is not revoked, and the integration is not deleted. A token of the other mode or of
+ * another integration is simply inactive.
+ */
+export async function introspectToken(deps: ServiceDeps, tenant: Tenant, token: string): Promise<TokenIntrospection> {
+  const claims = await verifyAccessToken(deps.signingKeys, token, {
+    issuer: deps.issuer,
+    integrationId: tenant.integrationId,
+    mode: tenant.mode,
+    nowMs: deps.clock.now(),
+  });
+  if (!claims) return INACTIVE;
+  const session = await deps.store.db.selectFrom('sessions').select(['integration_id', 'mode', 'revoked_at']).where('id', '=', claims.sid).executeTakeFirst();
+  if (!session || session.revoked_at !== null || session.integration_id !== tenant.integrationId || session.mode !== tenant.mode) return INACTIVE;
+  // The key cache may still know a key of an integration deleted from another process: ask the store.
+  if (!(await findIntegration(deps.store.db, tenant.integrationId))) return INACTIVE;
+  return {
+    active: true,
+    scope: claims.scope,
+    sub: claims.sub,
+    aud: claims.aud,
+    exp: claims.exp,
+    iat: claims.iat,
+    mode: claims.mode,
+    client_id: tenant.integrationId,
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect } from 'kysely';
@@ -35,15 +35,37 @@ export interface StoreOptions {
   backgroundCheckpoint?: { onError?: (message: string) => void };
 }
 
+/**
+ * The database holds sealed secrets, hashes and personal data: owner-only. A new file is created
+ * 0600 before SQLite opens it (in a new 0700 directory); SQLite gives the -wal and -shm files it
+ * creates later the database file's mode.
+ */
+function createOwnerOnly(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600)); // an empty file is a new database to SQLite
+}
+
+/** Files of an older version (created 0644) are tightened, -wal and -shm included (best effort: another owner's file stays as it is). */
+function tightenModes(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if (existsSync(file)) chmodSync(file, 0o600);
+    } catch {
+      // not ours to change (EPERM): the operator chose its permissions
+    }
+  }
+}
+
 /** WAL pages after which the serving connection checkpoints itself (the background one's backstop). */
 const BACKSTOP_CHECKPOINT_PAGES = 10_000;
 
 export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') createOwnerOnly(path);
     const sqlite = withStatementCache(new BetterSqlite3(path));
     sqlite.pragma('journal_mode = WAL');
+    if (path !== ':memory:') tightenModes(path);
     sqlite.pragma('synchronous = NORMAL'); // durable across process crashes; WAL keeps commits atomic
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('cache_size = -32000'); // 32 MB page cache

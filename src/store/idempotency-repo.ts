@@ -22,6 +22,7 @@ export async function claimKey(
   return existing ?? null;
 }
 
+/** Records the answer to replay: `body` as the caller stores it (the plugin seals it, without credentials). */
 export async function completeKey(db: Executor, scope: string, key: string, status: number, body: string): Promise<void> {
   await db.updateTable('idempotency_keys').set({ status: 'done', response_status: status, response_body: body }).where('scope', '=', scope).where('key', '=', key).execute();
 }

@@ -1,3 +1,4 @@
+import { PostgresAdapter, sql, type RawBuilder } from 'kysely';
 import { prepared, slot, type QueryRunner } from './prepared.js';
 import type { Executor, OutboxTable } from './tables.js';
 
@@ -80,8 +81,23 @@ export function claimDueQuery(db: Executor, workerId: string, now: number, lease
   return claim.where('id', 'in', due);
 }
 
+/**
+ * The payload of a finished message without `code_sealed`: payloads no longer carry the code (the
+ * worker reads the verification's sealed code), but a message enqueued by an older version may, and
+ * a finished message keeps no secret. The LIKE spares the JSON rewrite for every other message.
+ */
+function payloadWithoutCode(db: Executor): RawBuilder<string> {
+  return db.getExecutor().adapter instanceof PostgresAdapter
+    ? sql<string>`case when payload_json like '%code_sealed%' then (payload_json::jsonb - 'code_sealed')::text else payload_json end`
+    : sql<string>`case when payload_json like '%code_sealed%' then json_remove(payload_json, '$.code_sealed') else payload_json end`;
+}
+
 const markDoneQuery = prepared<{ id: string; workerId: string }>((db) =>
-  db.updateTable('outbox').set({ status: 'done', locked_until: null, last_error: null }).where('id', '=', slot<string>('id')).where('locked_by', '=', slot<string>('workerId')),
+  db
+    .updateTable('outbox')
+    .set({ status: 'done', locked_until: null, last_error: null, payload_json: payloadWithoutCode(db) })
+    .where('id', '=', slot<string>('id'))
+    .where('locked_by', '=', slot<string>('workerId')),
 );
 
 export async function markDone(db: Executor, id: string, workerId: string): Promise<void> {
@@ -94,7 +110,7 @@ export async function release(db: Executor, id: string, workerId: string, outcom
     .updateTable('outbox')
     .set(
       outcome.retryAt === null
-        ? { status: 'dead', locked_until: null, last_error: outcome.error }
+        ? { status: 'dead', locked_until: null, last_error: outcome.error, payload_json: payloadWithoutCode(db) }
         : { available_at: outcome.retryAt, locked_until: null, last_error: outcome.error },
     )
     .where('id', '=', id)

@@ -5,22 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import BetterSqlite3 from 'better-sqlite3';
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_URL, createThrowawayDatabase } from '../../test/helpers/stores.js';
+import { eachDialect, storeDialects } from '../../test/helpers/stores.js';
 import { migrateToLatest, openStore, type Store } from './database.js';
 import { allColumns, prepared, slot, slots } from './prepared.js';
 import type { IntegrationsTable, Tables } from './tables.js';
 
 /** Looped over every dialect available, as test/store/repositories.test.ts does. */
-const dialects: { name: string; open(): Promise<{ url: string; drop(): Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'otpgate-prepared-'));
-      return { url: `sqlite:${join(dir, 'otpgate.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  ...(POSTGRES_URL ? [{ name: 'postgres', open: () => createThrowawayDatabase(POSTGRES_URL as string) }] : []),
-];
+const dialects = storeDialects('prepared');
 
 const INTEGRATION_COLUMNS = allColumns<IntegrationsTable>()(['id', 'name', 'trust_level', 'policy_json', 'created_at', 'updated_at', 'deleted_at']);
 
@@ -58,7 +49,7 @@ function preparedQueries() {
   return { builds, insert, find, rename };
 }
 
-describe.each(dialects)('prepared queries on $name', ({ name, open }) => {
+eachDialect(dialects)('prepared queries on $name', ({ name, open }) => {
   let store: Store;
   let database: { url: string; drop(): Promise<void> };
   beforeAll(async () => {

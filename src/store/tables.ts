@@ -48,6 +48,8 @@ export interface VerificationsTable {
   updated_at: number;
   identity_id: string | null;
   destination: string | null; // where the code goes when it is not the identifier (a CPF's phone or email)
+  /** canonicalIdentifier(identifier): the spelling-independent key of the latest/pending look-ups (migration 008). */
+  canonical_identifier: string;
 }
 
 export interface DeliveriesTable {

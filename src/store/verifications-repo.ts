@@ -1,8 +1,13 @@
 import { sql } from 'kysely';
+import { canonicalIdentifier } from '../domain/identifiers.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { Executor, Mode, VerificationsTable } from './tables.js';
 
-export type VerificationRow = VerificationsTable;
+/**
+ * A verification as the services build and read it. `canonical_identifier` is derived from
+ * `identifier` by insertVerification (one rule, one place), so callers never spell it.
+ */
+export type VerificationRow = Omit<VerificationsTable, 'canonical_identifier'>;
 
 export interface Scope {
   integrationId: string;
@@ -10,10 +15,10 @@ export interface Scope {
 }
 
 // The queries of the send and check paths are prepared (built and compiled once, see prepared.ts).
-const VERIFICATION_COLUMNS = allColumns<VerificationRow>()([
+const VERIFICATION_COLUMNS = allColumns<VerificationsTable>()([
   'id', 'integration_id', 'mode', 'identifier', 'identifier_kind', 'country', 'channel', 'action', 'locale', 'status',
   'failure_reason', 'code_hash', 'code_sealed', 'code_length', 'attempts', 'max_attempts', 'sends', 'expires_at',
-  'last_sent_at', 'created_at', 'updated_at', 'identity_id', 'destination',
+  'last_sent_at', 'created_at', 'updated_at', 'identity_id', 'destination', 'canonical_identifier',
 ]);
 
 interface ScopeArgs {
@@ -21,10 +26,10 @@ interface ScopeArgs {
   mode: Mode;
 }
 
-const insertVerificationQuery = prepared<VerificationRow>((db) => db.insertInto('verifications').values(slots<VerificationRow>(VERIFICATION_COLUMNS)));
+const insertVerificationQuery = prepared<VerificationsTable>((db) => db.insertInto('verifications').values(slots<VerificationsTable>(VERIFICATION_COLUMNS)));
 
 export async function insertVerification(db: QueryRunner, row: VerificationRow): Promise<void> {
-  await insertVerificationQuery(db, row);
+  await insertVerificationQuery(db, { ...row, canonical_identifier: canonicalIdentifier(row.identifier) });
 }
 
 const findVerificationQuery = prepared<ScopeArgs & { id: string }, VerificationRow>((db) =>
@@ -48,22 +53,22 @@ const CHECK_COLUMNS = [
 ] as const satisfies readonly (keyof VerificationRow)[];
 export type CheckableVerification = Pick<VerificationRow, (typeof CHECK_COLUMNS)[number]>;
 
-const findLatestQuery = prepared<ScopeArgs & { identifier: string }, CheckableVerification>((db) =>
+const findLatestQuery = prepared<ScopeArgs & { canonical: string }, CheckableVerification>((db) =>
   db
     .selectFrom('verifications')
     .select(CHECK_COLUMNS)
     .where('integration_id', '=', slot<string>('integrationId'))
     .where('mode', '=', slot<Mode>('mode'))
-    .where('identifier', '=', slot<string>('identifier'))
+    .where('canonical_identifier', '=', slot<string>('canonical'))
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     // A literal: with `LIMIT ?` SQLite's planner cannot count on one row and the look-up took twice as long.
     .limit(sql.lit(1)),
 );
 
-/** The identifier's latest verification in this integration and mode. */
+/** The identifier's latest verification in this integration and mode, under any spelling of it (canonicalIdentifier). */
 export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<CheckableVerification | undefined> {
-  const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier });
+  const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
   return rows[0];
 }
 
@@ -74,22 +79,23 @@ export async function findLatestVerification(db: Executor, scope: Scope, identif
  */
 export async function lockIdentifier(trx: QueryRunner, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
   if (!postgres || !('getExecutor' in trx)) return; // a direct transaction is the embedded store's
-  await sql`select pg_advisory_xact_lock(hashtextextended(${`${scope.integrationId}:${scope.mode}:${identifier}`}, 0))`.execute(trx);
+  const key = `${scope.integrationId}:${scope.mode}:${canonicalIdentifier(identifier)}`; // one lock for every spelling
+  await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
 }
 
-const cancelPendingQuery = prepared<ScopeArgs & { identifier: string; now: number }>((db) =>
+const cancelPendingQuery = prepared<ScopeArgs & { canonical: string; now: number }>((db) =>
   db
     .updateTable('verifications')
     .set({ status: 'canceled', failure_reason: 'superseded', code_sealed: null, updated_at: slot('now') })
     .where('integration_id', '=', slot<string>('integrationId'))
     .where('mode', '=', slot<Mode>('mode'))
-    .where('identifier', '=', slot<string>('identifier'))
+    .where('canonical_identifier', '=', slot<string>('canonical'))
     .where('status', '=', 'pending'),
 );
 
-/** Cancels every pending verification of the identifier (a new request supersedes them). */
+/** Cancels every pending verification of the identifier under any spelling (a new request supersedes them). */
 export async function cancelPendingFor(db: QueryRunner, scope: Scope, identifier: string, now: number): Promise<void> {
-  await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, identifier, now });
+  await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier), now });
 }
 
 /**

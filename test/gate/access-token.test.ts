@@ -42,11 +42,11 @@ describe('access tokens (policy access_token.enabled)', () => {
     expect(header.kid).toMatch(/^sk_/);
     const { payload } = await jwtVerify(token, createLocalJWKSet(await jwks()), {
       issuer: 'https://otp.example.com',
-      audience: integration.id,
+      audience: `${integration.id}:test`,
       algorithms: ['EdDSA'],
     });
     expect(payload.scope).toBe('redemption user_profile update_bank_details');
-    expect(payload.sub).toBe(subjectFor(rt.services.serverSecret, integration.id, 'Ana@example.com'));
+    expect(payload.sub).toBe(subjectFor(rt.services.serverSecret, integration.id, 'test', 'Ana@example.com'));
     expect(payload.exp! - payload.iat!).toBe(600);
     expect(payload.jti).toMatch(/^jti_/);
     expect(payload.sub).not.toContain('Ana');
@@ -72,7 +72,7 @@ describe('access tokens (policy access_token.enabled)', () => {
     expect(decodeProtectedHeader(after).kid).toBe(newKid);
     const set = await jwks();
     expect(set.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
-    for (const token of [before, after]) await expect(jwtVerify(token, createLocalJWKSet(set), { audience: integration.id })).resolves.toBeTruthy();
+    for (const token of [before, after]) await expect(jwtVerify(token, createLocalJWKSet(set), { audience: `${integration.id}:test` })).resolves.toBeTruthy();
     expect(JSON.stringify(set)).not.toMatch(/"d":/); // never a private part
   });
 

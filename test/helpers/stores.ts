@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { describe } from 'vitest';
 
 /**
  * The store the integration suites run on. `npm test` uses SQLite; with OTPGATE_TEST_STORE=postgres
@@ -10,6 +14,42 @@ import pg from 'pg';
 export const TEST_STORE = process.env.OTPGATE_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
 export const POSTGRES_URL = process.env.OTPGATE_TEST_DATABASE_URL || null;
 export const REDIS_URL = process.env.OTPGATE_TEST_REDIS_URL || null;
+
+/** Why a suite that needs an outside service is skipped (global-setup fails the run instead under OTPGATE_TEST_REQUIRE_SERVICES=1, as .ci/run sets it). */
+export const NEEDS_POSTGRES = 'needs Postgres: set OTPGATE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)';
+export const NEEDS_REDIS = 'needs Redis: set OTPGATE_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)';
+
+export interface Dialect {
+  name: 'sqlite' | 'postgres';
+  open(): Promise<{ url: string; drop(): Promise<void> }>;
+  /** Set when the dialect's server is not configured: its suite shows as skipped, with this reason. */
+  skip?: string;
+}
+
+/** The stores a storage suite loops over: a fresh SQLite file, and a throwaway Postgres database (skipped, with the reason, without one). */
+export function storeDialects(prefix: string): Dialect[] {
+  return [
+    {
+      name: 'sqlite',
+      open: async () => {
+        const dir = mkdtempSync(join(tmpdir(), `otpgate-${prefix}-`));
+        return { url: `sqlite:${join(dir, 'otpgate.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+      },
+    },
+    { name: 'postgres', open: () => createThrowawayDatabase(POSTGRES_URL as string), ...(POSTGRES_URL ? {} : { skip: NEEDS_POSTGRES }) },
+  ];
+}
+
+/** `describe` once per dialect (`$name` in the title), a dialect without its server as a skipped suite that says why. */
+export function eachDialect(dialects: Dialect[]) {
+  return (title: string, body: (dialect: Dialect) => void): void => {
+    for (const d of dialects) {
+      const name = title.replace('$name', d.name);
+      if (d.skip) describe.skip(`${name} (skipped: ${d.skip})`, () => body(d));
+      else describe(name, () => body(d));
+    }
+  };
+}
 
 /** A fresh, empty Postgres database on the test server; `drop()` removes it. */
 export async function createThrowawayDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
@@ -42,5 +82,7 @@ export async function storeEnv(): Promise<{ env: Record<string, string>; drop():
   if (TEST_STORE === 'sqlite') return { env: {}, drop: async () => {} };
   if (!POSTGRES_URL) throw new Error('OTPGATE_TEST_STORE=postgres needs OTPGATE_TEST_DATABASE_URL');
   const db = await createThrowawayDatabase(POSTGRES_URL);
-  return { env: { OTPGATE_DATABASE_URL: db.url, ...(REDIS_URL ? { OTPGATE_REDIS_URL: REDIS_URL } : {}) }, drop: db.drop };
+  // A Postgres deployment must set OTPGATE_SECRET (the runtime refuses to start without it).
+  const secret = randomBytes(32).toString('base64url');
+  return { env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: secret, ...(REDIS_URL ? { OTPGATE_REDIS_URL: REDIS_URL } : {}) }, drop: db.drop };
 }

@@ -93,7 +93,7 @@ describe('delivery settings: set, read, merge, clear', () => {
       updated_at: new Date(clock.now()).toISOString(),
     });
     expectNoSecret(res.body);
-    expect(res.headers['cache-control']).toBeUndefined(); // nothing secret in it
+    expect(res.headers['cache-control']).toBe('no-store'); // every API answer is no-store
 
     const read = await op.get(url(id));
     expect(expectJson<SettingsBody>(read, 200)).toEqual(body);
@@ -186,7 +186,7 @@ describe('delivery settings: the HTTP gateway', () => {
 
     const later = await op.patch(url(id), { http: { channels: ['email'] }, brand_name: 'Acme' });
     expect(expectJson<SettingsBody>(later, 200).http).toEqual({ url: PUBLIC_HOOK, channels: ['email'], secret_set: true });
-    expect(later.headers['cache-control']).toBeUndefined();
+    expect(later.headers['cache-control']).toBe('no-store');
     const stored = JSON.parse((await getIntegrationDelivery(rt.store.db, id))?.settings_json ?? '{}') as { http: { secret_sealed: string } };
     expect(unseal(rt.services.serverSecret, stored.http.secret_sealed)).toBe(secret);
 

@@ -1,8 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
 import { claimDue, claimDueQuery, enqueue } from '../../src/store/outbox-repo.js';
 import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
@@ -10,19 +7,10 @@ import { purgeExpired } from '../../src/store/housekeeping.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { findLatestVerification, findVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
-import { POSTGRES_URL, createThrowawayDatabase } from '../helpers/stores.js';
+import { eachDialect, storeDialects } from '../helpers/stores.js';
 
 /** The storage layer, looped over every dialect available (as Kysely loops its own). */
-const dialects: { name: string; open(): Promise<{ url: string; drop(): Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'otpgate-store-'));
-      return { url: `sqlite:${join(dir, 'otpgate.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  ...(POSTGRES_URL ? [{ name: 'postgres', open: () => createThrowawayDatabase(POSTGRES_URL as string) }] : []),
-];
+const dialects = storeDialects('store');
 
 const scope = { integrationId: 'int_a', mode: 'test' as const };
 
@@ -34,7 +22,7 @@ function verification(id: string, over: Partial<VerificationRow> = {}): Verifica
   };
 }
 
-describe.each(dialects)('store on $name', ({ name, open }) => {
+eachDialect(dialects)('store on $name', ({ name, open }) => {
   let store: Store;
   let db: { url: string; drop(): Promise<void> };
   beforeAll(async () => {
@@ -108,7 +96,7 @@ describe.each(dialects)('store on $name', ({ name, open }) => {
     expect(latest?.id).toBe('ver_many_02999'); // newest time, and the largest id among equal times
     if (store.sqlite) {
       const plan = store.sqlite
-        .prepare('explain query plan select * from "verifications" where "integration_id" = ? and "mode" = ? and "identifier" = ? order by "created_at" desc, "id" desc limit 1')
+        .prepare('explain query plan select * from "verifications" where "integration_id" = ? and "mode" = ? and "canonical_identifier" = ? order by "created_at" desc, "id" desc limit 1')
         .all('int_a', 'test', identifier) as { detail: string }[];
       expect(plan.map((p) => p.detail).join(' | ')).not.toContain('TEMP B-TREE');
     }

@@ -29,16 +29,19 @@ interface TokenSpec {
   expiresAt?: number;
   key?: CryptoKey;
   alg?: string;
+  /** The `mode` claim; null leaves it out. @default 'test' */
+  mode?: string | null;
 }
 
-/** A token as otpgate issues it: claims `iss sub aud scope iat exp jti`, EdDSA, kid k1. */
+/** A token as otpgate issues it in test mode: claims `iss sub aud(int:test) scope mode sid iat exp jti`, EdDSA, kid k1. */
 async function token(spec: TokenSpec = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ scope: spec.scope ?? 'redemption coupon_usage' })
+  const mode = spec.mode === undefined ? 'test' : spec.mode;
+  return new SignJWT({ scope: spec.scope ?? 'redemption coupon_usage', sid: 'ses_1', ...(mode === null ? {} : { mode }) })
     .setProtectedHeader({ alg: spec.alg ?? 'EdDSA', kid: 'k1', typ: 'JWT' })
     .setIssuer(spec.issuer ?? ISSUER)
     .setSubject('+5511987654321')
-    .setAudience(spec.audience ?? AUDIENCE)
+    .setAudience(spec.audience ?? `${AUDIENCE}:test`)
     .setIssuedAt(now - 10)
     .setExpirationTime(spec.expiresAt ?? now + 600)
     .setJti('jti_1')
@@ -68,7 +71,7 @@ describe.each([expressFramework, fastifyFramework])('requireOtp for $name (acces
     const before = otpgate.authorizeCalls();
     const res = await redeem(app, await token());
     expect(res.status).toBe(200);
-    expect(res.body.otp).toMatchObject({ otpRequired: true, token: { sub: '+5511987654321', aud: AUDIENCE, scope: 'redemption coupon_usage' } });
+    expect(res.body.otp).toMatchObject({ otpRequired: true, token: { sub: '+5511987654321', aud: `${AUDIENCE}:test`, mode: 'test', scope: 'redemption coupon_usage' } });
     expect(otpgate.authorizeCalls()).toBe(before);
     expect(otpgate.requests.some((r) => r.url === '/.well-known/jwks.json')).toBe(true);
   });
@@ -82,6 +85,36 @@ describe.each([expressFramework, fastifyFramework])('requireOtp for $name (acces
   it('refuses a token for another audience', async () => {
     const app = await start();
     expect((await redeem(app, await token({ audience: 'int_other' }))).status).toBe(403);
+  });
+
+  it('refuses a token of the other mode: the aud names the mode, and so must the mode claim', async () => {
+    const app = await start();
+    // A live token (live aud and mode) at a gate whose client holds a test key.
+    expect((await redeem(app, await token({ audience: `${AUDIENCE}:live`, mode: 'live' }))).status).toBe(403);
+    // The bare integration id as aud (tokens from before modes were told apart).
+    expect((await redeem(app, await token({ audience: AUDIENCE }))).status).toBe(403);
+    // The test aud, but another mode claim or none.
+    expect((await redeem(app, await token({ mode: 'live' }))).body).toMatchObject({ type: 'otp-required', detail: expect.stringContaining('test mode') });
+    expect((await redeem(app, await token({ mode: null }))).status).toBe(403);
+  });
+
+  it('a gate whose client holds a live key accepts live tokens and refuses test tokens', async () => {
+    const live = new OtpgateClient({ apiKey: 'otpg_live_mw', baseUrl: otpgate.url });
+    const app = await start({ client: live });
+    expect((await redeem(app, await token({ audience: `${AUDIENCE}:live`, mode: 'live' }))).status).toBe(200);
+    expect((await redeem(app, await token())).status).toBe(403);
+    expect((await redeem(app, await token({ audience: `${AUDIENCE}:live` }))).status).toBe(403);
+  });
+
+  it('takes the audience with its mode suffix too, but refuses to start with the other mode’s', async () => {
+    const app = await start({ accessToken: { audience: `${AUDIENCE}:test`, issuer: ISSUER } });
+    expect((await redeem(app, await token())).status).toBe(200);
+    await expect(start({ accessToken: { audience: `${AUDIENCE}:live` } })).rejects.toThrow(/live mode/);
+  });
+
+  it('refuses to start without a key whose mode it can tell', async () => {
+    const unknown = new OtpgateClient({ apiKey: 'sk_whatever', baseUrl: otpgate.url });
+    await expect(start({ client: unknown })).rejects.toThrow(/otpg_live_/);
   });
 
   it('refuses an expired token', async () => {

@@ -3,15 +3,27 @@ import { BalanceResource, PolicyResource, PricingResource } from './resources/ac
 import { Identities } from './resources/identities.js';
 import { SandboxResource } from './resources/sandbox.js';
 import { Sessions } from './resources/sessions.js';
+import { Tokens } from './resources/tokens.js';
 import { Verifications } from './resources/verifications.js';
 import { WebhookResource } from './resources/webhook.js';
 import { Transport, type PostOptions, type RequestOptions } from './transport.js';
-import type { AuthorizeParams, AuthorizeResponse, Jwks } from './types.js';
+import type { AuthorizeParams, AuthorizeResponse, Jwks, Mode } from './types.js';
 
 /** The default address of a local otpgate (`npm start`). */
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8080';
 /** How long one request may take before it is answered as `unavailable`. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * The mode of an API key from its prefix: `otpg_live_…` → `live`, `otpg_test_…` → `test`, anything
+ * else → null.
+ * @example
+ * keyMode('otpg_live_4f…'); // 'live'
+ */
+export function keyMode(apiKey: string): Mode | null {
+  const match = /^otpg_(test|live)_/.exec(apiKey);
+  return match ? (match[1] as Mode) : null;
+}
 
 /** Settings of an `OtpgateClient`. */
 export interface OtpgateClientOptions {
@@ -47,6 +59,8 @@ export class OtpgateClient {
   readonly policy: PolicyResource;
   /** Inspect and revoke OTP sessions. */
   readonly sessions: Sessions;
+  /** Introspect access tokens. */
+  readonly tokens: Tokens;
   /** The integration's identities. */
   readonly identities: Identities;
   /** The webhook endpoint and its deliveries. */
@@ -59,6 +73,8 @@ export class OtpgateClient {
   readonly sandbox: SandboxResource;
   /** The base URL without a trailing slash, e.g. `http://127.0.0.1:8080`. */
   readonly baseUrl: string;
+  /** The key's mode (`otpg_live_…` → `live`, `otpg_test_…` → `test`; null for another shape): the mode `requireOtp` expects of access tokens. */
+  readonly mode: Mode | null;
 
   private readonly transport: Transport;
 
@@ -67,6 +83,7 @@ export class OtpgateClient {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('OtpgateClient: timeoutMs must be a positive number');
     this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
+    this.mode = keyMode(options.apiKey);
     const fetchFn = options.fetch ?? ((input: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(input, init));
     this.transport = new Transport({
       apiKey: options.apiKey,
@@ -79,6 +96,7 @@ export class OtpgateClient {
     this.verifications = new Verifications(this.transport);
     this.policy = new PolicyResource(this.transport);
     this.sessions = new Sessions(this.transport);
+    this.tokens = new Tokens(this.transport);
     this.identities = new Identities(this.transport);
     this.webhook = new WebhookResource(this.transport);
     this.pricing = new PricingResource(this.transport);

@@ -12,6 +12,7 @@ export * from './resources/account.js';
 export * from './resources/identities.js';
 export * from './resources/sandbox.js';
 export * from './resources/sessions.js';
+export * from './resources/tokens.js';
 export * from './resources/verifications.js';
 export * from './resources/webhook.js';
 export { bearerToken, createGate, headerValue, DEFAULT_CACHE_TTL_MS } from './middleware/gate.js';

@@ -175,6 +175,30 @@ export interface RevokedSession {
   revoked: true;
 }
 
+/** The mode of a key, a token and everything it acts on: `otpg_test_…` or `otpg_live_…`. */
+export type Mode = 'test' | 'live';
+
+/**
+ * `POST /v1/tokens/introspect` (RFC 7662): `active` only for a good, unexpired access token of the
+ * calling key's integration and mode whose OTP session is not revoked; otherwise just `{active: false}`.
+ */
+export type TokenIntrospection =
+  | { active: false }
+  | {
+      active: true;
+      /** The action, then the policy's extra scopes, space-separated. */
+      scope: string;
+      sub: string;
+      /** `<integration id>:<mode>`. */
+      aud: string;
+      /** Unix seconds. */
+      exp: number;
+      iat: number;
+      mode: Mode;
+      /** The integration id. */
+      client_id: string;
+    };
+
 // ── Identities ──────────────────────────────────────────────────────────────
 
 export interface Identity {

@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
-import { ProblemError, problem, validationProblem } from '../../domain/errors.js';
-import { sendProblem } from '../problem-reply.js';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ProblemError, problem, validationProblem, type Problem } from '../../domain/errors.js';
+import { rawProblemResponse, sendProblem } from '../problem-reply.js';
 
 interface AjvError {
   keyword: string;
@@ -89,4 +90,51 @@ function isStoreUnavailable(error: { code?: string; message?: string }): boolean
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08003', '40P01', '40001', 'SQLITE_BUSY'].includes(error.code ?? '') ||
     /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test(error.message ?? '')
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: refusals of the router before any route runs. A path parameter
+ * longer than `maxParamLength` is 414 `uri-too-long`, a malformed percent-encoding 400; neither
+ * echoes the path (it can be huge, or carry what the client should not see reflected).
+ */
+export function frameworkErrorProblem(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // These replies skip the app's onSend hooks: set what they would.
+  reply.header('x-request-id', request.id).header('cache-control', 'no-store');
+  switch (error.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      sendProblem(reply, problem('uri-too-long', 'A path segment of the request URI is too long.'));
+      return;
+    case 'FST_ERR_BAD_URL':
+      sendProblem(reply, validationProblem('The request path is not valid (bad percent-encoding).', { '(path)': ['invalid_format'] }));
+      return;
+    default:
+      request.log.error({ err: error }, 'router error');
+      sendProblem(reply, problem('internal-error', 'Something went wrong on our side; it has been logged.'));
+  }
+}
+
+/** Node's refusal of a connection's request (before Fastify sees it) → the problem to answer. */
+function clientErrorProblem(code: string | undefined): Problem {
+  switch (code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return problem('request-timeout', 'The request was not received in time; the connection is closed.');
+    case 'HPE_HEADER_OVERFLOW':
+      return problem('headers-too-large', 'The request line and headers are larger than the server accepts.');
+    default:
+      return validationProblem('The request is not valid HTTP.', { '(request)': ['malformed'] });
+  }
+}
+
+/**
+ * Fastify's `clientErrorHandler` (Node's `clientError`): request and header timeouts (408), headers
+ * over Node's limit (431) and unparsable requests (400) answered as problems that echo nothing, then
+ * the socket is closed. Like Node's own handler, nothing is written once a response has started
+ * on the socket (that would corrupt it for the peer).
+ */
+export function answerClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) socket.end(rawProblemResponse(clientErrorProblem(error.code)));
+  this.log.debug({ err: error }, 'client error');
+  socket.destroySoon();
 }

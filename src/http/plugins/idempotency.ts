@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock } from '../../domain/clock.js';
+import type { Clock, Random } from '../../domain/clock.js';
+import { seal, unseal } from '../../domain/codes.js';
 import { problem, validationProblem } from '../../domain/errors.js';
 import { claimKey, completeKey, releaseKey } from '../../store/idempotency-repo.js';
 import type { Db } from '../../store/tables.js';
@@ -24,14 +25,74 @@ function requestHash(request: FastifyRequest): string {
 /** Responses worth replaying: the request ran to a final answer (not a 5xx, not a 429 to retry later). */
 const storable = (status: number): boolean => status < 500 && status !== 429;
 
+/** What a replay shows in place of a credential of the first answer. */
+export const SHOWN_ONCE = '[shown once]';
+
+/**
+ * Fields of an answer that carry a credential: API keys and their signing secrets (admin creates), a
+ * webhook secret, the `otp_session` and `access_token` of an approved check. Only string values:
+ * a policy's `access_token` settings object stays.
+ */
+const SECRET_FIELDS = new Set(['key', 'signing_secret', 'secret', 'otp_session', 'access_token', 'refresh_token', 'auth_token']);
+
+/**
+ * The answer as it is kept for replays: every credential replaced by "[shown once]".
+ *
+ * Why a replay does not show them again: a key's secrets are documented as shown once, and an
+ * idempotency record is readable for 24 h by anyone holding the scope's credential, the key and the
+ * request body: replaying it would hand out a live API key, signing secret or OTP session a second
+ * time, long after the first answer. A replay still says what happened (status, ids, the approval),
+ * so a client that lost the first answer knows the operation ran, and recovers the secret the way
+ * it would have to anyway: issue another key, or check a new code. The secrets are dropped before
+ * the answer is stored, so they are never at rest at all; what is stored is sealed too (answers hold
+ * phone numbers, e-mail addresses and names), and unreadable without the server secret.
+ * An answer without credentials is kept byte for byte.
+ */
+export function withoutSecrets(body: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  let changed = false;
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([field, inner]) => {
+        if (SECRET_FIELDS.has(field) && typeof inner === 'string') {
+          changed = true;
+          return [field, SHOWN_ONCE];
+        }
+        return [field, walk(inner)];
+      }),
+    );
+  };
+  const redacted = walk(parsed);
+  return changed ? JSON.stringify(redacted) : body;
+}
+
+const SEALED_PREFIX = 'v1.';
+
+export interface IdempotencyDeps {
+  store: { db: Db };
+  clock: Clock;
+  random: Random;
+  /** Seals the stored answers. */
+  serverSecret: Buffer;
+}
+
 /**
  * `Idempotency-Key` on any POST, scoped to the integration and mode (or to the operator): the same
  * key and body within 24 h replays the first response with `Idempotent-Replayed: true`; another body
  * → 422 `idempotency-key-reused`; a key still in flight → 409 `idempotency-conflict`.
  * Runs as a preHandler, so requests that fail auth or schema validation are not recorded.
+ * Stored answers are sealed and keep no credential (see withoutSecrets).
  */
-export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
-  const claim = idempotencyClaim(db, clock);
+export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
+  const db = deps.store.db;
+  const claim = idempotencyClaim(db, deps.clock, deps.serverSecret);
   // Callback-style hooks: requests without a key (most) pass without a promise.
   app.addHook('preHandler', (request, reply, done) => {
     if (request.method !== 'POST' || request.headers['idempotency-key'] === undefined) return done();
@@ -48,14 +109,14 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
     if (!claimed) return done(null, payload);
     request.idempotency = undefined;
     const settle = storable(reply.statusCode) && typeof payload === 'string'
-      ? completeKey(db, claimed.scope, claimed.key, reply.statusCode, payload)
+      ? completeKey(db, claimed.scope, claimed.key, reply.statusCode, seal(deps.serverSecret, deps.random, withoutSecrets(payload)))
       : releaseKey(db, claimed.scope, claimed.key);
     settle.then(() => done(null, payload), (error: unknown) => done(error as Error));
   });
 }
 
 /** Claims the request's key (false), or answers the request (true: replay, 422, 409, 400). */
-function idempotencyClaim(db: Db, clock: Clock) {
+function idempotencyClaim(db: Db, clock: Clock, serverSecret: Buffer) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = request.headers['idempotency-key'];
     if (key === undefined) return false;
@@ -81,8 +142,14 @@ function idempotencyClaim(db: Db, clock: Clock) {
         .code(existing.response_status)
         .header('idempotent-replayed', 'true')
         .type(existing.response_status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json; charset=utf-8')
-        .send(existing.response_body);
+        .send(storedAnswer(serverSecret, existing.response_body));
     }
     return true;
   };
+}
+
+/** A stored answer as replayed; one kept in clear by an older version (JSON, never `v1.…`) loses its credentials too. */
+function storedAnswer(serverSecret: Buffer, stored: string | null): string | null {
+  if (stored === null) return null;
+  return stored.startsWith(SEALED_PREFIX) ? unseal(serverSecret, stored) : withoutSecrets(stored);
 }

@@ -6,6 +6,8 @@ import { signatureReplays } from './004-signature-replays.js';
 import { rateLimits } from './005-rate-limits.js';
 import { latestVerificationIndex } from './006-latest-verification-index.js';
 import { liveDelivery } from './007-live-delivery.js';
+import { canonicalIdentifierColumn } from './008-canonical-identifier.js';
+import { meta } from './009-meta.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +18,8 @@ export const migrations: Record<string, Migration> = {
   '005-rate-limits': rateLimits,
   '006-latest-verification-index': latestVerificationIndex,
   '007-live-delivery': liveDelivery,
+  '008-canonical-identifier': canonicalIdentifierColumn,
+  '009-meta': meta,
 };
 
 export const migrationProvider: MigrationProvider = {

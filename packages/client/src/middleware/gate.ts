@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { OtpgateClient } from '../client.js';
 import { PROBLEM_STATUS, unavailableProblem, type Problem } from '../problem.js';
-import type { AuthorizedSession } from '../types.js';
+import type { AuthorizedSession, Mode } from '../types.js';
 
 /** What `requireOtp` puts on the request (`req.otp`) when the action is allowed. */
 export interface OtpContext {
@@ -10,14 +10,18 @@ export interface OtpContext {
   /** The session it ran under, when the action is gated (session mode). */
   session?: AuthorizedSession;
   /** The verified access token's claims (access-token mode). */
-  token?: JWTPayload & { scope?: string };
+  token?: JWTPayload & { scope?: string; mode?: Mode; sid?: string };
 }
 
 /** Offline verification of access tokens instead of calling `/v1/authorize`. */
 export interface AccessTokenOptions<Req> {
   /** @default client.baseUrl + '/.well-known/jwks.json' */
   jwksUrl?: string;
-  /** The integration id (`int_…`) the token must be issued to (`aud`). */
+  /**
+   * The integration id (`int_…`) the token must be issued to. The token's `aud` must be
+   * `<audience>:<mode>` and its `mode` claim the mode of the client's key (`otpg_live_…` → `live`,
+   * `otpg_test_…` → `test`), so a live gate never accepts a test token, nor a test gate a live one.
+   */
   audience: string;
   /** The expected `iss`. @default undefined (not checked) */
   issuer?: string;
@@ -103,6 +107,9 @@ export function createGate<Req>(action: string, options: RequireOtpOptions<Req>)
   const tokenOptions = options.accessToken;
   if (tokenOptions) {
     if (!tokenOptions.audience) throw new TypeError('requireOtp: accessToken.audience (the integration id) is required');
+    const mode = client.mode;
+    if (!mode) throw new TypeError('requireOtp: accessToken needs a client whose apiKey is an otpg_live_… or otpg_test_… key (it sets the mode tokens must have)');
+    const audience = expectedAudience(tokenOptions.audience, mode);
     const jwks = createRemoteJWKSet(tokenOptions.jwksUrl ? new URL(tokenOptions.jwksUrl) : client.url('/.well-known/jwks.json'));
     return async ({ token }) => {
       if (!token) return { allowed: false, status: 403, problem: otpRequired('An access token is required (Authorization: Bearer <token>).') };
@@ -110,13 +117,15 @@ export function createGate<Req>(action: string, options: RequireOtpOptions<Req>)
       try {
         ({ payload } = await jwtVerify(token, jwks, {
           algorithms: ['EdDSA'],
-          audience: tokenOptions.audience,
+          audience,
           ...(tokenOptions.issuer !== undefined ? { issuer: tokenOptions.issuer } : {}),
         }));
       } catch (error) {
         if (isJwksUnavailable(error)) return failClosed('The keys that sign access tokens could not be fetched from otpgate.');
         return { allowed: false, status: 403, problem: otpRequired('The access token is not valid or has expired.') };
       }
+      // `aud` names the mode already; the claim is checked as well (tokens are never good in the other mode).
+      if (payload.mode !== mode) return { allowed: false, status: 403, problem: otpRequired(`The access token was not issued in ${mode} mode.`) };
       const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
       if (!scopes.includes(action)) return { allowed: false, status: 403, problem: otpRequired(`The access token does not authorize "${action}".`) };
       return { allowed: true, otp: { otpRequired: true, token: payload as JWTPayload & { scope: string } } };
@@ -150,6 +159,17 @@ export function createGate<Req>(action: string, options: RequireOtpOptions<Req>)
     // otpgate down, 5xx, or a misconfiguration (bad key, unknown route): fail closed.
     return failClosed('The OTP gate could not be checked; try again later.');
   };
+}
+
+/**
+ * The `aud` a token must carry: `<integration id>:<mode>`. An audience given with a mode suffix
+ * already must name the client's mode.
+ */
+function expectedAudience(audience: string, mode: Mode): string {
+  const suffixed = /^(.*):(test|live)$/.exec(audience);
+  if (!suffixed) return `${audience}:${mode}`;
+  if (suffixed[2] !== mode) throw new TypeError(`requireOtp: accessToken.audience names ${suffixed[2]} mode but the client's key is a ${mode} key`);
+  return audience;
 }
 
 /** Drops expired entries; if none were, the oldest tenth (a Map iterates in insertion order). */
