@@ -14,7 +14,7 @@ import { OutboxWorker } from './delivery/outbox-worker.js';
 import { PromMetrics } from './http/metrics.js';
 import type { Limits } from './limits/limits.js';
 import { SandboxChannel } from './sandbox/sandbox-channel.js';
-import { generateAdminToken, generateServerSecret, loadOrCreateSecret, verifyServerSecret } from './secrets.js';
+import { generateAdminToken, loadOrCreateSecret, loadServerSecret, requireSharedSecret } from './secrets.js';
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
 import { startHousekeeping } from './store/housekeeping.js';
@@ -64,17 +64,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
-  // Processes sharing a Postgres must share the secret: a data directory's own would differ per host.
-  if (!config.serverSecret && !config.databaseUrl.startsWith('sqlite:')) throw new Error('OTPGATE_SECRET is required with Postgres: set the same secret (≥ 32 characters) for every process of the deployment');
+  requireSharedSecret(config);
   const store = openStore(config.databaseUrl, {
     backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
   });
   await migrateToLatest(store.db);
 
   const admin = config.adminToken ? { value: config.adminToken, created: false } : loadOrCreateSecret(config.dataDir, 'admin-token', generateAdminToken);
-  const secret = config.serverSecret ?? loadOrCreateSecret(config.dataDir, 'server-secret', generateServerSecret).value;
-  const serverSecret = Buffer.from(secret, 'utf8');
-  await verifyServerSecret(store.db, serverSecret, random).catch(async (error: unknown) => {
+  const serverSecret = await loadServerSecret(config, store.db, random).catch(async (error: unknown) => {
     await store.close();
     throw error;
   });

@@ -75,3 +75,21 @@ export async function verifyServerSecret(store: Db, serverSecret: Buffer, random
   const stored = await db.selectFrom('meta').select('value').where('key', '=', CHECK_KEY).executeTakeFirstOrThrow();
   if (!opens(stored.value)) refuse();
 }
+
+/**
+ * The deployment's server secret, as every entry point (server, worker, CLI) must get it: required
+ * with Postgres (processes on several hosts must share it), else OTPGATE_SECRET or the data
+ * directory's; then checked against the value sealed at the first start (a wrong secret is refused
+ * with a message naming OTPGATE_SECRET instead of failing later on sealed data).
+ */
+export function requireSharedSecret(config: { serverSecret: string | null; databaseUrl: string }): void {
+  if (!config.serverSecret && !config.databaseUrl.startsWith('sqlite:')) {
+    throw new Error('OTPGATE_SECRET is required with Postgres: set the same secret (≥ 32 characters) for every process of the deployment');
+  }
+}
+
+export async function loadServerSecret(config: { serverSecret: string | null; dataDir: string }, db: Db, random: Random): Promise<Buffer> {
+  const secret = Buffer.from(config.serverSecret ?? loadOrCreateSecret(config.dataDir, 'server-secret', generateServerSecret).value, 'utf8');
+  await verifyServerSecret(db, secret, random);
+  return secret;
+}

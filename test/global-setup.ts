@@ -3,10 +3,13 @@ import { execFileSync } from 'node:child_process';
 /** Black-box tests start the built server the way `npm start` does, so build once before the run. */
 export default function setup(): void {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  if (!process.env.OTPGATE_TEST_DATABASE_URL || !process.env.OTPGATE_TEST_REDIS_URL) {
-    process.stderr.write(
-      'otpgate: the Postgres + Redis suites (test/scale, storage on Postgres) are NOT run: set OTPGATE_TEST_DATABASE_URL ' +
-        '(postgres://…) and OTPGATE_TEST_REDIS_URL (redis://…) to run them, as .ci/run does.\n',
-    );
+  const missing = ['OTPGATE_TEST_DATABASE_URL', 'OTPGATE_TEST_REDIS_URL'].filter((name) => !process.env[name]);
+  if (missing.length === 0) return;
+  if (process.env.OTPGATE_TEST_REQUIRE_SERVICES === '1') {
+    throw new Error(`OTPGATE_TEST_REQUIRE_SERVICES=1 but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} unset: the suites that need Postgres and Redis would be skipped`);
   }
+  process.stderr.write(
+    `otpgate: ${missing.join(' and ')} unset: the suites that need Postgres and Redis (test/scale, storage on Postgres, Redis replay records) ` +
+      'show as SKIPPED. Set OTPGATE_TEST_DATABASE_URL (postgres://…) and OTPGATE_TEST_REDIS_URL (redis://…) to run them, as .ci/run does.\n',
+  );
 }

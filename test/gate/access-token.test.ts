@@ -79,7 +79,7 @@ describe('access tokens (policy access_token.enabled)', () => {
   it('`otpgate signing-keys rotate` rotates the keys of a data dir from the CLI', async () => {
     const beforeKids = (await jwks()).keys.map((k) => k.kid);
     const out = execFileSync('node', ['dist/cli/index.js', 'signing-keys', 'rotate'], {
-      env: { ...process.env, OTPGATE_DATA_DIR: rt.dir, OTPGATE_DATABASE_URL: rt.config.databaseUrl, OTPGATE_ADMIN_TOKEN: 'x'.repeat(32) },
+      env: { ...process.env, OTPGATE_DATA_DIR: rt.dir, OTPGATE_DATABASE_URL: rt.config.databaseUrl, OTPGATE_ADMIN_TOKEN: 'x'.repeat(32), ...(rt.config.serverSecret ? { OTPGATE_SECRET: rt.config.serverSecret } : {}) },
       encoding: 'utf8',
     });
     const { active_kid, published } = JSON.parse(out) as { active_kid: string; published: string[] };

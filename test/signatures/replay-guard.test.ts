@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { MemoryReplayGuard, RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from '../../src/limits/replay-guard.js';
 import { startRuntime, type TestRuntime } from '../helpers/runtime.js';
-import { REDIS_URL, TEST_STORE } from '../helpers/stores.js';
+import { NEEDS_REDIS, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
 
 const TTL = 600_000;
 const logger = pino({ level: 'silent' });
@@ -121,7 +121,7 @@ describe('RedisReplayGuard', () => {
     }
   });
 
-  describe.runIf(REDIS_URL)('on a real Redis', () => {
+  describe.skipIf(!REDIS_URL)(`on a real Redis${REDIS_URL ? '' : ` (skipped: ${NEEDS_REDIS})`}`, () => {
     let redis: Redis;
     beforeAll(() => {
       redis = new Redis(REDIS_URL ?? '');

@@ -9,24 +9,15 @@ import { createRuntime } from '../../src/runtime.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrationProvider } from '../../src/store/migrations/index.js';
 import { claimDue, enqueue, markDone, release } from '../../src/store/outbox-repo.js';
-import { POSTGRES_URL, createThrowawayDatabase } from '../helpers/stores.js';
+import { eachDialect, storeDialects } from '../helpers/stores.js';
 
 const WORKER = 'worker-1';
 /** A message payload as versions before deliveries kept their spec wrote it: with the sealed code. */
 const legacyPayload = (deliveryId: string): string => JSON.stringify({ delivery_id: deliveryId, to: '+5511987654321', code_sealed: 'v1.aXY.Ym9keQ.dGFn', locale: 'pt-BR', ttl_s: 300, brand: 'Acme' });
 
-const dialects = [
-  {
-    name: 'sqlite',
-    open: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'otpgate-outbox-wipe-'));
-      return { url: `sqlite:${join(dir, 'otpgate.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  ...(POSTGRES_URL ? [{ name: 'postgres', open: () => createThrowawayDatabase(POSTGRES_URL as string) }] : []),
-];
+const dialects = storeDialects('outbox-wipe');
 
-describe.each(dialects)('finished outbox messages keep no sealed code ($name)', ({ open }) => {
+eachDialect(dialects)('finished outbox messages keep no sealed code ($name)', ({ open }) => {
   let store: Store;
   let db: { url: string; drop(): Promise<void> };
   beforeAll(async () => {
