@@ -120,7 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'otpgate', version: '1', description: 'Self-hosted OTP verification gateway. See API.md for the contract.' },
+      info: { title: 'otpgate', version: '1', description: 'Self-hosted OTP verification gateway. The contract is docs/api.md in the repository.' },
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },

@@ -4,7 +4,7 @@ import type { Result } from './problem.js';
 import * as fx from './testing/fixtures.js';
 import { startStub, type HttpStub, type StubReply } from './testing/http-stub.js';
 
-/** Canned API.md answers by `METHOD path` (path without the query). */
+/** Canned docs/api.md answers (served and planned endpoints) by `METHOD path` (path without the query). */
 const routes: Record<string, StubReply> = {
   'POST /v1/verifications': { status: 201, body: fx.verification },
   'POST /v1/verifications/check': { status: 200, body: fx.checked },
@@ -86,7 +86,7 @@ const cases: Case[] = [
   { name: 'jwks', call: (c) => c.jwks(), method: 'GET', url: '/.well-known/jwks.json', status: 200 },
 ];
 
-describe('every endpoint of API.md', () => {
+describe('every endpoint of docs/api.md (planned ones included, against this stub only)', () => {
   it.each(cases)('$name → $method $url', async ({ call, method, url, body, status, headers }) => {
     const before = stub.requests.length;
     const res = await call(client);

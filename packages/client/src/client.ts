@@ -63,13 +63,13 @@ export class OtpgateClient {
   readonly tokens: Tokens;
   /** The integration's identities. */
   readonly identities: Identities;
-  /** The webhook endpoint and its deliveries. */
+  /** The webhook endpoint and its deliveries. Not yet served by the server: every method answers 404 `not-found` until it ships. */
   readonly webhook: WebhookResource;
-  /** Prices per channel and country. */
+  /** Prices per channel and country. Not yet served by the server (404 `not-found`). */
   readonly pricing: PricingResource;
-  /** Prepaid balance and ledger. */
+  /** Prepaid balance and ledger. Not yet served by the server (404 `not-found`). */
   readonly balance: BalanceResource;
-  /** Captured test-mode messages and virtual inboxes. */
+  /** Captured test-mode messages, and virtual inboxes (`inboxes`: not yet served by the server). */
   readonly sandbox: SandboxResource;
   /** The base URL without a trailing slash, e.g. `http://127.0.0.1:8080`. */
   readonly baseUrl: string;

@@ -20,7 +20,7 @@ describe('signRequest', () => {
     expect(headers['X-Signature']).toBe('v1=ef19e662463deeb0086574d5bd655333342c2fc5a195a02f49e282e0ef281a18');
   });
 
-  it('equals the scheme of API.md computed step by step with node:crypto', () => {
+  it('equals the scheme of docs/api.md computed step by step with node:crypto', () => {
     const bodyHash = createHash('sha256').update(body, 'utf8').digest('hex');
     expect(bodyHash).toBe('3c676b78687167332ccfac54c8f34a4f143ed0328c4b8d6294af0f26fce2d02c');
     const canonical = ['1700000000', 'POST', '/v1/verifications?x=1', bodyHash].join('\n');

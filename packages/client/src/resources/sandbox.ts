@@ -12,6 +12,7 @@ export class SandboxInboxes {
    * @example
    * const inbox = await client.sandbox.inboxes.create({ kind: 'email' });
    * if (inbox.ok) await client.verifications.create({ identifier: inbox.data.address });
+   * @remarks Not yet served: the server has no `POST /v1/sandbox/inboxes` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   create(params: CreateSandboxInboxParams, options: PostOptions = {}): Promise<Result<SandboxInbox>> {
     return this.transport.request('POST', '/v1/sandbox/inboxes', { ...options, body: params });
@@ -23,6 +24,7 @@ export class SandboxInboxes {
    * @example
    * const inbox = await client.sandbox.inboxes.get('inb_4Qz…');
    * if (inbox.ok && inbox.data.status === 'otp_received') console.warn(inbox.data.otp_code);
+   * @remarks Not yet served: the server has no `GET /v1/sandbox/inboxes/{id}` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   get(id: string, options: RequestOptions = {}): Promise<Result<SandboxInbox>> {
     return this.transport.request('GET', `/v1/sandbox/inboxes/${seg(id)}`, options);
@@ -33,6 +35,7 @@ export class SandboxInboxes {
    * @default no `Idempotency-Key`
    * @example
    * await client.sandbox.inboxes.finish('inb_4Qz…');
+   * @remarks Not yet served: the server has no `POST /v1/sandbox/inboxes/{id}/finish` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   finish(id: string, options: PostOptions = {}): Promise<Result<SandboxInbox>> {
     return this.transport.request('POST', `/v1/sandbox/inboxes/${seg(id)}/finish`, { ...options, body: {} });
@@ -43,6 +46,7 @@ export class SandboxInboxes {
    * @default no `Idempotency-Key`
    * @example
    * await client.sandbox.inboxes.cancel('inb_4Qz…');
+   * @remarks Not yet served: the server has no `POST /v1/sandbox/inboxes/{id}/cancel` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   cancel(id: string, options: PostOptions = {}): Promise<Result<SandboxInbox>> {
     return this.transport.request('POST', `/v1/sandbox/inboxes/${seg(id)}/cancel`, { ...options, body: {} });

@@ -11,6 +11,7 @@ export class WebhookDeliveries {
    * @default limit 20, first page
    * @example
    * const page = await client.webhook.deliveries.list({ limit: 50 });
+   * @remarks Not yet served: the server has no `GET /v1/webhook/deliveries` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   list(params: ListParams = {}, options: RequestOptions = {}): Promise<Result<Page<WebhookDelivery>>> {
     return this.transport.request('GET', '/v1/webhook/deliveries', { ...options, query: { limit: params.limit, cursor: params.cursor } });
@@ -21,6 +22,7 @@ export class WebhookDeliveries {
    * @default no `Idempotency-Key`
    * @example
    * await client.webhook.deliveries.retry('whd_7Kp…');
+   * @remarks Not yet served: the server has no `POST /v1/webhook/deliveries/{id}/retry` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   retry(id: string, options: PostOptions = {}): Promise<Result<WebhookDelivery>> {
     return this.transport.request('POST', `/v1/webhook/deliveries/${seg(id)}/retry`, { ...options, body: {} });
@@ -40,6 +42,7 @@ export class WebhookResource {
    * @default the client's `timeoutMs`
    * @example
    * const hook = await client.webhook.get();
+   * @remarks Not yet served: the server has no `GET /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   get(options: RequestOptions = {}): Promise<Result<Webhook>> {
     return this.transport.request('GET', '/v1/webhook', options);
@@ -52,6 +55,7 @@ export class WebhookResource {
    * @example
    * const hook = await client.webhook.update({ url: 'https://example.com/hooks/otpgate', events: ['verification.approved'] });
    * if (hook.ok) saveSecret(hook.data.secret);
+   * @remarks Not yet served: the server has no `PATCH /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   update(params: UpdateWebhookParams, options: RequestOptions = {}): Promise<Result<WebhookWithSecret>> {
     return this.transport.request('PATCH', '/v1/webhook', { ...options, body: params });
@@ -62,6 +66,7 @@ export class WebhookResource {
    * @default the client's `timeoutMs`
    * @example
    * await client.webhook.delete();
+   * @remarks Not yet served: the server has no `DELETE /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   delete(options: RequestOptions = {}): Promise<Result<WebhookDeleted>> {
     return this.transport.request('DELETE', '/v1/webhook', options);
