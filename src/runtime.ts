@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { createBackends, type Backends } from './backends.js';
 import type { Config } from './config.js';
 import { cryptoRandom, systemClock, type Clock, type Random } from './domain/clock.js';
+import { maskIdentifier, parseIdentifier } from './domain/identifiers.js';
 import type { ChannelRegistry } from './delivery/channel.js';
 import { deliverMessageHandler, failDeadMessage, MESSAGE_KIND } from './delivery/deliver-message.js';
 import { RECEIPT_TIMEOUT_KIND } from './delivery/enqueue-message.js';
@@ -47,16 +48,114 @@ export interface RuntimeOptions {
   leaseMs?: number;
 }
 
-/** Logs never carry keys, session tokens, signatures or codes. */
-export function createLogger(level: string): Logger {
-  return pino({
+/** Logs never carry keys, session tokens, signatures or codes, nor phones, emails or CPFs in clear. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     redact: {
       // Paths, not bare names: `err.code` (an error code) must stay readable.
       paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-otp-session"]', 'req.headers["x-signature"]', 'body.code', 'payload.code', '*.otp_session', '*.signing_secret', '*.access_token'],
       censor: '[redacted]',
     },
-  });
+    // These win over Fastify's own `req`/`err` serializers (it merges the instance's on top).
+    serializers: { req: serializeRequest, err: serializeError, error: maskIdentifiersInLogValue },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+// Identifier-looking text, wherever it sits: E.164-style phones (only `+`-prefixed numbers are
+// phones here), emails (anything@domain.tld) and CPFs (11 digits, dotted or bare).
+const LOGGED_EMAIL = /[^\s@/?&=#;,:"'<>()[\]]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g;
+const LOGGED_PHONE = /\+\d[\d ().-]{5,}\d/g;
+const LOGGED_CPF = /(?<![\w.-])\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?![\w-])/g;
+
+/** Masks every phone, email and CPF in free text (log fields, URLs once decoded). */
+export function maskIdentifiersInText(text: string): string {
+  if (!/[@+\d]/.test(text)) return text;
+  return text
+    .replace(LOGGED_EMAIL, (match) => maskLooseIdentifier(match, 'email'))
+    .replace(LOGGED_PHONE, (match) => maskLooseIdentifier(match, 'phone'))
+    .replace(LOGGED_CPF, (match) => maskLooseIdentifier(match, 'cpf'));
+}
+
+function maskLooseIdentifier(text: string, kind: 'phone' | 'email' | 'cpf'): string {
+  const parsed = parseIdentifier(text);
+  if (parsed.ok) return maskIdentifier(parsed.identifier);
+  // Not valid, still personal: the same shapes maskIdentifier gives.
+  if (kind === 'email') {
+    const at = text.lastIndexOf('@');
+    const local = text.slice(0, at);
+    return `${local.length > 1 ? local.slice(0, 1) : ''}***@${text.slice(at + 1)}`;
+  }
+  const digits = text.replace(/\D/g, '');
+  if (kind === 'phone') return `+${digits.slice(0, 2)}${'*'.repeat(Math.max(digits.length - 6, 1))}${digits.slice(-4)}`;
+  return `***.***.*${digits.slice(7, 9)}-${digits.slice(9, 11)}`;
+}
+
+/** A request URL for the log: path segments and query values holding identifiers are masked. */
+export function maskUrlForLog(url: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const maskedPath = path.split('/').map(maskUrlComponent).join('/');
+  if (q < 0) return maskedPath;
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq < 0 ? maskUrlComponent(pair) : `${pair.slice(0, eq + 1)}${maskUrlComponent(pair.slice(eq + 1))}`;
+    })
+    .join('&');
+  return `${maskedPath}?${query}`;
+}
+
+/** One URL component: decoded (a literal `+` stays a `+`, as phones are written), masked if it holds an identifier. */
+function maskUrlComponent(component: string): string {
+  let decoded = component;
+  try {
+    decoded = decodeURIComponent(component);
+  } catch {
+    // Malformed escapes: mask the raw text.
+  }
+  const masked = maskIdentifiersInText(decoded);
+  return masked !== decoded ? masked : maskIdentifiersInText(component);
+}
+
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  headers?: Record<string, unknown>;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
+/** Fastify's request serializer, with the URL's identifiers masked. */
+function serializeRequest(req: LoggedRequest): Record<string, unknown> {
+  if (req === null || typeof req !== 'object') return { value: req };
+  return {
+    method: req.method,
+    url: typeof req.url === 'string' ? maskUrlForLog(req.url) : req.url,
+    version: req.headers?.['accept-version'],
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
+/** pino's error serializer, with identifiers in the message and stack masked (provider errors quote numbers). */
+function serializeError(err: unknown): unknown {
+  const serialized: unknown = pino.stdSerializers.err(err as Error);
+  if (serialized === null || typeof serialized !== 'object') return maskIdentifiersInLogValue(serialized);
+  const out = { ...(serialized as Record<string, unknown>) };
+  for (const key of ['message', 'stack'] as const) if (typeof out[key] === 'string') out[key] = maskIdentifiersInText(out[key]);
+  return out;
+}
+
+function maskIdentifiersInLogValue(value: unknown): unknown {
+  if (typeof value === 'string') return maskIdentifiersInText(value);
+  if (value instanceof Error) return serializeError(value);
+  return value;
 }
 
 /** Opens the store, migrates, loads secrets and wires services, worker and app. Does not listen. */

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config.js';
 import { serve } from './serve.js';
 import { runWorker } from './worker.js';
-import { withAdmin } from './with-admin.js';
+import { publishKeysChanged, withAdmin } from './with-admin.js';
 import { createIntegration, createKey, deleteKey, listIntegrationsPage } from '../services/integrations.js';
 import { migrateToLatest, openStore } from '../store/database.js';
 import { loadConfig } from '../config.js';
@@ -81,6 +81,7 @@ keys
   .action(async (integrationId: string, keyId: string) => {
     await withAdmin(async (deps) => {
       const result = await deleteKey(deps, integrationId, keyId);
+      if (result.ok) await publishKeysChanged(); // running servers drop the key now, not at their cache's expiry
       print(result.ok ? result.value : result.problem);
       if (!result.ok) process.exitCode = 1;
     });

@@ -12,6 +12,11 @@ import {
 
 export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
 export type LockStatus = { locked: false } | { locked: true; msLeft: number };
+export interface FailureRule {
+  maxFailures: number;
+  windowS: number;
+  durationS: number;
+}
 
 /**
  * Per-identifier counters and lockouts. Backed by rate-limiter-flexible; windows start at the first
@@ -24,6 +29,18 @@ export interface Limits {
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;
   resetFailures(key: string): Promise<void>;
+  /**
+   * Takes one of the `maxFailures` failures allowed per `windowS` *before* a code is compared, in one
+   * atomic count (so concurrent checks cannot share a failure): `last` when it took the final one.
+   * Refused when the budget is spent (by failures, or by checks still comparing).
+   */
+  reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }>;
+  /** Gives a reserved failure back (the code was right). */
+  releaseFailure(key: string, rule: FailureRule): Promise<void>;
+  /** Whether the failure budget has room now (a read; reserves nothing). */
+  failureRoom(key: string, rule: FailureRule): Promise<boolean>;
+  /** Locks the key for `durationS`; the failure budget stays spent until then, and counts afresh after. */
+  lock(key: string, rule: FailureRule): Promise<void>;
   /** Adds one to a counter whose window of `durationS` starts at its first count; returns the count. Never refuses. */
   tally(name: string, key: string, durationS: number): Promise<number>;
   /** A counter's current count (0 when none runs). */
@@ -143,6 +160,36 @@ export class FlexibleLimits implements Limits {
       await failures.delete(key); // counting starts afresh once the lock ends
     });
     return { lockedNow: true };
+  }
+
+  async reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }> {
+    const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
+    let consumed: number;
+    try {
+      consumed = (await this.write(() => failures.consume(key))).consumedPoints;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      return { ok: false };
+    }
+    // A policy lowered mid-window leaves a larger running count: that is a spent budget too.
+    return consumed <= rule.maxFailures ? { ok: true, last: consumed >= rule.maxFailures } : { ok: false };
+  }
+
+  async releaseFailure(key: string, rule: FailureRule): Promise<void> {
+    await this.write(() => this.limiter('fail', rule.maxFailures, rule.windowS).reward(key, 1));
+  }
+
+  async failureRoom(key: string, rule: FailureRule): Promise<boolean> {
+    const res = await this.limiter('fail', rule.maxFailures, rule.windowS).get(key);
+    return !res || res.msBeforeNext <= 0 || res.consumedPoints < rule.maxFailures;
+  }
+
+  async lock(key: string, rule: FailureRule): Promise<void> {
+    await this.write(async () => {
+      await this.limiter('lock', 1, 1).block(key, rule.durationS);
+      // Not deleted: a fresh budget now would let checks that passed the lock check compare again.
+      await this.limiter('fail', rule.maxFailures, rule.windowS).block(key, rule.durationS);
+    });
   }
 
   async tally(name: string, key: string, durationS: number): Promise<number> {

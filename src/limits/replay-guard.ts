@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../domain/clock.js';
-import { claimReplayKey, purgeExpiredReplays } from '../store/signature-replays-repo.js';
+import { claimReplayKey, purgeExpiredReplays, type SignatureReplaysTable } from '../store/signature-replays-repo.js';
 import type { Db } from '../store/tables.js';
 
 /**
@@ -13,10 +13,21 @@ export interface ReplayGuard {
   firstSeen(key: string, ttlMs: number): Promise<boolean>;
 }
 
+/** A guard whose records can also be looked up without claiming (the fallback behind Redis). */
+export interface ReplayRecords extends ReplayGuard {
+  /** True while `key` is recorded (not expired). A read: records nothing. */
+  recorded?(key: string): Promise<boolean>;
+}
+
 /** The in-memory twin for unit tests (one process only). */
-export class MemoryReplayGuard implements ReplayGuard {
+export class MemoryReplayGuard implements ReplayRecords {
   private readonly seen = new Map<string, number>();
   constructor(private readonly clock: Clock) {}
+
+  async recorded(key: string): Promise<boolean> {
+    const until = this.seen.get(key);
+    return until !== undefined && until > this.clock.now();
+  }
 
   async firstSeen(key: string, ttlMs: number): Promise<boolean> {
     const now = this.clock.now();
@@ -31,7 +42,7 @@ export class MemoryReplayGuard implements ReplayGuard {
  * Over the `signature_replays` table (SQLite or Postgres): one atomic insert-or-nothing per key.
  * Expired rows are purged at most once per `purgeEveryMs`, on the way of a call.
  */
-export class StoreReplayGuard implements ReplayGuard {
+export class StoreReplayGuard implements ReplayRecords {
   private nextPurgeAt = 0;
   constructor(
     private readonly db: Db,
@@ -48,20 +59,33 @@ export class StoreReplayGuard implements ReplayGuard {
     }
     return claimReplayKey(this.db, key, now + ttlMs, now);
   }
+
+  /** One primary-key read. */
+  async recorded(key: string): Promise<boolean> {
+    const row = await this.db
+      .withTables<{ signature_replays: SignatureReplaysTable }>()
+      .selectFrom('signature_replays')
+      .select('key')
+      .where('key', '=', key)
+      .where('expires_at', '>', this.clock.now())
+      .executeTakeFirst();
+    return row !== undefined;
+  }
 }
 
 /**
- * `SET key 1 NX PX ttl` in Redis; while Redis errors, the store guard answers instead. Keys recorded
- * in the store during an outage are not in Redis, so for one ttl after the last Redis error every
- * key is also claimed in the store: a signature accepted during the outage cannot be replayed once
- * Redis is back.
+ * `SET key 1 NX PX ttl` in Redis; while Redis errors, the store guard answers instead. A key Redis
+ * has not seen may still have been accepted through the store while Redis failed for some process
+ * (this one or another: an outage or a partition can hit one process only), so before a key new to
+ * Redis is accepted the store is read for it (one primary-key read): a signature accepted during an
+ * outage cannot be replayed through any process once Redis answers again. If that read fails the
+ * call fails (the guard cannot tell), as the store guard does during a database outage.
  */
 export class RedisReplayGuard implements ReplayGuard {
-  private degradedUntil = 0;
   private lastWarn = 0;
   constructor(
     private readonly redis: Redis,
-    private readonly fallback: ReplayGuard,
+    private readonly fallback: ReplayRecords,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly prefix = 'otpgate:sigreplay:',
@@ -73,7 +97,6 @@ export class RedisReplayGuard implements ReplayGuard {
       fresh = (await this.redis.set(this.prefix + key, '1', 'PX', ttlMs, 'NX')) === 'OK';
     } catch (err) {
       const now = this.clock.now();
-      this.degradedUntil = now + ttlMs;
       if (now - this.lastWarn > 10_000) {
         this.lastWarn = now;
         this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'replay guard: redis failed; using the database');
@@ -81,7 +104,8 @@ export class RedisReplayGuard implements ReplayGuard {
       return this.fallback.firstSeen(key, ttlMs);
     }
     if (!fresh) return false;
-    if (this.clock.now() < this.degradedUntil) return this.fallback.firstSeen(key, ttlMs);
+    // Recorded in the store during some process's outage: Redis now holds it too, and it stays refused.
+    if (this.fallback.recorded && (await this.fallback.recorded(key))) return false;
     return true;
   }
 }

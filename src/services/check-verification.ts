@@ -20,7 +20,8 @@ import { noteApproval } from './fraud-guard.js';
 import { recordVerifiedAddress } from './identity-merge.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
 import { newSessionToken, sessionKey } from './sessions.js';
-import { checkNotLocked, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import { checkNotLocked, lockedRefusal, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import type { FailureRule } from '../limits/limits.js';
 
 export interface CheckInput {
   identifier?: string;
@@ -91,25 +92,62 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
     return fail(gate.problem);
   }
 
+  // The failure is reserved before the code is compared, so that however many checks run at once, at
+  // most lockout.max_failures wrong codes are compared per window; a right code gives it back.
+  const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
+  const slot = await reserveFailure(deps, tenant, key, rule, verification.id);
+  if (!slot.ok) return slot;
+
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
+    await deps.limits.releaseFailure(key, rule);
     return approve(deps, tenant, verification, now);
   }
 
   const wrong = await recordWrongCode(deps.store.db, verification.id, now, policy.checks.on_wrong_code === 'restart');
+  // The wrong code was compared: it keeps its failure, and the last one locks, even when it lost a race.
+  const lockedNow = slot.value.last;
+  if (lockedNow) await deps.limits.lock(key, rule);
   // A concurrent check used the last attempt (or approved it) between our read and this write.
   if (!wrong) return refusalAfterRace(deps, tenant, verification.id);
   const decision = afterWrongCode(wrong.attempts, verification.max_attempts, policy);
-  const { lockedNow } = await deps.limits.recordFailure(key, {
-    maxFailures: policy.lockout.max_failures,
-    windowS: policy.lockout.window_s,
-    durationS: policy.lockout.duration_s,
-  });
   return fail(
     problem('invalid-code', decision.fails ? 'The code is not correct; request a new one.' : 'The code is not correct.', {
       attempts_remaining: decision.attemptsRemaining,
       ...(lockedNow ? { identifier_locked: true, lock_duration: policy.lockout.duration_s } : {}),
     }),
   );
+}
+
+/** How long a check waits for failures reserved by concurrent checks to resolve (lock, or give back). */
+const RESERVE_WAIT_MS = 5_000;
+
+/**
+ * Reserves one failure of the identifier's budget before a comparison. When the budget is spent, the
+ * checks holding it are still comparing or one of them locks: this waits, re-reading, until the lock
+ * is set (429 identifier-locked), the verification is no longer pending (what it says now: a right
+ * code approved it, or wrong ones failed it), or a failure was given back (then reserves again).
+ * Never compares without a reservation. Should nothing resolve in time (a holder crashed, or refused
+ * reservations overcounted), the identifier is locked: the budget is spent either way.
+ */
+async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, rule: FailureRule, id: string): Promise<Result<{ last: boolean }>> {
+  const first = await deps.limits.reserveFailure(key, rule);
+  if (first.ok) return ok({ last: first.last });
+  const started = performance.now();
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    const lock = await deps.limits.lockStatus(key);
+    if (lock.locked) return lockedRefusal(lock.msLeft);
+    const gate = gateCheck(await findVerification(deps.store.db, tenant, id), deps.clock.now());
+    if (!gate.compare) return fail(gate.problem);
+    if (performance.now() - started >= RESERVE_WAIT_MS) {
+      await deps.limits.lock(key, rule);
+      return lockedRefusal(rule.durationS * 1000);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
+    if (await deps.limits.failureRoom(key, rule)) {
+      const again = await deps.limits.reserveFailure(key, rule);
+      if (again.ok) return ok({ last: again.last });
+    }
+  }
 }
 
 async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number): Promise<Result<CheckApproved>> {

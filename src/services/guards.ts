@@ -20,8 +20,13 @@ export function parseIdentifierField(input: string, field = 'identifier'): Resul
 export async function checkNotLocked(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
   const lock = await deps.limits.lockStatus(identifierKey(tenant, identifier));
   if (!lock.locked) return ok(undefined);
-  const lock_duration = Math.max(1, Math.ceil(lock.msLeft / 1000));
-  return fail(tooMany('identifier-locked', `Too many failed checks; the identifier is locked for ${lock_duration} s.`, lock.msLeft, { lock_duration }));
+  return lockedRefusal(lock.msLeft);
+}
+
+/** 429 identifier-locked for `msLeft` more milliseconds. */
+export function lockedRefusal(msLeft: number): Result<never> {
+  const lock_duration = Math.max(1, Math.ceil(msLeft / 1000));
+  return fail(tooMany('identifier-locked', `Too many failed checks; the identifier is locked for ${lock_duration} s.`, msLeft, { lock_duration }));
 }
 
 /** Counts one send against the policy's per-identifier limit. */

@@ -49,13 +49,25 @@ function memoPolicy(trustLevel: string, policyJson: string): EffectivePolicy {
 }
 
 /**
- * Valid keys seen in the last few seconds, so the hot path skips the key read. Any operator change
- * (key revoked, integration patched or deleted) clears it in this process; another process (the CLI,
- * a second server) sees such a change within `ttlMs`.
+ * How long a process trusts a key it has read without reading it again. A key revoked by any means
+ * (the admin API, the CLI, another server, a direct database write) is refused by every process
+ * within this long, with or without Redis: the 'keys' notice only makes it sooner. At this lifetime
+ * a busy key still costs about two indexed reads a second per process.
+ */
+export const API_KEY_CACHE_TTL_MS = 500;
+
+/**
+ * Valid keys seen in the last moment, so the hot path skips the key read. Any operator change
+ * (key revoked, integration patched or deleted) clears it in this process (and, through the 'keys'
+ * notice, in the others); without a notice a process sees the change within `ttlMs`.
  */
 export class ApiKeyCache {
   private readonly entries = new Map<string, { entry: CachedKey; until: number }>();
-  constructor(private readonly ttlMs = 5_000, private readonly maxEntries = 10_000) {}
+  /** Reads in flight by key hash, so an expiry under load costs one read, not one per request. */
+  private readonly loading = new Map<string, Promise<CachedKey | undefined>>();
+  /** Bumped by clear(): a read that started before a clear must not refill the cache with what it saw. */
+  private generation = 0;
+  constructor(private readonly ttlMs = API_KEY_CACHE_TTL_MS, private readonly maxEntries = 10_000) {}
 
   get(hash: string, now: number): CachedKey | undefined {
     const hit = this.entries.get(hash);
@@ -71,8 +83,33 @@ export class ApiKeyCache {
     return entry;
   }
 
+  /** Reads the key (sharing a read already in flight) and caches it when still current. */
+  load(hash: string, read: () => Promise<ActiveKey | undefined>): Promise<CachedKey | undefined> {
+    const inFlight = this.loading.get(hash);
+    if (inFlight) return inFlight;
+    const generation = this.generation;
+    const started = Date.now();
+    const promise = read().then(
+      (row) => {
+        if (this.loading.get(hash) === promise) this.loading.delete(hash);
+        if (!row) return undefined;
+        // Read before a clear: good for the requests that were waiting on it, never cached.
+        if (generation !== this.generation) return { key: row };
+        return this.set(hash, row, started);
+      },
+      (error: unknown) => {
+        if (this.loading.get(hash) === promise) this.loading.delete(hash);
+        throw error;
+      },
+    );
+    this.loading.set(hash, promise);
+    return promise;
+  }
+
   clear(): void {
+    this.generation++;
     this.entries.clear();
+    this.loading.clear();
   }
 }
 
@@ -86,11 +123,10 @@ export function integrationAuth(db: Db, cache: ApiKeyCache) {
     if (!key) return done(new ProblemError(problem('invalid-api-key', 'Send your API key in X-API-Key or as Authorization: Bearer.')));
     if (!KEY_SHAPE.test(key)) return done(unknownKey());
     const hash = sha256Hex(key);
-    const now = Date.now();
-    const cached = cache.get(hash, now);
+    const cached = cache.get(hash, Date.now());
     if (cached) return done(authenticate(request, cached));
-    findActiveKeyByHash(db, hash).then(
-      (row) => done(row ? authenticate(request, cache.set(hash, row, now)) : unknownKey()),
+    cache.load(hash, () => findActiveKeyByHash(db, hash)).then(
+      (entry) => done(entry ? authenticate(request, entry) : unknownKey()),
       (error: unknown) => done(error as Error),
     );
   };
