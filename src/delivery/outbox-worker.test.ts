@@ -248,6 +248,38 @@ describe('OutboxWorker', () => {
       }
     });
 
+    it('survives a store that cannot record a batch: no crash, and the messages are delivered again once it is back', async () => {
+      let down = false;
+      // The store as the worker sees it: transactions fail while `down` (Postgres cut off).
+      const flaky = new Proxy(store.db, {
+        get(target, property, receiver) {
+          if (property === 'transaction' && down) return () => ({ execute: () => Promise.reject(new Error('write ECONNRESET')) });
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const seen: string[] = [];
+      const w = new OutboxWorker({ db: flaky, postgres: false, clock: systemClock, random: cryptoRandom, logger, handlers: { test: async (row) => (seen.push(row.id), { done: true }) }, leaseMs: 600 });
+      w.start();
+      try {
+        const row = await enqueue(store.db, { id: 'obx_cut', kind: 'test', integration_id: 'int_x', mode: 'test', payload_json: '{}', now: Date.now(), claim: w.claimForHandoff() });
+        down = true;
+        w.handoff(row);
+        const deadline = Date.now() + 5000;
+        while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await new Promise((r) => setTimeout(r, 50)); // the failed recording settles (an unhandled rejection would fail the run)
+        expect((await status('obx_cut')).status).toBe('pending');
+        down = false;
+        // Its claim is no longer renewed: it lapses and the same worker claims and delivers it again.
+        while ((await status('obx_cut')).status !== 'done' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect((await status('obx_cut')).status).toBe('done');
+        expect(seen).toEqual(['obx_cut', 'obx_cut']);
+      } finally {
+        down = false;
+        await w.stop();
+      }
+    });
+
     it('keeps several batches in flight: one slow message does not hold up the others', async () => {
       const done: string[] = [];
       let release: () => void = () => {};

@@ -67,14 +67,14 @@ export class OutboxWorker {
     // a claim lapses only when this process stops renewing it, i.e. when it died.
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
     this.heartbeat = setInterval(() => {
-      if (this.inHand.size > 0) this.renewLeases(leaseMs);
+      if (this.inHand.size > 0) this.renewLeases(leaseMs, [...this.inHand]);
     }, Math.max(250, Math.floor(leaseMs / 3)));
     this.heartbeat.unref();
     this.loop = this.run();
   }
 
-  private renewLeases(leaseMs: number): void {
-    extendLeases(this.o.db, this.id, this.o.clock.now() + leaseMs).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: lease renewal failed'));
+  private renewLeases(leaseMs: number, ids: readonly string[]): void {
+    extendLeases(this.o.db, this.id, this.o.clock.now() + leaseMs, ids).catch((err: unknown) => this.o.logger.warn({ err }, 'outbox: lease renewal failed'));
   }
 
   /**
@@ -190,7 +190,8 @@ export class OutboxWorker {
     // A short lease, renewed while the batch is in hand (by the running worker's heartbeat, or here
     // when draining): a crashed worker's claims return within seconds, and a slow provider does not
     // lose its claim to another worker.
-    const heartbeat = this.running ? null : setInterval(() => this.renewLeases(leaseMs), Math.max(250, Math.floor(leaseMs / 3)));
+    const ids = rows.map((row) => row.id);
+    const heartbeat = this.running ? null : setInterval(() => this.renewLeases(leaseMs, ids), Math.max(250, Math.floor(leaseMs / 3)));
     heartbeat?.unref();
     const batch = (async () => {
       const results = await Promise.all(rows.map(async (row) => ({ row, outcome: await this.run1(row) })));
@@ -204,11 +205,16 @@ export class OutboxWorker {
         for (const { row, outcome } of results) await this.recordAlone(row, outcome);
       }
     })();
-    const tracked = batch.finally(() => {
-      if (heartbeat) clearInterval(heartbeat);
-      for (const row of rows) this.inHand.delete(row.id);
-      this.inFlight.delete(tracked);
-    });
+    // A batch never rejects: with the store unreachable its outcomes stay unrecorded, the claims lapse
+    // and the messages are delivered again later (at least once). Nothing may escape as an unhandled
+    // rejection, now that the run loop does not wait for each batch.
+    const tracked = batch
+      .catch((err: unknown) => this.o.logger.error({ err, outbox_ids: rows.map((r) => r.id) }, 'outbox: could not record a batch; its claims will lapse and it is retried'))
+      .finally(() => {
+        if (heartbeat) clearInterval(heartbeat);
+        for (const row of rows) this.inHand.delete(row.id);
+        this.inFlight.delete(tracked);
+      });
     this.inFlight.add(tracked);
     if (wait) await tracked;
     return rows.length;

@@ -118,9 +118,20 @@ export async function release(db: Executor, id: string, workerId: string, outcom
     .execute();
 }
 
-/** Keeps this worker's claims alive while it is still working on them (a lease heartbeat). */
-export async function extendLeases(db: Executor, workerId: string, until: number): Promise<void> {
-  await db.updateTable('outbox').set({ locked_until: until }).where('locked_by', '=', workerId).where('status', '=', 'pending').where('locked_until', 'is not', null).execute();
+/**
+ * Keeps these claims of this worker alive while it still works on them (a lease heartbeat). Only the
+ * messages in hand: one whose outcome could not be recorded must lapse, to be delivered again.
+ */
+export async function extendLeases(db: Executor, workerId: string, until: number, ids: readonly string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500) {
+    await db
+      .updateTable('outbox')
+      .set({ locked_until: until })
+      .where('locked_by', '=', workerId)
+      .where('status', '=', 'pending')
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
+  }
 }
 
 /** Hands back this worker's unfinished claims (graceful shutdown) so another can take them at once. */
