@@ -32,7 +32,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer'>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer'> & Partial<Pick<Config, 'apiKeyCacheMs'>>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -139,7 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}), ...(deps.integrationProviders ? { secrets: deps.integrationProviders } : {}) }));
 
-  const keyCache = new ApiKeyCache();
+  const keyCache = new ApiKeyCache(deps.config.apiKeyCacheMs);
   deps.notifier.subscribe('keys', () => keyCache.clear());
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));

@@ -32,12 +32,12 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-function redisClient(url: string, logger: Logger, role: string): Redis {
+function redisClient(url: string, logger: Logger, role: string, connectTimeout: number): Redis {
   // Fail fast while Redis is away (no offline queue): callers fall back instead of waiting.
   const subscriber = role === 'subscriber';
   // The subscriber queues its SUBSCRIBEs until connected; it must skip ioredis's ready check (an INFO,
   // which a connection in subscriber mode refuses, failing the subscription at random).
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout: 2000 });
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout });
   let lastWarn = 0;
   client.on('error', (err: Error) => {
     if (Date.now() - lastWarn > 10_000) logger.warn({ err: err.message, role }, 'redis: connection problem; degrading to the database');
@@ -69,7 +69,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
     return {
       limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined),
       counters: FlexibleLimits.memory(),
-      sessionCache: new MemorySessionCache(50_000, 60_000, () => clock.now()),
+      sessionCache: new MemorySessionCache(config.sessionCache.maxEntries, config.sessionCache.maxAgeMs, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
       readiness: databaseOnly,
@@ -90,13 +90,13 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
       close: async () => {},
     };
   }
-  const redis = redisClient(config.redisUrl, logger, 'client');
-  const subscriber = redisClient(config.redisUrl, logger, 'subscriber');
+  const redis = redisClient(config.redisUrl, logger, 'client', config.redisConnectTimeoutMs);
+  const subscriber = redisClient(config.redisUrl, logger, 'subscriber', config.redisConnectTimeoutMs);
   const limits = override?.limits ?? FlexibleLimits.redis(redis, FlexibleLimits.postgres(pool));
   return {
     limits,
     counters: limits,
-    sessionCache: new RedisSessionCache(redis, logger, 60_000, () => clock.now()),
+    sessionCache: new RedisSessionCache(redis, logger, config.sessionCache.maxAgeMs, () => clock.now()),
     notifier: new RedisNotifier(redis, subscriber, logger),
     replays: new RedisReplayGuard(redis, new StoreReplayGuard(store.db, clock), clock, logger),
     readiness: async () => {

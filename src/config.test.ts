@@ -53,6 +53,48 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  it("has today's values for the runtime tunables by default", () => {
+    const c = loadConfig({});
+    expect(c.outbox).toEqual({ leaseMs: 5_000, pollMs: 500, gatherMs: 5, batchSize: 50 });
+    expect(c.apiKeyCacheMs).toBe(500);
+    expect(c.sessionCache).toEqual({ maxEntries: 50_000, maxAgeMs: 60_000 });
+    expect(c.redisConnectTimeoutMs).toBe(2_000);
+    expect(c.postgresPoolSize).toBe(10);
+    expect(c.housekeepingIntervalMs).toBe(600_000);
+    expect(c.shutdownTimeoutMs).toBe(15_000);
+    expect(Object.isFrozen(c.outbox) && Object.isFrozen(c.sessionCache)).toBe(true);
+  });
+
+  it('reads the runtime tunables from the environment', () => {
+    const c = loadConfig({
+      OTPGATE_OUTBOX_LEASE_MS: '20000',
+      OTPGATE_OUTBOX_POLL_MS: '1000',
+      OTPGATE_OUTBOX_GATHER_MS: '0',
+      OTPGATE_OUTBOX_BATCH_SIZE: '10',
+      OTPGATE_API_KEY_CACHE_MS: '2000',
+      OTPGATE_SESSION_CACHE_MAX_ENTRIES: '1000',
+      OTPGATE_SESSION_CACHE_MS: '5000',
+      OTPGATE_REDIS_CONNECT_TIMEOUT_MS: '500',
+      OTPGATE_POSTGRES_POOL_SIZE: '25',
+      OTPGATE_HOUSEKEEPING_INTERVAL_MS: '60000',
+      OTPGATE_SHUTDOWN_TIMEOUT_MS: '30000',
+    });
+    expect(c.outbox).toEqual({ leaseMs: 20_000, pollMs: 1_000, gatherMs: 0, batchSize: 10 });
+    expect(c).toMatchObject({ apiKeyCacheMs: 2_000, sessionCache: { maxEntries: 1_000, maxAgeMs: 5_000 }, redisConnectTimeoutMs: 500, postgresPoolSize: 25, housekeepingIntervalMs: 60_000, shutdownTimeoutMs: 30_000 });
+  });
+
+  it.each([
+    [{ OTPGATE_OUTBOX_LEASE_MS: '999' }, 'OTPGATE_OUTBOX_LEASE_MS'],
+    [{ OTPGATE_OUTBOX_POLL_MS: '5s' }, 'OTPGATE_OUTBOX_POLL_MS'],
+    [{ OTPGATE_OUTBOX_BATCH_SIZE: '0' }, 'OTPGATE_OUTBOX_BATCH_SIZE'],
+    [{ OTPGATE_SESSION_CACHE_MS: '10' }, 'OTPGATE_SESSION_CACHE_MS'],
+    [{ OTPGATE_POSTGRES_POOL_SIZE: '-1' }, 'OTPGATE_POSTGRES_POOL_SIZE'],
+    [{ OTPGATE_SHUTDOWN_TIMEOUT_MS: '1200000' }, 'OTPGATE_SHUTDOWN_TIMEOUT_MS'],
+  ])('refuses the out-of-range tunable %o naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+
   it('never echoes a password from a bad URL', () => {
     expect(() => loadConfig({ OTPGATE_SMTP_URL: 'http://user:hunter2@host', OTPGATE_EMAIL_FROM: 'a@b.co' })).toThrow(/^(?!.*hunter2)/);
   });

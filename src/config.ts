@@ -28,6 +28,41 @@ export interface Config {
   readonly deliverySettingsCacheMs: number;
   /** How long the HTTP server waits on clients, and how many it serves at once (slow-client protection). */
   readonly httpServer: HttpServerTunables;
+  /** How the in-process outbox worker claims, polls and batches. */
+  readonly outbox: OutboxTunables;
+  /**
+   * How long a process trusts an API key (and its integration's policy) it has read before reading it
+   * again; a revocation reaches a process that was not told within this (OTPGATE_API_KEY_CACHE_MS, default 500).
+   */
+  readonly apiKeyCacheMs: number;
+  /** The session cache: in memory on SQLite, in Redis with Postgres + Redis. */
+  readonly sessionCache: SessionCacheTunables;
+  /** How long a Redis connection attempt may take before it counts as failed (OTPGATE_REDIS_CONNECT_TIMEOUT_MS, default 2,000). */
+  readonly redisConnectTimeoutMs: number;
+  /** Connections in the Postgres pool of one process (OTPGATE_POSTGRES_POOL_SIZE, default 10); unused on SQLite. */
+  readonly postgresPoolSize: number;
+  /** How often expired idempotency keys and finished outbox messages are purged (OTPGATE_HOUSEKEEPING_INTERVAL_MS, default 600,000). */
+  readonly housekeepingIntervalMs: number;
+  /** On SIGTERM/SIGINT, the process exits 1 if draining takes longer than this (OTPGATE_SHUTDOWN_TIMEOUT_MS, default 15,000). */
+  readonly shutdownTimeoutMs: number;
+}
+
+export interface OutboxTunables {
+  /** How long a claim holds without renewal; renewed every third of it while in hand, and a crashed worker's claims return after it (OTPGATE_OUTBOX_LEASE_MS, default 5,000). */
+  readonly leaseMs: number;
+  /** How long an idle worker sleeps between looks for due messages, when nothing wakes it (OTPGATE_OUTBOX_POLL_MS, default 500). */
+  readonly pollMs: number;
+  /** How long a wake-up waits to gather messages accepted together into one batch (OTPGATE_OUTBOX_GATHER_MS, default 5). */
+  readonly gatherMs: number;
+  /** Messages in one batch, delivered together and recorded in one transaction (OTPGATE_OUTBOX_BATCH_SIZE, default 50). */
+  readonly batchSize: number;
+}
+
+export interface SessionCacheTunables {
+  /** Sessions kept in the in-memory cache before it starts over (OTPGATE_SESSION_CACHE_MAX_ENTRIES, default 50,000). */
+  readonly maxEntries: number;
+  /** How long a cached session is trusted before it is read again (OTPGATE_SESSION_CACHE_MS, default 60,000). */
+  readonly maxAgeMs: number;
 }
 
 export interface HttpServerTunables {
@@ -206,6 +241,21 @@ export function loadConfig(env: Env = process.env): Config {
     },
     deliverySettingsCacheMs: integer(env, 'OTPGATE_DELIVERY_SETTINGS_CACHE_MS', 5_000, 0, 3_600_000),
     httpServer: httpServer(env),
+    outbox: Object.freeze({
+      leaseMs: integer(env, 'OTPGATE_OUTBOX_LEASE_MS', 5_000, 1_000, 600_000),
+      pollMs: integer(env, 'OTPGATE_OUTBOX_POLL_MS', 500, 10, 60_000),
+      gatherMs: integer(env, 'OTPGATE_OUTBOX_GATHER_MS', 5, 0, 1_000),
+      batchSize: integer(env, 'OTPGATE_OUTBOX_BATCH_SIZE', 50, 1, 1_000),
+    }),
+    apiKeyCacheMs: integer(env, 'OTPGATE_API_KEY_CACHE_MS', 500, 0, 60_000),
+    sessionCache: Object.freeze({
+      maxEntries: integer(env, 'OTPGATE_SESSION_CACHE_MAX_ENTRIES', 50_000, 1, 10_000_000),
+      maxAgeMs: integer(env, 'OTPGATE_SESSION_CACHE_MS', 60_000, 1_000, 3_600_000),
+    }),
+    redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
+    postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
+    housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),
+    shutdownTimeoutMs: integer(env, 'OTPGATE_SHUTDOWN_TIMEOUT_MS', 15_000, 1_000, 600_000),
   };
   return Object.freeze(config);
 }

@@ -44,7 +44,7 @@ export interface RuntimeOptions {
   limits?: Limits;
   /** Live adapters by channel, in place of the configured providers' (tests). */
   liveChannels?: ChannelRegistry;
-  /** Outbox lease (ms) after which another worker may take a claimed message (default 30 s). */
+  /** Outbox lease (ms) after which another worker may take a claimed message, in place of `config.outbox.leaseMs` (tests). */
   leaseMs?: number;
 }
 
@@ -165,6 +165,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const random = options.random ?? cryptoRandom;
   requireSharedSecret(config);
   const store = openStore(config.databaseUrl, {
+    poolSize: config.postgresPoolSize,
     backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
   });
   await migrateToLatest(store.db);
@@ -217,7 +218,10 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     clock,
     random,
     logger,
-    leaseMs: options.leaseMs,
+    leaseMs: options.leaseMs ?? config.outbox.leaseMs,
+    pollMs: config.outbox.pollMs,
+    gatherMs: config.outbox.gatherMs,
+    batch: config.outbox.batchSize,
     concurrency: config.outboxConcurrency,
     handlers: {
       [MESSAGE_KIND]: deliverMessageHandler({
@@ -240,7 +244,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   if (options.worker !== false) {
     backends.notifier.subscribe('outbox', () => worker.poke());
     worker.start();
-    stopHousekeeping = startHousekeeping(store.db, clock, logger);
+    stopHousekeeping = startHousekeeping(store.db, clock, logger, config.housekeepingIntervalMs);
   }
 
   const app = await buildApp({

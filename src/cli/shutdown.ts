@@ -2,7 +2,7 @@ import type { Runtime } from '../runtime.js';
 
 /**
  * Graceful stop on SIGTERM/SIGINT: stop accepting, finish in-flight requests and the outbox batch
- * in hand, release unfinished claims, close the stores, exit 0 (or 1 if that takes over 15 s).
+ * in hand, release unfinished claims, close the stores, exit 0 (or 1 if that takes longer than `config.shutdownTimeoutMs`, 15 s by default).
  */
 export function stopOnSignals(runtime: Runtime, what: string): void {
   let stopping = false;
@@ -10,7 +10,7 @@ export function stopOnSignals(runtime: Runtime, what: string): void {
     if (stopping) return;
     stopping = true;
     runtime.logger.info({ signal }, `${what}: shutting down, draining requests and releasing claimed work`);
-    const force = setTimeout(() => process.exit(1), 15_000);
+    const force = setTimeout(() => process.exit(1), runtime.config.shutdownTimeoutMs);
     force.unref();
     await runtime.close();
     process.exit(0);

@@ -33,6 +33,8 @@ export interface StoreOptions {
    * the COMMITs of the serving thread. For long-running processes; one-shot commands skip it.
    */
   backgroundCheckpoint?: { onError?: (message: string) => void };
+  /** Postgres: connections in the pool (default 10). */
+  poolSize?: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
     return { db, dialect: 'sqlite', sqlite, sqliteDriver: driver, pgPool: null, close };
   }
   // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.poolSize ?? 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
   // A dropped connection emits 'error' on the pool (idle clients) and on a checked-out client; with no
   // listener either one would crash the process. The query in progress reports the failure itself.
   pool.on('error', () => {});
