@@ -1,9 +1,10 @@
-import type { Executor, Mode } from './tables.js';
+import { prepared, slots, type QueryRunner } from './prepared.js';
+import type { EventsTable, Mode } from './tables.js';
+
+// Prepared: a test-mode send records `verification.delivered` on every sandbox capture.
+const insertEventQuery = prepared<EventsTable>((db) => db.insertInto('events').values(slots<EventsTable>(['id', 'integration_id', 'mode', 'type', 'data_json', 'created_at'])));
 
 /** Records an event (for the webhooks that announce it) in the caller's transaction. */
-export async function insertEvent(db: Executor, row: { id: string; integration_id: string; mode: string; type: string; data: unknown; now: number }): Promise<void> {
-  await db
-    .insertInto('events')
-    .values({ id: row.id, integration_id: row.integration_id, mode: row.mode as Mode, type: row.type, data_json: JSON.stringify(row.data), created_at: row.now })
-    .execute();
+export async function insertEvent(db: QueryRunner, row: { id: string; integration_id: string; mode: string; type: string; data: unknown; now: number }): Promise<void> {
+  await insertEventQuery(db, { id: row.id, integration_id: row.integration_id, mode: row.mode as Mode, type: row.type, data_json: JSON.stringify(row.data), created_at: row.now });
 }
