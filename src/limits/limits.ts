@@ -147,13 +147,7 @@ export class FlexibleLimits implements Limits {
 
   async recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }> {
     const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
-    let consumed: number;
-    try {
-      consumed = (await this.write(() => failures.consume(key))).consumedPoints;
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      consumed = err.consumedPoints;
-    }
+    const consumed = await this.countFailure(failures, key);
     if (consumed < rule.maxFailures) return { lockedNow: false };
     await this.write(async () => {
       await this.limiter('lock', 1, 1).block(key, rule.durationS);
@@ -163,16 +157,19 @@ export class FlexibleLimits implements Limits {
   }
 
   async reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }> {
-    const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
-    let consumed: number;
+    const consumed = await this.countFailure(this.limiter('fail', rule.maxFailures, rule.windowS), key);
+    // Over the budget: refused (a policy lowered mid-window leaves a larger running count: spent too).
+    return consumed <= rule.maxFailures ? { ok: true, last: consumed >= rule.maxFailures } : { ok: false };
+  }
+
+  /** Counts one failure and returns the running count, refused or not (a refused consume counts too). */
+  private async countFailure(failures: RateLimiterAbstract, key: string): Promise<number> {
     try {
-      consumed = (await this.write(() => failures.consume(key))).consumedPoints;
+      return (await this.write(() => failures.consume(key))).consumedPoints;
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      return { ok: false };
+      return err.consumedPoints;
     }
-    // A policy lowered mid-window leaves a larger running count: that is a spent budget too.
-    return consumed <= rule.maxFailures ? { ok: true, last: consumed >= rule.maxFailures } : { ok: false };
   }
 
   async releaseFailure(key: string, rule: FailureRule): Promise<void> {

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe } from 'vitest';
 
 /**
  * The store the integration suites run on. `npm test` uses SQLite; with OTPGATE_TEST_STORE=postgres
@@ -86,3 +87,24 @@ export async function storeEnv(): Promise<{ env: Record<string, string>; drop():
   const secret = randomBytes(32).toString('base64url');
   return { env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: secret, ...(REDIS_URL ? { OTPGATE_REDIS_URL: REDIS_URL } : {}) }, drop: db.drop };
 }
+
+/**
+ * A real Redis client for a suite (opened before it, quit after), or null where OTPGATE_TEST_REDIS_URL
+ * is unset: such a suite goes under `describe.skipIf(!REDIS_URL)` with NEEDS_REDIS in its title.
+ */
+export function useRealRedis(): () => Redis {
+  let redis: Redis | null = null;
+  beforeAll(() => {
+    redis = new Redis(REDIS_URL ?? '');
+  });
+  afterAll(async () => {
+    await redis?.quit();
+  });
+  return () => {
+    if (!redis) throw new Error('useRealRedis: no client outside a test');
+    return redis;
+  };
+}
+
+/** The title of a suite that needs Redis: it says why where it is skipped. */
+export const onRealRedis = `on a real Redis${REDIS_URL ? '' : ` (skipped: ${NEEDS_REDIS})`}`;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { RedisReplayGuard, StoreReplayGuard } from '../../src/limits/replay-guard.js';
 import { startRuntime, type TestRuntime } from '../helpers/runtime.js';
-import { NEEDS_REDIS, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
+import { onRealRedis, useRealRedis, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
 
 /**
  * The replay record of a signature accepted through the store during one process's Redis outage is
@@ -66,29 +66,23 @@ describe(`RedisReplayGuard across processes (${TEST_STORE})`, () => {
     }
   });
 
-  describe.skipIf(!REDIS_URL)(`on a real Redis${REDIS_URL ? '' : ` (skipped: ${NEEDS_REDIS})`}`, () => {
-    let redis: Redis;
-    beforeAll(() => {
-      redis = new Redis(REDIS_URL ?? '');
-    });
-    afterAll(async () => {
-      await redis.quit();
-    });
+  describe.skipIf(!REDIS_URL)(onRealRedis, () => {
+    const realRedis = useRealRedis();
 
     it('guard B (healthy Redis, same store) refuses what guard A recorded through the store while its Redis was down', async () => {
       const prefix = `otpgate:test:${randomBytes(4).toString('hex')}:`;
       const down = unreachableRedis();
       try {
         const a = new RedisReplayGuard(down, new StoreReplayGuard(rt.store.db, clock), clock, logger, prefix);
-        const b = new RedisReplayGuard(redis, new StoreReplayGuard(rt.store.db, clock), clock, logger, prefix);
+        const b = new RedisReplayGuard(realRedis(), new StoreReplayGuard(rt.store.db, clock), clock, logger, prefix);
         const key = uniqueKey();
         expect(await a.firstSeen(key, TTL)).toBe(true);
-        expect(await redis.exists(prefix + key)).toBe(0); // only the store has it
+        expect(await realRedis().exists(prefix + key)).toBe(0); // only the store has it
         expect(await b.firstSeen(key, TTL)).toBe(false);
         const fresh = uniqueKey();
         const answers = await Promise.all(Array.from({ length: 10 }, () => b.firstSeen(fresh, TTL)));
         expect(answers.filter(Boolean)).toHaveLength(1);
-        await redis.del(prefix + key, prefix + fresh);
+        await realRedis().del(prefix + key, prefix + fresh);
       } finally {
         down.disconnect();
       }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { MemoryReplayGuard, RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from '../../src/limits/replay-guard.js';
 import { startRuntime, type TestRuntime } from '../helpers/runtime.js';
-import { NEEDS_REDIS, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
+import { onRealRedis, useRealRedis, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
 
 const TTL = 600_000;
 const logger = pino({ level: 'silent' });
@@ -121,24 +121,18 @@ describe('RedisReplayGuard', () => {
     }
   });
 
-  describe.skipIf(!REDIS_URL)(`on a real Redis${REDIS_URL ? '' : ` (skipped: ${NEEDS_REDIS})`}`, () => {
-    let redis: Redis;
-    beforeAll(() => {
-      redis = new Redis(REDIS_URL ?? '');
-    });
-    afterAll(async () => {
-      await redis.quit();
-    });
+  describe.skipIf(!REDIS_URL)(onRealRedis, () => {
+    const realRedis = useRealRedis();
     it('uses SET NX PX: once per key, with the ttl', async () => {
       const prefix = `otpgate:test:${randomBytes(4).toString('hex')}:`;
-      const guard = new RedisReplayGuard(redis, new MemoryReplayGuard(clock), clock, logger, prefix);
+      const guard = new RedisReplayGuard(realRedis(), new MemoryReplayGuard(clock), clock, logger, prefix);
       const key = uniqueKey();
       const answers = await Promise.all(Array.from({ length: 25 }, () => guard.firstSeen(key, TTL)));
       expect(answers.filter(Boolean)).toHaveLength(1);
-      const pttl = await redis.pttl(prefix + key);
+      const pttl = await realRedis().pttl(prefix + key);
       expect(pttl).toBeGreaterThan(TTL - 5_000);
       expect(pttl).toBeLessThanOrEqual(TTL);
-      await redis.del(prefix + key);
+      await realRedis().del(prefix + key);
     });
   });
 });
