@@ -62,7 +62,9 @@ export class ResilientProvider implements ChannelAdapter {
     random: () => number = Math.random,
   ) {
     this.name = provider.name;
-    this.timeout = timeout(tunables.timeoutMs, TimeoutStrategy.Aggressive);
+    // Cooperative: every adapter ends its call when the signal aborts (undici, nodemailer), so no race
+    // is needed; abortOnReturn off: aborting a finished call's signal only cost a DOMException per send.
+    this.timeout = timeout(tunables.timeoutMs, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false });
     this.breaker = circuitBreaker(handleWhenResult(isTransient), {
       halfOpenAfter: tunables.breakerHalfOpenMs,
       breaker: new ConsecutiveBreaker(tunables.breakerFailures),
