@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { sql } from 'kysely';
 import type { Config } from './config.js';
+import { MemoryCounters, type Counters } from './limits/memory-counters.js';
 import { FlexibleLimits, type Limits } from './limits/limits.js';
 import { RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from './limits/replay-guard.js';
 import { LocalNotifier, RedisNotifier, type Notifier } from './pubsub.js';
@@ -23,7 +24,7 @@ export interface Backends {
    * and a restart losing an hour's heuristic counts costs less than four more writes on every live
    * send. Postgres deployments share them like the limits.
    */
-  counters: Limits;
+  counters: Counters;
   sessionCache: SessionCache;
   notifier: Notifier;
   /** Signatures already accepted (replay protection of signed requests). */
@@ -68,7 +69,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   if (store.sqlite) {
     return {
       limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined),
-      counters: FlexibleLimits.memory(),
+      counters: new MemoryCounters(() => clock.now()),
       sessionCache: new MemorySessionCache(config.sessionCache.maxEntries, config.sessionCache.maxAgeMs, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { cryptoRandom, systemClock, type Clock, type Random } from './domain/clock.js';
 import { maskIdentifier, parseIdentifier } from './domain/identifiers.js';
 import type { ChannelRegistry } from './delivery/channel.js';
+import { keptReceiptsHint } from './store/deliveries-repo.js';
 import { deliverMessageHandler, failDeadMessage, MESSAGE_KIND } from './delivery/deliver-message.js';
 import { RECEIPT_TIMEOUT_KIND } from './delivery/enqueue-message.js';
 import { ProviderDirectory } from './delivery/providers/directory.js';
@@ -195,8 +196,10 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const postgres = store.dialect === 'postgres';
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
   await signingKeys.ensureKey();
+  const keptReceipts = await keptReceiptsHint(store.db, postgres);
   const services: ServiceDeps = {
     store,
+    keptReceipts,
     clock,
     random,
     serverSecret,
@@ -230,11 +233,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         random,
         observer,
         postgres,
+        keptReceipts,
         serverSecret,
         sandbox: new SandboxChannel(clock, random),
         live: (integrationId, channel) => integrationProviders.adapter(integrationId, channel),
         customisation: (integrationId) => integrationProviders.customisation(integrationId),
-        onSend: (channel, mode, outcome) => metrics.deliveries.inc({ channel, mode, result: outcome.ok ? outcome.status : 'failed' }),
+        onSend: (channel, mode, outcome) => metrics.delivered(channel, mode, outcome.ok ? outcome.status : 'failed'),
       }),
       [RECEIPT_TIMEOUT_KIND]: receiptTimeoutHandler({ db: store.db, clock, random, observer, postgres }),
     },

@@ -2,7 +2,7 @@ import type { Clock, Random } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
 import { effectiveStatus } from '../domain/verification.js';
-import { applyReceipt, claimFallback, lockProviderMessage, markFailed, takeReceipts, type DeliveryForSend } from '../store/deliveries-repo.js';
+import { applyReceipt, claimFallback, lockProviderMessage, markFailed, takeReceipts, type DeliveryForSend, type KeptReceiptsHint } from '../store/deliveries-repo.js';
 import { insertEvent } from '../store/events-repo.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Executor, Mode } from '../store/tables.js';
@@ -21,6 +21,8 @@ export interface OutcomeDeps {
   observer?: DeliveryObserver;
   /** The store is Postgres (receipts and sends then take an advisory lock per provider message). */
   postgres?: boolean;
+  /** Whether a receipt may be kept for a send not recorded yet (absent: look every time). */
+  keptReceipts?: KeptReceiptsHint;
 }
 
 /** The delivery as events show it (never the code or the message text). */
@@ -112,6 +114,7 @@ export async function applyStatusUpdate(trx: Executor, deps: OutcomeDeps, d: Del
 /** Receipts that arrived before the send was recorded, applied now that it is. */
 export async function applyKeptReceipts(trx: Executor, deps: OutcomeDeps, d: DeliveryForSend, provider: string, providerMessageId: string): Promise<OutboxRow[]> {
   const enqueued: OutboxRow[] = [];
+  if (deps.keptReceipts?.maybe === false) return enqueued;
   await lockProviderMessage(trx, provider, providerMessageId, deps.postgres ?? false);
   const recorded = { ...d, provider, provider_message_id: providerMessageId, status: 'sent' };
   for (const r of await takeReceipts(trx, provider, providerMessageId)) {

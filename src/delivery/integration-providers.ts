@@ -75,6 +75,8 @@ interface Entry {
   /** The integration's own adapter per channel (own provider or own HTTP gateway); `null`: none may be used. */
   own: Partial<Record<Channel, ResilientProvider | null>>;
   built: BuiltProvider[];
+  /** The live channels it can send on, once asked. */
+  channels?: readonly Channel[];
 }
 
 function fingerprint(value: unknown): string {
@@ -109,9 +111,11 @@ export class IntegrationProviders {
   }
 
   /** The live channels the integration can send on (its own providers and the deployment's). */
-  async channels(integrationId: string): Promise<Channel[]> {
+  async channels(integrationId: string): Promise<readonly Channel[]> {
     const entry = await this.entry(integrationId);
-    return DELIVERY_CHANNELS.filter((c) => this.pick(entry, c) !== undefined);
+    // Kept on the entry: it is read on every live send, and changes only with the settings (a new entry).
+    entry.channels ??= DELIVERY_CHANNELS.filter((c) => this.pick(entry, c) !== undefined);
+    return entry.channels;
   }
 
   /**

@@ -54,6 +54,7 @@ export class ResilientProvider implements ChannelAdapter {
   private readonly retry: RetryPolicy;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly timeout: TimeoutPolicy;
+  private readonly retryable: (r: unknown) => boolean;
 
   constructor(
     readonly provider: Provider,
@@ -75,8 +76,8 @@ export class ResilientProvider implements ChannelAdapter {
       const ceiling = tunables.backoffMs * 2 ** (context.attempt - 1);
       return Math.floor(random() * ceiling);
     });
-    const retryable = (r: unknown): boolean => isTransient(r) && ((r as SendFailure).retryAfterMs ?? 0) <= tunables.maxRetryAfterMs;
-    this.retry = retry(handleWhenResult(retryable), { maxAttempts: tunables.retries, backoff });
+    this.retryable = (r: unknown): boolean => isTransient(r) && ((r as SendFailure).retryAfterMs ?? 0) <= tunables.maxRetryAfterMs;
+    this.retry = retry(handleWhenResult(this.retryable), { maxAttempts: tunables.retries, backoff });
     this.retry.dangerouslyUnref();
   }
 
@@ -93,8 +94,21 @@ export class ResilientProvider implements ChannelAdapter {
     }
   }
 
-  send(job: DeliveryJob): Promise<SendOutcome> {
-    return this.retry.execute(() => this.once(job));
+  /**
+   * The first call goes straight to the provider; only a failure worth retrying enters the retry
+   * policy, which takes that failure as its first attempt (then backs off and calls again). The same
+   * as running every call under the retry policy, without its promises and events on the happy path.
+   */
+  async send(job: DeliveryJob): Promise<SendOutcome> {
+    const first = await this.once(job);
+    if (!this.retryable(first)) return first;
+    let failed: SendOutcome | undefined = first;
+    return this.retry.execute(async () => {
+      if (!failed) return this.once(job);
+      const outcome = failed;
+      failed = undefined;
+      return outcome;
+    });
   }
 
   private async once(job: DeliveryJob): Promise<SendOutcome> {

@@ -119,8 +119,16 @@ export class PromMetrics implements Metrics {
     childOf(this.#sendChildren, `${channel} ${mode}`, () => this.sends.labels(channel, mode)).inc();
   }
 
+  readonly #fraudChildren = new Map<string, { inc(): void }>();
+  readonly #deliveryChildren = new Map<string, { inc(): void }>();
+
+  /** One outbox message handled: its channel, mode and result (sent, delivered, failed). */
+  delivered(channel: string, mode: Mode, result: string): void {
+    childOf(this.#deliveryChildren, `${channel} ${mode} ${result}`, () => this.deliveries.labels(channel, mode, result)).inc();
+  }
+
   fraudSuspected(rule: string, action: string): void {
-    this.fraudGuard.labels(rule, action).inc();
+    childOf(this.#fraudChildren, `${rule} ${action}`, () => this.fraudGuard.labels(rule, action)).inc();
   }
 
   check(outcome: CheckOutcome, mode: Mode): void {

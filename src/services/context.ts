@@ -4,7 +4,9 @@ import type { Clock, Random } from '../domain/clock.js';
 import type { Channel, EffectivePolicy } from '../domain/policy.js';
 import type { ChannelRegistry } from '../delivery/channel.js';
 import type { Limits } from '../limits/limits.js';
+import type { Counters } from '../limits/memory-counters.js';
 import type { Store } from '../store/database.js';
+import type { KeptReceiptsHint } from '../store/deliveries-repo.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Mode } from '../store/tables.js';
 import type { SigningKeyRing } from '../tokens/signing-keys.js';
@@ -47,8 +49,10 @@ export interface ServiceDeps {
   readonly serverSecret: Buffer;
   readonly limits: Limits;
   /** The fraud guard's hourly counters (in memory on the embedded store; shared on Postgres). */
-  readonly counters?: Limits;
+  readonly counters?: Counters;
   readonly liveChannels: ChannelRegistry;
+  /** Whether a provider receipt may be kept for a send not recorded yet (see KeptReceiptsHint). */
+  readonly keptReceipts?: KeptReceiptsHint;
   /** The live channels of one integration, when integrations may bring their own providers. */
   readonly liveChannelsFor?: (integrationId: string) => Promise<readonly Channel[]>;
   readonly metrics: Metrics;

@@ -8,6 +8,6 @@ import type { ServiceDeps, Tenant } from './context.js';
 export async function availableChannels(deps: ServiceDeps, tenant: Tenant): Promise<(channel: Channel) => boolean> {
   if (tenant.mode === 'test') return () => true;
   if (!deps.liveChannelsFor) return (c) => deps.liveChannels[c] !== undefined;
-  const own = new Set(await deps.liveChannelsFor(tenant.integrationId));
-  return (c) => own.has(c);
+  const own = await deps.liveChannelsFor(tenant.integrationId);
+  return (c) => own.includes(c);
 }

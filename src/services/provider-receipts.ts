@@ -18,6 +18,8 @@ export async function applyProviderReceipts(deps: ServiceDeps, provider: string,
       await lockProviderMessage(trx, provider, update.providerMessageId, postgres);
       const d = await findByProviderMessage(trx, provider, update.providerMessageId);
       if (!d) {
+        // Before the commit: a send recorded after this transaction must look for the receipt.
+        if (deps.keptReceipts) deps.keptReceipts.maybe = true;
         await keepReceipt(trx, {
           provider,
           provider_message_id: update.providerMessageId,

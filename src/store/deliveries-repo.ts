@@ -135,6 +135,22 @@ const receiptsQuery = prepared<{ provider: string; providerMessageId: string }, 
 );
 
 /** Takes (reads and deletes) the receipts kept for a provider message, oldest first (usually none: one prepared read). */
+/**
+ * Whether a receipt may be waiting in delivery_receipts for its send (`maybe`). On the embedded store
+ * every receipt is kept by this process, so until it keeps one (or one was left by an earlier run)
+ * there is none to look for, and a recorded send skips that read. On Postgres another process may
+ * keep one at any time: `maybe` stays true.
+ */
+export interface KeptReceiptsHint {
+  maybe: boolean;
+}
+
+export async function keptReceiptsHint(db: Executor, postgres: boolean): Promise<KeptReceiptsHint> {
+  if (postgres) return { maybe: true };
+  const row = await db.selectFrom('delivery_receipts').select('provider').limit(1).executeTakeFirst();
+  return { maybe: row !== undefined };
+}
+
 export async function takeReceipts(db: Executor, provider: string, providerMessageId: string): Promise<ReceiptRow[]> {
   const { rows } = await receiptsQuery(db, { provider, providerMessageId });
   if (rows.length > 0) await db.deleteFrom('delivery_receipts').where('provider', '=', provider).where('provider_message_id', '=', providerMessageId).execute();
