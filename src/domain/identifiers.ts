@@ -73,10 +73,15 @@ function parsePhoneUncached(text: string): ParseIdentifierResult {
   if (!PHONE_SHAPE.test(text)) return fail('invalid_phone');
   try {
     const phone = parsePhoneNumberFromString(text, { extract: false });
-    if (!phone || !phone.isValid()) return fail('invalid_phone');
+    if (!phone) return fail('invalid_phone');
+    // With the full ('max') metadata, isValid() is "some type's ranges hold the number": it runs the
+    // same type search as getType(). A type found is therefore a valid number; isValid() is asked only
+    // when none is (a country without type metadata validates by its general pattern).
+    const type = phone.getType();
+    if (type === undefined && !phone.isValid()) return fail('invalid_phone');
     // Non-geographic numbers (e.g. +800) have no country.
     const result = ok('phone', phone.number, phone.country ?? null);
-    if (result.ok) result.identifier.phoneType = phone.getType() ?? null;
+    if (result.ok) result.identifier.phoneType = type ?? null;
     return result;
   } catch {
     return fail('invalid_phone');

@@ -51,16 +51,28 @@ export interface Limits {
 const UNLIMITED = 2 ** 30;
 
 /**
- * The handle rate-limiter-flexible writes through, when its writes run inside the store's group
- * transaction: its `transaction(fn)` runs `fn` as it is. rate-limiter-flexible wraps its single
- * upsert statement in `db.transaction(...)` built anew on every call, which inside an open
- * transaction costs a SAVEPOINT, a RELEASE and the wrapper's construction for nothing: one statement
- * is atomic by itself, and the group transaction around it is already open.
+ * The handle rate-limiter-flexible reads and writes through:
+ * - its statements are prepared once: it calls `prepare(sql)` on every count, and compiling the SQL
+ *   cost more than running it (better-sqlite3 statements are reusable, and never run concurrently);
+ * - inside the store's group transaction (`nested`), its `transaction(fn)` runs `fn` as it is: it
+ *   wraps its single upsert in `db.transaction(...)` built anew on every call, which inside an open
+ *   transaction costs a SAVEPOINT, a RELEASE and the wrapper's construction for nothing (one
+ *   statement is atomic by itself, and the group transaction around it is already open).
  */
-function withoutNestedTransactions(db: BetterSqlite3.Database): BetterSqlite3.Database {
+function limiterHandle(db: BetterSqlite3.Database, nested: boolean): BetterSqlite3.Database {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  const prepare = (sql: string): BetterSqlite3.Statement => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement); // a handful of fixed SQL strings
+    }
+    return statement;
+  };
   return new Proxy(db, {
     get(target, property, receiver) {
-      if (property === 'transaction' && target.inTransaction) return <F extends (...args: never[]) => unknown>(fn: F): F => fn;
+      if (property === 'prepare') return prepare;
+      if (nested && property === 'transaction' && target.inTransaction) return <F extends (...args: never[]) => unknown>(fn: F): F => fn;
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -89,7 +101,7 @@ export class FlexibleLimits implements Limits {
   static sqlite(db: BetterSqlite3.Database, store?: { exclusive<T>(work: () => Promise<T>): Promise<T> }): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
-    const client = store ? withoutNestedTransactions(db) : db;
+    const client = limiterHandle(db, store !== undefined);
     return new FlexibleLimits(
       (opts) =>
         new RateLimiterSQLite({ ...opts, storeClient: client, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
