@@ -38,7 +38,8 @@ const isTransient = (r: unknown): boolean => {
 
 /**
  * A provider behind cockatiel's policies, composed as Twilio Verify or a carrier-grade sender would:
- * - a timeout on every call (the adapter's fetch is aborted);
+ * - a timeout on every call: cockatiel's (its signal ends the adapter's call), or the adapter's own
+ *   deadline where it enforces one (`enforcesTimeout`: the Graph API and Twilio clients, one timer per call);
  * - retries within the attempt for transient failures (5xx, 429, network, timeout), with exponential
  *   backoff and full jitter, waiting what Retry-After asks; a Retry-After longer than the budget ends
  *   the attempt at once (the caller falls back, or the outbox retries after it);
@@ -129,6 +130,13 @@ export class ResilientProvider implements ChannelAdapter {
   }
 
   private async timed(job: DeliveryJob): Promise<SendOutcome> {
+    if (this.provider.enforcesTimeout) {
+      try {
+        return await this.provider.send(job, undefined, this.tunables.timeoutMs);
+      } catch (err) {
+        return transportFailure(this.name, err);
+      }
+    }
     try {
       return await this.timeout.execute((_context, signal) => this.provider.send(job, signal));
     } catch (err) {

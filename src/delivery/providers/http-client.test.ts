@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HttpClient, readBodyText, ResponseTooLargeError } from './http-client.js';
+import { HttpClient, HttpTimeoutError, readBodyText, ResponseTooLargeError } from './http-client.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
@@ -95,6 +95,30 @@ describe('HttpClient', () => {
     const started = Date.now();
     await expect(client.request(baseUrl, { signal })).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('timeoutMs ends a call the server never answers with HttpTimeoutError, and closes its connection', async () => {
+    handler = () => undefined; // never answers
+    const started = Date.now();
+    const error: unknown = await client.request(`${baseUrl}/hang`, { timeoutMs: 120 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpTimeoutError);
+    expect((error as HttpTimeoutError).timeoutMs).toBe(120);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await closedSocket(connections[0]!);
+  });
+
+  it('timeoutMs covers the whole call: a body that stops half-way times out too; a quick answer is untouched', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part of it'); // and nothing more
+    };
+    await expect(client.request(baseUrl, { timeoutMs: 150 })).rejects.toBeInstanceOf(HttpTimeoutError);
+    handler = (_req, res) => res.end('quick');
+    const res = await client.request(baseUrl, { timeoutMs: 150 });
+    expect(await res.text()).toBe('quick');
+    await new Promise((resolve) => setTimeout(resolve, 250)); // past the deadline: nothing fires late
+    expect(await (await client.request(baseUrl, { timeoutMs: 150 })).text()).toBe('quick');
   });
 
   it('an already aborted signal throws before anything is sent', async () => {

@@ -1,5 +1,6 @@
 import type { Channel } from '../../domain/policy.js';
-import type { ChannelAdapter, SendFailure } from '../channel.js';
+import type { ChannelAdapter, DeliveryJob, SendFailure, SendOutcome } from '../channel.js';
+import { HttpTimeoutError } from './http-client.js';
 
 export type ProviderName = 'whatsapp' | 'twilio' | 'smtp' | 'http';
 
@@ -18,6 +19,13 @@ export interface Provider extends ChannelAdapter {
   check(signal?: AbortSignal): Promise<ProviderCheck>;
   /** Releases connections (SMTP pools); optional. */
   close?(): Promise<void>;
+  /**
+   * True when `send` enforces the `timeoutMs` it is given itself (one timer in its HTTP client); the
+   * resilience layer then does not wrap it in cockatiel's timeout policy, whose AbortController and
+   * listeners per call cost a quarter of a provider call's CPU. Others get the policy's signal.
+   */
+  readonly enforcesTimeout?: boolean;
+  send(job: DeliveryJob, signal?: AbortSignal, timeoutMs?: number): Promise<SendOutcome>;
 }
 
 /** Seconds or an HTTP date in Retry-After → milliseconds (undefined when absent or unreadable). */
@@ -44,7 +52,7 @@ export function httpFailure(provider: ProviderName, status: number, input: { err
 
 /** A failure for an exception thrown by the transport (network error, abort by the timeout). */
 export function transportFailure(provider: ProviderName, err: unknown, signal?: AbortSignal): SendFailure {
-  if (signal?.aborted) return { ok: false, retryable: true, errorCode: 'timeout', error: `${provider}: no answer before the timeout`, provider };
+  if (signal?.aborted || err instanceof HttpTimeoutError) return { ok: false, retryable: true, errorCode: 'timeout', error: `${provider}: no answer before the timeout`, provider };
   const message = err instanceof Error ? err.message : String(err);
   return { ok: false, retryable: true, errorCode: 'network', error: `${provider}: ${message}`, provider };
 }

@@ -58,7 +58,9 @@ export class TwilioProvider implements Provider {
     this.authorization = `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`, 'utf-8').toString('base64')}`;
   }
 
-  async send(job: DeliveryJob, signal?: AbortSignal): Promise<SendOutcome> {
+  readonly enforcesTimeout = true;
+
+  async send(job: DeliveryJob, signal?: AbortSignal, timeoutMs?: number): Promise<SendOutcome> {
     const sender = job.overrides?.smsFrom || this.config.from;
     const form = new URLSearchParams();
     form.set('To', job.to);
@@ -73,6 +75,7 @@ export class TwilioProvider implements Provider {
         headers: { authorization: this.authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: form.toString(),
         signal: signal ?? null,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
       const text = await readBodyText(res);
       const body = asRecord(parseJson(text));

@@ -82,7 +82,9 @@ export class WhatsAppProvider implements Provider {
     this.root = `${config.baseUrl.replace(/\/+$/, '')}/${encodeURIComponent(config.phoneNumberId)}`;
   }
 
-  async send(job: DeliveryJob, signal?: AbortSignal): Promise<SendOutcome> {
+  readonly enforcesTimeout = true;
+
+  async send(job: DeliveryJob, signal?: AbortSignal, timeoutMs?: number): Promise<SendOutcome> {
     const template = nonEmpty(job.overrides?.whatsappTemplate) ?? this.config.template;
     const language = nonEmpty(job.overrides?.whatsappLanguage) ?? nonEmpty(this.config.language) ?? whatsAppLanguage(job.locale);
     const body = {
@@ -110,6 +112,7 @@ export class WhatsAppProvider implements Provider {
         headers: { authorization: `Bearer ${this.config.token}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(body),
         signal,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
       status = res.status;
       retryAfter = res.headers['retry-after'] ?? null;
