@@ -3,7 +3,7 @@
 //
 //   npm run bench                      (builds first)
 //   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2]
-//                     [--whatsapp-latency 0] [--json]
+//                     [--whatsapp-latency 0] [--webhook '*'|<events>|none] [--json]
 //
 // --store sqlite (default): one otpgate on an embedded SQLite file. --store postgres: otpgate on a
 // throwaway Postgres database (dropped at the end) with Redis; --processes 2 then runs two otpgate
@@ -12,18 +12,22 @@
 // The live phase sends through a fake WhatsApp Cloud API (bench/lib/fake-whatsapp.js, its own
 // process) and must keep >= 0.8x the request phase's rps.
 //
+// Both bench integrations (test and live mode) have a webhook to a local receiver
+// (bench/lib/fake-receiver.js, its own process) for every event type unless --webhook says
+// otherwise: the phases pay for writing the events in their transactions, signing and posting them.
+//
 // Exit code: 0 all good; 1 a phase is below its floor; 2 the run is not a valid result (more than
 // 1% of a phase's requests without the expected status, messages not captured or not delivered, a
 // server that would not start, ...). Progress goes to stderr, the report (or JSON line) to stdout.
 import { randomBytes } from 'node:crypto';
 import { parseOptions, USAGE } from './lib/args.js';
 import { runLoads } from './lib/load.js';
-import { createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
+import { configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { phases } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
-import { startBare, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
+import { startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const MAX_FAILED_RATIO = 0.01;
 
@@ -66,6 +70,11 @@ async function startServers(ctx) {
       ctx.servers.whatsapp = await startFakeWhatsApp({ latencyMs: ctx.options.whatsappLatency });
       Object.assign(env, ctx.servers.whatsapp.env);
     }
+    if (ctx.options.webhookEvents) {
+      ctx.log('starting the webhook receiver');
+      ctx.servers.receiver = await startFakeReceiver();
+      Object.assign(env, ctx.servers.receiver.env);
+    }
     const count = ctx.options.processes;
     ctx.otpgates = [];
     // One after the other: the first migrates the new database, the next ones find it ready.
@@ -78,7 +87,39 @@ async function startServers(ctx) {
     }
     ctx.apiKey = await createBenchIntegration(ctx.servers.otpgate);
     if (providers.size) ctx.liveApiKey = await createBenchIntegration(ctx.servers.otpgate, { name: 'bench-live', policy: LIVE_BENCH_POLICY, mode: 'live' });
+    if (ctx.servers.receiver) {
+      const events = ctx.options.webhookEvents;
+      for (const key of [ctx.apiKey, ctx.liveApiKey].filter(Boolean)) await configureWebhook(ctx.servers.otpgate, key, ctx.servers.receiver.url, events);
+      ctx.log(`webhook configured (test${ctx.liveApiKey ? ' and live' : ''} mode): ${events.join(', ')} to ${ctx.servers.receiver.url}`);
+    }
   }
+}
+
+/** How long, at most, the end of the run waits for the webhook receiver's count to stop growing. */
+const WEBHOOK_DRAIN_DEADLINE_MS = 60_000;
+
+/**
+ * After the phases: waits until the receiver has had no new event for two seconds (or the deadline),
+ * then reports what it got. Refused or duplicated webhooks are a problem / a note.
+ */
+async function reportWebhooks(ctx) {
+  const receiver = ctx.servers.receiver;
+  if (!receiver) return;
+  const started = Date.now();
+  let counts = await receiver.counts();
+  let stableSince = Date.now();
+  while (Date.now() - started < WEBHOOK_DRAIN_DEADLINE_MS && Date.now() - stableSince < 2000) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const next = await receiver.counts();
+    if (next.received !== counts.received) stableSince = Date.now();
+    counts = next;
+  }
+  ctx.figures.webhooks = { webhooks_received: counts.received, webhooks_duplicates: counts.duplicates, webhooks_refused: counts.refused, webhooks_by_type: counts.by_type };
+  ctx.notes.push(
+    `webhooks (${ctx.options.webhookEvents.join(', ')}): the receiver got ${counts.received} (${counts.distinct} distinct webhook-ids) ${JSON.stringify(counts.by_type)}, all within ${((Date.now() - started) / 1000).toFixed(1)} s of the last phase; it used ${counts.cpu_ms} ms CPU`,
+  );
+  if (counts.duplicates > 0) ctx.notes.push(`webhooks: ${counts.duplicates} delivered more than once (at least once: retries after a timeout?)`);
+  if (counts.refused > 0) ctx.problems.push(`webhooks: the receiver refused ${counts.refused} requests (missing Standard Webhooks headers or an unreadable body)`);
 }
 
 /**
@@ -145,6 +186,7 @@ async function main() {
     await phase.after?.(ctx, result);
   }
 
+  await reportWebhooks(ctx);
   const judged = judge(rows);
   process.stdout.write(options.json ? `${toJson(judged, options, ctx.figures)}\n` : toText(judged, ctx));
   if (options.json) {

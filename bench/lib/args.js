@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>]
-                         [--whatsapp-latency <ms>] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -13,6 +13,10 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
   --whatsapp-latency <ms>
                       the fake WhatsApp Cloud API of the live phase answers each send this late
                       (default 0: only the local round trip; Meta's real API takes a few hundred ms)
+  --webhook <events>  the bench integrations' webhook (test and live mode) sends these event types,
+                      comma-separated, to a local receiver (bench/lib/fake-receiver.js): default *
+                      (every event, so the phases pay for writing, signing and posting them);
+                      none: no webhook configured
   --json              print only one JSON line with the figures
 `;
 
@@ -28,6 +32,16 @@ function positiveInt(name, raw) {
   return Number(raw);
 }
 
+/** --webhook: null for none, else the event types (`*` or names like verification.approved). */
+function webhookEvents(raw) {
+  if (raw === 'none') return null;
+  const events = raw.split(',').map((e) => e.trim()).filter(Boolean);
+  if (events.length === 0 || !events.every((e) => e === '*' || /^[a-z_]+\.[a-z_]+$/.test(e))) {
+    throw new Error(`--webhook must be none, * or comma-separated event types, got "${raw}"`);
+  }
+  return events;
+}
+
 /** Parses the command line into { duration, connections, store, processes, whatsappLatency, json, help }; throws on bad input. */
 export function parseOptions(argv = process.argv.slice(2)) {
   const { values } = parseArgs({
@@ -38,6 +52,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       store: { type: 'string', default: 'sqlite' },
       processes: { type: 'string', default: '1' },
       'whatsapp-latency': { type: 'string', default: '0' },
+      webhook: { type: 'string', default: '*' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -56,6 +71,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     store: values.store,
     processes,
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
+    webhookEvents: webhookEvents(values.webhook),
     json: values.json,
     help: values.help,
   };

@@ -32,6 +32,15 @@ export async function createBenchIntegration(otpgate, { name = 'bench', policy =
   return key;
 }
 
+/** Points the key's integration (in the key's mode) at a webhook receiver for `events` (PATCH /v1/webhook). */
+export async function configureWebhook(otpgate, apiKey, url, events) {
+  await requestJson('PATCH', `${otpgate.url}/v1/webhook`, {
+    headers: { 'x-api-key': apiKey },
+    body: { url, events, is_active: true },
+    expect: 200,
+  });
+}
+
 /**
  * The samples of the Prometheus metrics named in `names` from GET /metrics: a list of
  * { name, labels: { label: value }, value }.

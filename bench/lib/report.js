@@ -67,7 +67,7 @@ export function toText(judged, { options, notes, problems, details = {} }) {
   });
   const processes = `${options.processes} otpgate process${options.processes === 1 ? '' : 'es'}`;
   const out = [
-    `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase`,
+    `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase, webhook: ${options.webhookEvents ? options.webhookEvents.join(', ') : 'none'}`,
     '',
     table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'responses', 'non-2xx', 'unexpected/errors'], lines),
     '',

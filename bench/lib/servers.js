@@ -13,6 +13,7 @@ import { describeExit, freePort, spawnNode, stopChild, trackTempDir } from './pr
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BARE_SERVER = fileURLToPath(new URL('../bare-server.js', import.meta.url));
 const FAKE_WHATSAPP = fileURLToPath(new URL('./fake-whatsapp.js', import.meta.url));
+const FAKE_RECEIVER = fileURLToPath(new URL('./fake-receiver.js', import.meta.url));
 // BENCH_OTPGATE_CLI: benchmark another build (e.g. a release checkout) instead of this one.
 const OTPGATE_CLI = process.env.BENCH_OTPGATE_CLI ?? join(ROOT, 'dist', 'cli', 'index.js');
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -90,6 +91,24 @@ export async function startFakeWhatsApp({ latencyMs = 0 } = {}) {
       OTPGATE_WHATSAPP_BASE_URL: url,
     },
     counts: () => requestJson('GET', `${url}/count`, { timeoutMs: 5000 }),
+    stop: () => stopChild(child),
+  };
+}
+
+/**
+ * The webhook receiver (fake-receiver.js) in its own process: { name, url (its POST /hook), child,
+ * counts(), stop, env }; `env` lets otpgate send to a plain-HTTP loopback URL (OTPGATE_WEBHOOK_ALLOW_INSECURE).
+ */
+export async function startFakeReceiver() {
+  const child = spawnNode('fake-receiver', [FAKE_RECEIVER, '0'], { ipc: true });
+  const port = await untilReady(child, 'fake-receiver', () => printedPort(child));
+  const root = `http://127.0.0.1:${port}`;
+  return {
+    name: 'fake-receiver',
+    url: `${root}/hook`,
+    child,
+    env: { OTPGATE_WEBHOOK_ALLOW_INSECURE: '1' },
+    counts: () => requestJson('GET', `${root}/count`, { timeoutMs: 5000 }),
     stop: () => stopChild(child),
   };
 }
