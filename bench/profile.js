@@ -2,6 +2,8 @@
 // live load through the fake WhatsApp Cloud API, then the check load (the benchmark's phases, on a
 // warm server), summarised per phase by self time.
 //   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package|total] [--live]
+//                         [--webhook <events>]
+// --webhook: the integrations get a webhook for these event types (e.g. '*') to the bench's receiver.
 // --by total: otpgate's own functions (dist/) by total time, their callees included (where the time
 // goes in otpgate's code rather than in which library function it is finally spent).
 // The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
@@ -10,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoads } from './lib/load.js';
-import { collectSandboxCodes, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
+import { collectSandboxCodes, configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { brazilianMobile } from './lib/phases.js';
 import { cleanup } from './lib/processes.js';
-import { startFakeWhatsApp, startOtpgate } from './lib/servers.js';
+import { startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     top: { type: 'string', default: '40' },
     by: { type: 'string', default: 'function' },
     live: { type: 'boolean', default: false },
+    webhook: { type: 'string' },
   },
 });
 const print = (text) => process.stdout.write(`${text}\n`);
@@ -77,8 +80,11 @@ function summarize(profile, name, fromUs, toUs) {
 
 try {
   const whatsapp = values.live ? await startFakeWhatsApp() : null;
-  const server = await startOtpgate(whatsapp?.env ?? {}, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const receiver = values.webhook ? await startFakeReceiver() : null;
+  const events = values.webhook?.split(',') ?? [];
+  const server = await startOtpgate({ ...whatsapp?.env, ...receiver?.env }, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   const apiKey = await createBenchIntegration(server);
+  if (receiver) await configureWebhook(server, apiKey, receiver.url, events);
   let next = 0;
   const requestFrom = nowUs();
   const request = await runLoads(
@@ -92,6 +98,7 @@ try {
   let live = null;
   if (whatsapp) {
     const liveKey = await createBenchIntegration(server, { name: 'bench-live', policy: LIVE_BENCH_POLICY, mode: 'live' });
+    if (receiver) await configureWebhook(server, liveKey, receiver.url, events);
     let number = 50_000_000;
     const from = nowUs();
     const result = await runLoads(
