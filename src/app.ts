@@ -9,6 +9,7 @@ import type { PromMetrics } from './http/metrics.js';
 import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js';
 import { answerClientError, frameworkErrorProblem, registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
+import { adminResources, integrationResources } from './http/plugins/idempotency-resources.js';
 import { registerSignatures } from './http/plugins/signatures.js';
 import { adminDeliveryRoutes } from './http/routes/admin/delivery.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
@@ -23,6 +24,9 @@ import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { identityRoutes } from './http/routes/v1/identities.js';
 import { tokenRoutes } from './http/routes/v1/tokens.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
+import { webhookRoutes } from './http/routes/v1/webhook.js';
+import type { HostLookup } from './net/url-guard.js';
+import type { Scope } from './store/verifications-repo.js';
 import { registerValidation } from './http/validation.js';
 import { sendProblem } from './http/problem-reply.js';
 import { problem } from './domain/errors.js';
@@ -32,7 +36,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer'> & Partial<Pick<Config, 'apiKeyCacheMs'>>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer' | 'idempotencyLeaseMs'> & Partial<Pick<Config, 'apiKeyCacheMs'>>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -46,6 +50,8 @@ export interface AppDeps {
   observer?: DeliveryObserver;
   /** Integrations' own provider settings (callback secrets; invalidated by operator writes). */
   integrationProviders?: IntegrationProviders;
+  /** Outgoing webhooks: the dispatcher's wake-up, what to do when an endpoint changes, and the attempt timeout. */
+  webhooks?: { poke: () => void; changed: (scope: Scope) => void; timeoutMs: number; lookup?: HostLookup; connectLookup?: HostLookup };
 }
 
 /** The integrator and operator APIs (not /healthz, /docs, /.well-known). */
@@ -144,18 +150,34 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', integrationAuth(deps.services.store.db, keyCache));
     registerSignatures(v1, { clock: deps.services.clock, serverSecret: deps.services.serverSecret, replays: deps.replays });
-    registerIdempotency(v1, deps.services);
+    registerIdempotency(v1, { ...deps.services, leaseMs: deps.config.idempotencyLeaseMs, resources: integrationResources(deps.services) });
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes(deps.services));
     await v1.register(sandboxRoutes(deps.services));
     await v1.register(sessionRoutes(deps.services));
     await v1.register(identityRoutes(deps.services));
     await v1.register(tokenRoutes(deps.services));
+    const { store, clock, random, serverSecret } = deps.services;
+    await v1.register(
+      webhookRoutes({
+        db: store.db,
+        clock,
+        random,
+        serverSecret,
+        allowInsecure: deps.config.webhookAllowInsecure,
+        timeoutMs: deps.webhooks?.timeoutMs ?? 10_000,
+        changed: deps.webhooks?.changed ?? (() => {}),
+        poke: deps.webhooks?.poke ?? (() => {}),
+        ...(deps.webhooks?.lookup ? { lookup: deps.webhooks.lookup } : {}),
+        ...(deps.webhooks?.connectLookup ? { connectLookup: deps.webhooks.connectLookup } : {}),
+      }),
+    );
   });
 
   await app.register(async (admin) => {
     admin.addHook('onRequest', adminAuth(deps.adminToken));
-    registerIdempotency(admin, deps.services);
+    const adminDeps = { db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret };
+    registerIdempotency(admin, { ...deps.services, leaseMs: deps.config.idempotencyLeaseMs, resources: adminResources(adminDeps) });
     // Every operator write may revoke a key or change a policy: forget cached keys at once.
     admin.addHook('onSend', async (request, _reply, payload) => {
       if (request.method !== 'GET') {

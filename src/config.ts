@@ -13,6 +13,8 @@ export interface Config {
   readonly sandboxSmtpPort: number;
   readonly publicUrl: string | null;
   readonly webhookAllowInsecure: boolean;
+  /** How outgoing webhooks are delivered. */
+  readonly webhooks: WebhookTunables;
   readonly logLevel: string;
   readonly bodyLimit: number;
   readonly whatsapp: { token: string; phoneNumberId: string; template: string; appSecret: string | null; verifyToken: string | null; baseUrl: string } | null;
@@ -43,8 +45,19 @@ export interface Config {
   readonly postgresPoolSize: number;
   /** How often expired idempotency keys and finished outbox messages are purged (OTPGATE_HOUSEKEEPING_INTERVAL_MS, default 600,000). */
   readonly housekeepingIntervalMs: number;
+  /**
+   * How long a request's claim on its Idempotency-Key holds: a retry meanwhile gets 409, and a claim
+   * whose request died with its process (nothing committed) is taken over by a retry after it. Keep
+   * it well above the longest a request runs (OTPGATE_IDEMPOTENCY_LEASE_MS, default 60,000).
+   */
+  readonly idempotencyLeaseMs: number;
   /** On SIGTERM/SIGINT, the process exits 1 if draining takes longer than this (OTPGATE_SHUTDOWN_TIMEOUT_MS, default 15,000). */
   readonly shutdownTimeoutMs: number;
+  /**
+   * How often a worker process marks verifications pending past their expiry as expired and records
+   * `verification.expired` (OTPGATE_EXPIRY_SWEEP_INTERVAL_MS, default 15,000; 100–60,000).
+   */
+  readonly expirySweepIntervalMs: number;
 }
 
 export interface OutboxTunables {
@@ -56,6 +69,19 @@ export interface OutboxTunables {
   readonly gatherMs: number;
   /** Messages in one batch, delivered together and recorded in one transaction (OTPGATE_OUTBOX_BATCH_SIZE, default 50). */
   readonly batchSize: number;
+}
+
+export interface WebhookTunables {
+  /** One webhook attempt's timeout: connecting, waiting and reading the answer (OTPGATE_WEBHOOK_TIMEOUT_MS, default 10,000). */
+  readonly timeoutMs: number;
+  /** Attempts in flight at once to one endpoint, per process: a slow receiver holds only these (OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT, default 4). */
+  readonly concurrencyPerEndpoint: number;
+  /** Attempts in flight at once in one process, all endpoints together (OTPGATE_WEBHOOK_MAX_IN_FLIGHT, default 64). */
+  readonly maxInFlight: number;
+  /** How long an idle dispatcher sleeps between looks for due deliveries (OTPGATE_WEBHOOK_POLL_MS, default 500). */
+  readonly pollMs: number;
+  /** How long a process trusts what it read about whether an integration has a webhook endpoint (OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS, default 1,000). */
+  readonly endpointCacheMs: number;
 }
 
 export interface SessionCacheTunables {
@@ -201,6 +227,13 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxSmtpPort: port(env, 'OTPGATE_SANDBOX_SMTP_PORT', 2525),
     publicUrl: url(env, 'OTPGATE_PUBLIC_URL', ['http:', 'https:']),
     webhookAllowInsecure: read(env, 'OTPGATE_WEBHOOK_ALLOW_INSECURE') === '1',
+    webhooks: Object.freeze({
+      timeoutMs: integer(env, 'OTPGATE_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      concurrencyPerEndpoint: integer(env, 'OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 100),
+      maxInFlight: integer(env, 'OTPGATE_WEBHOOK_MAX_IN_FLIGHT', 64, 1, 10_000),
+      pollMs: integer(env, 'OTPGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
+      endpointCacheMs: integer(env, 'OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS', 1_000, 0, 60_000),
+    }),
     logLevel: read(env, 'OTPGATE_LOG_LEVEL') ?? 'info',
     bodyLimit: 64 * 1024,
     whatsapp: group(env, 'WhatsApp', ['OTPGATE_WHATSAPP_TOKEN', 'OTPGATE_WHATSAPP_PHONE_NUMBER_ID', 'OTPGATE_WHATSAPP_TEMPLATE'], (get) => ({
@@ -255,7 +288,9 @@ export function loadConfig(env: Env = process.env): Config {
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),
+    idempotencyLeaseMs: integer(env, 'OTPGATE_IDEMPOTENCY_LEASE_MS', 60_000, 100, 3_600_000),
     shutdownTimeoutMs: integer(env, 'OTPGATE_SHUTDOWN_TIMEOUT_MS', 15_000, 1_000, 600_000),
+    expirySweepIntervalMs: integer(env, 'OTPGATE_EXPIRY_SWEEP_INTERVAL_MS', 15_000, 100, 60_000),
   };
   return Object.freeze(config);
 }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** Topics processes tell each other about. */
-export type Topic = 'outbox' | 'keys';
+export type Topic = 'outbox' | 'keys' | 'webhooks';
 
 /**
  * Fire-and-forget notices between processes: "the outbox has work" (wakes idle workers at once

@@ -20,7 +20,11 @@ import { generateAdminToken, loadOrCreateSecret, loadServerSecret, requireShared
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
 import { startHousekeeping } from './store/housekeeping.js';
+import { startExpirySweeper } from './services/expiry-sweeper.js';
 import { SigningKeyRing } from './tokens/signing-keys.js';
+import type { HostLookup } from './net/url-guard.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { configureFanOut, forgetEndpoints, onFanOut } from './webhooks/fan-out.js';
 
 export interface Runtime {
   config: Config;
@@ -28,6 +32,8 @@ export interface Runtime {
   backends: Backends;
   services: ServiceDeps;
   worker: OutboxWorker;
+  /** Sends webhook deliveries (runs when the worker does; tests drain it). */
+  webhooks: WebhookDispatcher;
   providers: ProviderDirectory;
   app: FastifyInstance;
   logger: Logger;
@@ -47,6 +53,10 @@ export interface RuntimeOptions {
   liveChannels?: ChannelRegistry;
   /** Outbox lease (ms) after which another worker may take a claimed message, in place of `config.outbox.leaseMs` (tests). */
   leaseMs?: number;
+  /** How webhook URLs' host names are resolved when saved, in place of the system resolver (tests). */
+  webhookLookup?: HostLookup;
+  /** How they are resolved when connecting, in place of the system resolver (tests: DNS rebinding). */
+  webhookConnectLookup?: HostLookup;
 }
 
 /** Logs never carry keys, session tokens, signatures or codes, nor phones, emails or CPFs in clear. */
@@ -244,11 +254,32 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     },
     onDead: (trx, row, error) => failDeadMessage(trx, { clock, random, observer, postgres }, row, error),
   });
+  const webhooks = new WebhookDispatcher({
+    db: store.db,
+    postgres,
+    clock,
+    random,
+    logger,
+    serverSecret,
+    allowInsecure: config.webhookAllowInsecure,
+    ...(options.webhookConnectLookup ? { connectLookup: options.webhookConnectLookup } : {}),
+    tunables: config.webhooks,
+    onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
+  });
+  configureFanOut({ cacheMs: config.webhooks.endpointCacheMs });
+  backends.notifier.subscribe('webhooks', () => forgetEndpoints());
+  const stopFanOutWake = onFanOut(() => webhooks.poke());
+  if (config.webhookAllowInsecure) {
+    logger.warn('OTPGATE_WEBHOOK_ALLOW_INSECURE=1: webhook URLs may use http and private or loopback addresses (SSRF guard off); for local development and tests only');
+  }
   let stopHousekeeping = (): void => {};
+  let stopExpirySweeper = async (): Promise<void> => {};
   if (options.worker !== false) {
+    webhooks.start();
     backends.notifier.subscribe('outbox', () => worker.poke());
     worker.start();
     stopHousekeeping = startHousekeeping(store.db, clock, logger, config.housekeepingIntervalMs);
+    stopExpirySweeper = startExpirySweeper({ store, clock, random }, logger, config.expirySweepIntervalMs);
   }
 
   const app = await buildApp({
@@ -263,6 +294,16 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     providers: () => providers.status(),
     observer,
     integrationProviders,
+    webhooks: {
+      poke: () => webhooks.poke(),
+      changed: (scope) => {
+        forgetEndpoints(scope);
+        backends.notifier.publish('webhooks');
+      },
+      timeoutMs: config.webhooks.timeoutMs,
+      ...(options.webhookLookup ? { lookup: options.webhookLookup } : {}),
+      ...(options.webhookConnectLookup ? { connectLookup: options.webhookConnectLookup } : {}),
+    },
   });
   return {
     config,
@@ -270,6 +311,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     backends,
     services,
     worker,
+    webhooks,
     providers,
     app,
     logger,
@@ -277,8 +319,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     adminTokenCreated: admin.created,
     async close() {
       stopHousekeeping();
+      await stopExpirySweeper();
       await app.close();
       await worker.stop();
+      stopFanOutWake();
+      await webhooks.stop();
       await integrationProviders.close();
       await providers.close();
       await backends.notifier.close();

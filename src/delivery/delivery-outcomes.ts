@@ -1,11 +1,11 @@
 import type { Clock, Random } from '../domain/clock.js';
-import { newId } from '../domain/ids.js';
 import type { Channel } from '../domain/policy.js';
 import { effectiveStatus } from '../domain/verification.js';
+import { presentDelivery } from '../services/present-verification.js';
+import { recordVerificationEventById } from '../services/verification-events.js';
 import { applyReceipt, claimFallback, lockProviderMessage, markFailed, takeReceipts, type DeliveryForSend, type KeptReceiptsHint } from '../store/deliveries-repo.js';
-import { insertEvent } from '../store/events-repo.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
-import type { Executor, Mode } from '../store/tables.js';
+import type { Executor } from '../store/tables.js';
 import { enqueueMessage } from './enqueue-message.js';
 import type { MessageSpec } from './message-spec.js';
 import type { ProviderStatusUpdate } from './providers/provider.js';
@@ -25,25 +25,17 @@ export interface OutcomeDeps {
   keptReceipts?: KeptReceiptsHint;
 }
 
-/** The delivery as events show it (never the code or the message text). */
-function deliveryData(d: DeliveryForSend, patch: { status: string; error_code?: string | null; error?: string | null; provider?: string | null }, next: Channel | null) {
-  return {
-    verification_id: d.verification_id,
-    delivery: {
-      id: d.id,
-      channel: d.channel,
-      provider: patch.provider ?? d.provider,
-      provider_message_id: d.provider_message_id,
-      status: patch.status,
-      ...(patch.error_code ? { error_code: patch.error_code } : {}),
-      ...(patch.error ? { error: patch.error } : {}),
-    },
-    next_channel: next,
-  };
-}
-
-async function event(trx: Executor, deps: OutcomeDeps, d: { integration_id: string; mode: Mode }, type: string, data: unknown): Promise<void> {
-  await insertEvent(trx, { id: newId('evt', deps.random), integration_id: d.integration_id, mode: d.mode, type, data, now: deps.clock.now() });
+/**
+ * Records a delivery event in the caller's transaction: `data` is the verification as
+ * `GET /v1/verifications/{id}` shows it (read in the transaction, after the change), plus `delivery`,
+ * the attempt that changed as the API shows it, and `next_channel`, the channel tried next (or null).
+ * Never the code or the message text.
+ */
+async function event(trx: Executor, deps: OutcomeDeps, d: DeliveryForSend, type: 'verification.delivered' | 'verification.delivery_failed', next: Channel | null): Promise<void> {
+  await recordVerificationEventById(trx, deps, type, d.verification_id, deps.clock.now(), (deliveries) => {
+    const attempt = deliveries.find((row) => row.id === d.id);
+    return { delivery: attempt ? presentDelivery(attempt) : null, next_channel: next };
+  });
 }
 
 /**
@@ -81,13 +73,13 @@ export async function recordFailure(
   const changed = await markFailed(trx, d.id, { provider: failure.provider, errorCode: failure.errorCode, error: failure.error, now: failure.at ?? now });
   if (!changed) return null;
   const willFallBack = spec.route[0]?.channel ?? null;
-  await event(trx, deps, d, 'verification.delivery_failed', deliveryData(d, { status: 'failed', error_code: failure.errorCode, error: failure.error, provider: failure.provider }, willFallBack));
+  await event(trx, deps, d, 'verification.delivery_failed', willFallBack);
   return fallBack(trx, deps, d, spec, failure.errorCode ?? 'error');
 }
 
 /** Announces a delivery that reached the recipient. */
 export async function recordDelivered(trx: Executor, deps: OutcomeDeps, d: DeliveryForSend): Promise<void> {
-  await event(trx, deps, d, 'verification.delivered', deliveryData(d, { status: 'delivered' }, null));
+  await event(trx, deps, d, 'verification.delivered', null);
 }
 
 /**

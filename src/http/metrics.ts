@@ -63,6 +63,12 @@ export class PromMetrics implements Metrics {
     labelNames: ['from', 'to', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly webhookAttempts = new Counter({
+    name: 'otpgate_webhook_attempts_total',
+    help: 'Webhook delivery attempts by result (succeeded | retry | failed | disabled)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly fraudGuard = new Counter({
     name: 'otpgate_fraud_guard_total',
     help: 'Sends the SMS-pumping guard found suspect, by rule and action (monitor: counted and logged; block: refused)',

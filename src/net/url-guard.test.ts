@@ -133,10 +133,20 @@ describe('checkPublicUrl', () => {
     expect((await checkPublicUrl('http://127.0.0.1:8080/hook', { allowInsecure: true, lookup })).ok).toBe(true);
   });
 
-  it('uses the system resolver by default (localhost resolves to loopback)', async () => {
-    const result = await checkPublicUrl('https://localhost/', { allowInsecure: false });
+  it('refuses localhost names (RFC 6761), with or without the trailing dot, whatever the resolver says', async () => {
+    const lookup = fakeLookup({ localhost: ['93.184.216.34'], 'localhost.': ['93.184.216.34'], 'api.localhost': ['93.184.216.34'] });
+    for (const host of ['localhost', 'localhost.', 'api.localhost', 'LOCALHOST']) {
+      const result = await checkPublicUrl(`https://${host}/`, { allowInsecure: false, lookup });
+      expect(result.ok, host).toBe(false);
+      if (!result.ok) expect(result.reason).toMatch(/loopback name/);
+    }
+    expect((await checkPublicUrl('https://localhost/', { allowInsecure: true })).ok).toBe(true);
+  });
+
+  it('uses the system resolver by default (a name under .invalid never resolves)', async () => {
+    const result = await checkPublicUrl('https://hooks.invalid/', { allowInsecure: false });
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.reason).toMatch(/loopback/);
+    if (!result.ok) expect(result.reason).toMatch(/could not be resolved/);
   });
 });
 

@@ -118,6 +118,11 @@ export async function checkPublicUrl(raw: string, opts: CheckUrlOptions): Promis
   if (!shape.ok) return shape;
   const { url } = shape;
   const host = bareHost(url);
+  // RFC 6761: `localhost` and its subdomains are loopback whatever a resolver says (and some
+  // resolvers cannot answer for `localhost.` at all, which must not be the only reason it is refused).
+  if (!opts.allowInsecure && /^(?:.+\.)?localhost\.?$/i.test(host)) {
+    return { ok: false, reason: `The host "${host}" is a loopback name (localhost); only public addresses are allowed.` };
+  }
 
   let addresses: string[];
   if (isIP(host) !== 0) {
@@ -152,20 +157,27 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address?: string | dns
  * The connect-time resolver for the strict agents: the system resolver, then the same rule as
  * `checkPublicUrl`, failing with a typed error. request-filtering-agent wraps it and checks again.
  */
-function guardedLookup(hostname: string, options: dns.LookupOptions | number | undefined, callback: LookupCallback): void {
-  const wantAll = typeof options === 'object' && options !== null && options.all === true;
-  const base: dns.LookupOptions = typeof options === 'object' && options !== null ? options : typeof options === 'number' ? { family: options } : {};
-  dns.lookup(hostname, { ...base, all: true }, (err, addresses) => {
-    if (err) return callback(err);
-    for (const { address } of addresses) {
-      const why = nonPublicAddress(address);
-      if (why) return callback(new BlockedAddressError(`the host "${hostname}" resolves to ${address}, which is ${why}`));
+function guardedLookup(resolve: HostLookup | undefined) {
+  return (hostname: string, options: dns.LookupOptions | number | undefined, callback: LookupCallback): void => {
+    const wantAll = typeof options === 'object' && options !== null && options.all === true;
+    const base: dns.LookupOptions = typeof options === 'object' && options !== null ? options : typeof options === 'number' ? { family: options } : {};
+    if (resolve) {
+      resolve(hostname).then((addresses) => check(null, addresses), (err: NodeJS.ErrnoException) => check(err, []));
+    } else {
+      dns.lookup(hostname, { ...base, all: true }, check);
     }
-    const first = addresses[0];
-    if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }));
-    if (wantAll) return callback(null, addresses);
-    return callback(null, first.address, first.family);
-  });
+    function check(err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]): void {
+      if (err) return callback(err);
+      for (const { address } of addresses) {
+        const why = nonPublicAddress(address);
+        if (why) return callback(new BlockedAddressError(`the host "${hostname}" resolves to ${address}, which is ${why}`));
+      }
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }));
+      if (wantAll) return callback(null, addresses);
+      return callback(null, first.address, first.family);
+    }
+  };
 }
 
 // keepAlive off: every request opens (and therefore checks) a fresh connection.
@@ -190,6 +202,8 @@ export interface PostJsonOptions {
   signal?: AbortSignal;
   /** The response body is cut at this many bytes (default 64 KiB). */
   maxResponseBytes?: number;
+  /** How the host is resolved when connecting (default: the system resolver); its answer is checked all the same. */
+  lookup?: HostLookup;
 }
 
 export interface PostJsonResponse {
@@ -254,7 +268,7 @@ export function postJson(url: string, body: string, headers: Record<string, stri
       headers: outgoing,
       agent: isHttps ? mode.https : mode.http,
     };
-    if (!opts.allowInsecure) requestOptions.lookup = guardedLookup as unknown as https.RequestOptions['lookup'];
+    if (!opts.allowInsecure) requestOptions.lookup = guardedLookup(opts.lookup) as unknown as https.RequestOptions['lookup'];
 
     let settled = false;
     let res: http.IncomingMessage | undefined;

@@ -4,13 +4,12 @@ import { fail, ok, problem, tooMany, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import { parseIdentifier } from '../domain/identifiers.js';
 import { afterWrongCode, gateCheck } from '../domain/verification.js';
+import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { preparedTransaction } from '../store/prepared.js';
 import { insertSession } from '../store/sessions-repo.js';
 import {
   findLatestVerification,
   findVerification,
-  recordWrongCode,
-  transitionFromPending,
   type CheckableVerification,
 } from '../store/verifications-repo.js';
 import { findIdentityById, lockIdentities } from '../store/identities-repo.js';
@@ -22,6 +21,9 @@ import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from 
 import { newSessionToken, sessionKey } from './sessions.js';
 import { checkNotLocked, lockedRefusal, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import type { FailureRule } from '../limits/limits.js';
+import { markApproved, recordWrongAttempt } from './check-outcomes.js';
+import { expireNoticed } from './expiry-sweeper.js';
+import { recordIdentifierLocked } from './lockout-event.js';
 
 export interface CheckInput {
   identifier?: string;
@@ -51,14 +53,15 @@ export interface CheckApproved {
  * applies it to one row at a time, so exactly one right-code check wins and the others find the
  * verification no longer pending (404). Wrong codes add to `attempts` with one atomic increment, so
  * concurrent wrong guesses cannot share an attempt.
+ * With an Idempotency-Key claim, an approval's session is recorded on it in the approval's transaction.
  */
-export async function checkVerification(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Promise<Result<CheckApproved>> {
-  const result = await check(deps, tenant, input);
+export async function checkVerification(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim?: IdempotencyClaim): Promise<Result<CheckApproved>> {
+  const result = await check(deps, tenant, input, claim);
   deps.metrics.check(outcomeOf(result), tenant.mode);
   return result;
 }
 
-async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Promise<Result<CheckApproved>> {
+async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
   const enabled = requireOtpEnabled(tenant);
   if (!enabled.ok) return enabled;
   const policy = tenant.policy;
@@ -88,24 +91,24 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput): Prom
   if (!verification) return fail(problem('not-found', 'No pending verification for this identifier.'));
   const gate = gateCheck(verification, now);
   if (!gate.compare) {
-    if (gate.problem.type === 'code-expired') await transitionFromPending(deps.store.db, verification.id, { status: 'expired', failure_reason: 'expired', now });
+    if (gate.problem.type === 'code-expired') await expireNoticed(deps, tenant, verification.id, now);
     return fail(gate.problem);
   }
 
   // The failure is reserved before the code is compared, so that however many checks run at once, at
   // most lockout.max_failures wrong codes are compared per window; a right code gives it back.
   const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
-  const slot = await reserveFailure(deps, tenant, key, rule, verification.id);
+  const slot = await reserveFailure(deps, tenant, key, rule, verification.id, identifier);
   if (!slot.ok) return slot;
 
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
     await deps.limits.releaseFailure(key, rule);
-    return approve(deps, tenant, verification, now);
+    return approve(deps, tenant, verification, now, claim);
   }
 
-  const wrong = await recordWrongCode(deps.store.db, verification.id, now, policy.checks.on_wrong_code === 'restart');
   // The wrong code was compared: it keeps its failure, and the last one locks, even when it lost a race.
   const lockedNow = slot.value.last;
+  const wrong = await recordWrongAttempt(deps, tenant, verification.id, now, lockedNow ? { identifier, rule } : null);
   if (lockedNow) await deps.limits.lock(key, rule);
   // A concurrent check used the last attempt (or approved it) between our read and this write.
   if (!wrong) return refusalAfterRace(deps, tenant, verification.id);
@@ -129,7 +132,7 @@ const RESERVE_WAIT_MS = 5_000;
  * Never compares without a reservation. Should nothing resolve in time (a holder crashed, or refused
  * reservations overcounted), the identifier is locked: the budget is spent either way.
  */
-async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, rule: FailureRule, id: string): Promise<Result<{ last: boolean }>> {
+async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, rule: FailureRule, id: string, identifier: string): Promise<Result<{ last: boolean }>> {
   const first = await deps.limits.reserveFailure(key, rule);
   if (first.ok) return ok({ last: first.last });
   const started = performance.now();
@@ -140,6 +143,9 @@ async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, ru
     if (!gate.compare) return fail(gate.problem);
     if (performance.now() - started >= RESERVE_WAIT_MS) {
       await deps.limits.lock(key, rule);
+      // Rare (a holder crashed): each check that times out here at once records the lock it started.
+      const now = deps.clock.now();
+      await preparedTransaction(deps.store, (trx) => recordIdentifierLocked(trx, deps, tenant, { identifier, verificationId: id, rule, now }));
       return lockedRefusal(rule.durationS * 1000);
     }
     await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
@@ -150,7 +156,7 @@ async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, ru
   }
 }
 
-async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number): Promise<Result<CheckApproved>> {
+async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const sessionId = newId('ses', deps.random); // also the access token's `sid`
@@ -173,19 +179,21 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
         // Identity writes take the integration's identity lock first, before any row lock, so that two
         // approvals that merge each other's identities queue up instead of deadlocking.
         await lockIdentities(trx, tenant, deps.store.dialect === 'postgres');
-        if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+        if (!(await markApproved(trx, deps, tenant, v.id, now))) return false;
         // A proved email or phone is written onto the identity as verified (merging on a collision).
         const survivor =
           v.destination === null && (v.identifier_kind === 'email' || v.identifier_kind === 'phone')
             ? await recordVerifiedAddress(trx, deps, tenant, identityId, v.identifier_kind, v.identifier, now)
             : identityId;
         await insertSession(trx, session(survivor));
+        if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: survivor };
       })
     : // No identity: two prepared statements, in the store's lightest transaction.
       await preparedTransaction(deps.store, async (trx) => {
-        if (!(await transitionFromPending(trx, v.id, { status: 'approved', failure_reason: null, now }))) return false;
+        if (!(await markApproved(trx, deps, tenant, v.id, now))) return false;
         await insertSession(trx, session(null));
+        if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: null };
       });
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.

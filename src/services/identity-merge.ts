@@ -1,15 +1,16 @@
-import { newId } from '../domain/ids.js';
-import { insertEvent } from '../store/events-repo.js';
 import { findIdentityById, findVerifiedHolder, lockIdentities, mergeIdentities, updateIdentity } from '../store/identities-repo.js';
 import type { Executor } from '../store/tables.js';
 import type { ServiceDeps, Tenant } from './context.js';
+import { presentIdentity } from './identities.js';
+import { recordEvent } from './record-event.js';
 
 /**
  * Writes an address a verification just proved onto its identity as verified, and merges when
  * another identity of the integration already holds it verified (Banxa's rule): the newer identity's
  * references move onto the older one (earlier `created_at`), the newer is removed, the older one's
- * state governs, and `identity.merged` is recorded. Runs inside the approving transaction, under the
- * integration's identity lock, so verifications racing to merge produce one survivor.
+ * state governs, and `identity.merged` is recorded (the survivor as the API shows it). Runs inside
+ * the approving transaction, under the integration's identity lock, so verifications racing to merge
+ * produce one survivor.
  * Returns the id of the identity the verification now belongs to.
  */
 export async function recordVerifiedAddress(
@@ -29,13 +30,9 @@ export async function recordVerifiedAddress(
   if (!other) return identity.id;
   const [older, newer] = other.created_at < identity.created_at || (other.created_at === identity.created_at && other.id < identity.id) ? [other, identity] : [identity, other];
   const moved = await mergeIdentities(trx, older.id, newer.id, now);
-  await insertEvent(trx, {
-    id: newId('evt', deps.random),
-    integration_id: tenant.integrationId,
-    mode: tenant.mode,
-    type: 'identity.merged',
-    data: { survivor_id: older.id, merged_id: newer.id, references_moved: moved, [field]: value },
-    now,
-  });
+  // The data: the surviving identity as the API shows it now (references included), and what merged into it.
+  const survivor = await findIdentityById(trx, older.id);
+  const shown = survivor ? await presentIdentity(trx, survivor) : { id: older.id };
+  await recordEvent(trx, deps, tenant, 'identity.merged', { ...shown, survivor_id: older.id, merged_id: newer.id, references_moved: moved }, now);
   return older.id;
 }

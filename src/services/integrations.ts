@@ -3,6 +3,7 @@ import { ProblemError, fail, ok, problem, validationProblem, type Result } from 
 import { newId } from '../domain/ids.js';
 import { MAX_REQUIRE_OTP_ACTIONS, effectivePolicy, mergePolicyPatch, policyCapErrors, type EffectivePolicy, type PolicyPatch, type TrustLevel } from '../domain/policy.js';
 import { listKeys, revokeAllKeys, revokeKey } from '../store/api-keys-repo.js';
+import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { findIntegration, insertIntegration, listIntegrations, updateIntegration, type IntegrationRow } from '../store/integrations-repo.js';
 import type { Db, Mode } from '../store/tables.js';
 import { issueKey, presentKey, type IssuedKey, type KeyView } from './api-keys.js';
@@ -53,10 +54,11 @@ export function checkPolicyCaps(trustLevel: TrustLevel, overrides: PolicyPatch, 
   return errors ? fail(validationProblem(`The policy would exceed its caps (require_otp_for: at most ${MAX_REQUIRE_OTP_ACTIONS} actions).`, errors)) : ok(undefined);
 }
 
-/** Creates an integration with one test and one live key (shown once in the result). */
+/** Creates an integration with one test and one live key (shown once in the result); recorded on an Idempotency-Key claim in the same transaction. */
 export async function createIntegration(
   deps: AdminDeps,
   input: { name: string; trust_level?: TrustLevel; policy?: PolicyPatch },
+  claim?: IdempotencyClaim,
 ): Promise<IntegrationView & { keys_issued: { test: IssuedKey; live: IssuedKey } }> {
   const capped = checkPolicyCaps(input.trust_level ?? 'strict', input.policy ?? {});
   if (!capped.ok) throw new ProblemError(capped.problem); // the HTTP error handler answers it as the 400
@@ -72,6 +74,7 @@ export async function createIntegration(
   };
   const keys = await deps.db.transaction().execute(async (trx) => {
     await insertIntegration(trx, row);
+    if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.integration, row.id);
     return { test: await issueKey(trx, deps, row.id, 'test'), live: await issueKey(trx, deps, row.id, 'live') };
   });
   return { ...present(row), keys_issued: keys };
@@ -126,9 +129,17 @@ export async function deleteIntegration(deps: AdminDeps, id: string): Promise<Re
   return ok({ id, deleted: true });
 }
 
-export async function createKey(deps: AdminDeps, id: string, mode: Mode): Promise<Result<IssuedKey>> {
+export async function createKey(deps: AdminDeps, id: string, mode: Mode, claim?: IdempotencyClaim): Promise<Result<IssuedKey>> {
   if (!(await findIntegration(deps.db, id))) return notFound();
-  return ok(await issueKey(deps.db, deps, id, mode));
+  if (!claim) return ok(await issueKey(deps.db, deps, id, mode));
+  // With an Idempotency-Key, the key is recorded on its claim in the same transaction.
+  return ok(
+    await deps.db.transaction().execute(async (trx) => {
+      const issued = await issueKey(trx, deps, id, mode);
+      await recordResource(trx, claim, IDEMPOTENT_RESOURCE.apiKey, issued.id);
+      return issued;
+    }),
+  );
 }
 
 export async function deleteKey(deps: AdminDeps, id: string, keyId: string): Promise<Result<KeyView>> {

@@ -6,9 +6,10 @@ import { findIdentityById } from '../store/identities-repo.js';
 import {
   findVerification,
   recordResend,
-  transitionFromPending,
+  transitionFromPendingReturning,
   type VerificationRow,
 } from '../store/verifications-repo.js';
+import { preparedTransaction } from '../store/prepared.js';
 import { listDeliveries } from '../store/deliveries-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { guardSend } from './fraud-guard.js';
@@ -16,6 +17,7 @@ import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget, type Target } from './resolve-target.js';
+import { recordVerificationEvent } from './verification-events.js';
 
 const notFound = () => fail<never>(problem('not-found', 'No verification has this id.'));
 
@@ -96,6 +98,15 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
   return view(deps, tenant, id);
 }
 
+/** The conditional move to `canceled` and its `verification.canceled`, in one transaction; false when it was no longer pending. */
+async function cancelRecorded(deps: ServiceDeps, tenant: Tenant, id: string, now: number): Promise<boolean> {
+  return preparedTransaction(deps.store, async (trx) => {
+    const row = await transitionFromPendingReturning(trx, id, { status: 'canceled', failure_reason: 'canceled', now });
+    if (row) await recordVerificationEvent(trx, deps, 'verification.canceled', row, tenant.policy, now);
+    return row !== undefined;
+  });
+}
+
 export async function cancelVerification(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView>> {
   const enabled = requireOtpEnabled(tenant);
   if (!enabled.ok) return enabled;
@@ -103,7 +114,7 @@ export async function cancelVerification(deps: ServiceDeps, tenant: Tenant, id: 
   if (!v) return notFound();
   const now = deps.clock.now();
   const status = effectiveStatus(v, now);
-  if (status !== 'pending' || !(await transitionFromPending(deps.store.db, v.id, { status: 'canceled', failure_reason: 'canceled', now }))) {
+  if (status !== 'pending' || !(await cancelRecorded(deps, tenant, v.id, now))) {
     return fail(problem('invalid-state', `The verification is ${status === 'pending' ? 'no longer pending' : status}; only a pending one can be canceled.`));
   }
   return view(deps, tenant, id);

@@ -2,6 +2,7 @@ import { generateCode, hashCode, seal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { RequestedChannel } from '../domain/verification.js';
+import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { preparedTransaction } from '../store/prepared.js';
 import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
@@ -9,6 +10,8 @@ import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
 import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
+import { recordEvent } from './record-event.js';
+import { recordVerificationEvent } from './verification-events.js';
 import { resolveTarget } from './resolve-target.js';
 
 export interface RequestVerificationInput {
@@ -22,9 +25,10 @@ export interface RequestVerificationInput {
 /**
  * Sends a code: validates against the policy, then in one transaction supersedes the identifier's
  * pending verification, stores the new one (code only as an HMAC, plus sealed for delivery and
- * resend) and queues its message in the outbox. The 201 follows the commit.
+ * resend) and queues its message in the outbox. The 201 follows the commit. With an Idempotency-Key
+ * claim, the new verification is recorded on it in the same transaction (see recordResource).
  */
-export async function requestVerification(deps: ServiceDeps, tenant: Tenant, input: RequestVerificationInput): Promise<Result<VerificationView>> {
+export async function requestVerification(deps: ServiceDeps, tenant: Tenant, input: RequestVerificationInput, claim?: IdempotencyClaim): Promise<Result<VerificationView>> {
   const enabled = requireOtpEnabled(tenant);
   if (!enabled.ok) return enabled;
   const parsed = parseIdentifierField(input.identifier);
@@ -79,9 +83,15 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   };
   const { delivery, message } = await preparedTransaction(deps.store, async (trx) => {
     await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
-    await cancelPendingFor(trx, tenant, identifier.value, now);
+    // Events in the same transaction: the superseded one's (canceled, or expired when it had lapsed), then the new one's.
+    for (const old of await cancelPendingFor(trx, tenant, identifier.value, now)) {
+      await recordVerificationEvent(trx, deps, old.status === 'expired' ? 'verification.expired' : 'verification.canceled', old, policy, now);
+    }
     await insertVerification(trx, row);
-    return enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
+    if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.verification, id);
+    const queued = await enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
+    await recordEvent(trx, deps, tenant, 'verification.created', presentVerification(row, [queued.delivery], policy, now), now); // one prepared INSERT
+    return queued;
   });
   dispatch(deps, message);
   deps.metrics.sendAccepted(channel, tenant.mode);

@@ -22,6 +22,16 @@ export async function listDeliveries(db: Executor, verificationIds: string[]): P
   return db.selectFrom('deliveries').selectAll().where('verification_id', 'in', verificationIds).orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
 }
 
+const deliveriesOfQuery = prepared<{ verificationId: string }, DeliveryRow>((db) =>
+  db.selectFrom('deliveries').selectAll().where('verification_id', '=', slot<string>('verificationId')).orderBy('created_at', 'asc').orderBy('id', 'asc'),
+);
+
+/** Every delivery attempt of one verification, oldest first (prepared: events of the send and check paths read it). */
+export async function deliveriesOf(db: QueryRunner, verificationId: string): Promise<DeliveryRow[]> {
+  const { rows } = await deliveriesOfQuery(db, { verificationId });
+  return rows;
+}
+
 /** A delivery with what the sender needs of its verification. */
 export interface DeliveryForSend extends DeliveryRow {
   integration_id: string;

@@ -10,6 +10,12 @@ export async function findIntegration(db: Executor, id: string): Promise<Integra
   return db.selectFrom('integrations').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
 }
 
+/** The policy settings of these integrations, deleted ones included (their verifications still change state, e.g. expire). */
+export async function findPolicySettings(db: Executor, ids: string[]): Promise<Pick<IntegrationRow, 'id' | 'trust_level' | 'policy_json'>[]> {
+  if (ids.length === 0) return [];
+  return db.selectFrom('integrations').select(['id', 'trust_level', 'policy_json']).where('id', 'in', ids).execute();
+}
+
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listIntegrations(
   db: Executor,

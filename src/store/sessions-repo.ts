@@ -20,3 +20,8 @@ export async function findSessionByHash(db: Executor, tokenHash: string): Promis
 export async function revokeSession(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
 }
+
+/** A session of the integration and mode, by id. */
+export async function findSessionById(db: Executor, tenant: { integrationId: string; mode: SessionRow['mode'] }, id: string): Promise<SessionRow | undefined> {
+  return db.selectFrom('sessions').selectAll().where('id', '=', id).where('integration_id', '=', tenant.integrationId).where('mode', '=', tenant.mode).executeTakeFirst();
+}

@@ -136,6 +136,11 @@ export interface IdempotencyKeysTable {
   response_status: number | null;
   response_body: string | null;
   created_at: number;
+  /** When an in-flight claim lapses (a retry may take it over); also the claim's fencing token. Null: a claim made before migration 010. */
+  lease_until: number | null;
+  /** What the guarded operation created, written in its transaction (`verification`, `session`). */
+  resource_kind: string | null;
+  resource_id: string | null;
 }
 
 export interface SigningKeysTable {
@@ -184,6 +189,42 @@ export interface EventsTable {
   created_at: number;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  url: string;
+  events_json: string; // '*' or a JSON array of event types
+  is_active: number; // 0 | 1
+  disabled_reason: string | null;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_until: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  integration_id: string;
+  mode: Mode;
+  event_type: string;
+  status: string; // pending | succeeded | failed | held
+  attempts: number;
+  next_attempt_at: number | null;
+  locked_until: number | null;
+  locked_by: string | null;
+  last_attempt_at: number | null;
+  last_response_status: number | null;
+  last_response_ms: number | null;
+  last_response_body: string | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Tables {
   integrations: IntegrationsTable;
   api_keys: ApiKeysTable;
@@ -200,6 +241,8 @@ export interface Tables {
   identity_references: IdentityReferencesTable;
   identity_merges: IdentityMergesTable;
   events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type Db = Kysely<Tables>;

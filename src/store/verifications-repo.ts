@@ -46,6 +46,27 @@ export async function findVerification(db: Executor, scope: Scope, id: string): 
   return rows[0];
 }
 
+/** A verification with its integration's policy settings (the worker and the sweeper present it without a request's tenant). */
+export interface VerificationWithPolicy extends VerificationRow {
+  trust_level: string;
+  policy_json: string;
+}
+
+// Deleted integrations too: their verifications still change state.
+const findWithPolicyQuery = prepared<{ id: string }, VerificationWithPolicy>((db) =>
+  db
+    .selectFrom('verifications as v')
+    .innerJoin('integrations as i', 'i.id', 'v.integration_id')
+    .selectAll('v')
+    .select(['i.trust_level', 'i.policy_json'])
+    .where('v.id', '=', slot<string>('id')),
+);
+
+export async function findVerificationWithPolicy(db: QueryRunner, id: string): Promise<VerificationWithPolicy | undefined> {
+  const { rows } = await findWithPolicyQuery(db, { id });
+  return rows[0];
+}
+
 /** The columns a check reads (the rest, code_sealed above all, would be materialised for nothing). */
 const CHECK_COLUMNS = [
   'id', 'identifier', 'identifier_kind', 'action', 'status', 'failure_reason', 'code_hash', 'attempts', 'max_attempts',
@@ -83,19 +104,34 @@ export async function lockIdentifier(trx: QueryRunner, scope: Scope, identifier:
   await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
 }
 
-const cancelPendingQuery = prepared<ScopeArgs & { canonical: string; now: number }>((db) =>
+const cancelPendingQuery = prepared<ScopeArgs & { canonical: string; now: number }, VerificationRow>((db) =>
   db
     .updateTable('verifications')
-    .set({ status: 'canceled', failure_reason: 'superseded', code_sealed: null, updated_at: slot('now') })
+    .set((eb) => {
+      // One already past its expiry had expired before the new request came: it is recorded as such.
+      const lapsed = eb('expires_at', '<=', slot<number>('now'));
+      return {
+        status: eb.case().when(lapsed).then('expired').else('canceled').end(),
+        failure_reason: eb.case().when(lapsed).then('expired').else('superseded').end(),
+        code_sealed: null,
+        updated_at: slot('now'),
+      };
+    })
     .where('integration_id', '=', slot<string>('integrationId'))
     .where('mode', '=', slot<Mode>('mode'))
     .where('canonical_identifier', '=', slot<string>('canonical'))
-    .where('status', '=', 'pending'),
+    .where('status', '=', 'pending')
+    .returning(VERIFICATION_COLUMNS),
 );
 
-/** Cancels every pending verification of the identifier under any spelling (a new request supersedes them). */
-export async function cancelPendingFor(db: QueryRunner, scope: Scope, identifier: string, now: number): Promise<void> {
-  await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier), now });
+/**
+ * Cancels every pending verification of the identifier under any spelling (a new request supersedes
+ * them; one already past its expiry becomes `expired`). Returns the rows it changed, as they are now,
+ * so that the caller announces each change once (only the writer that moved a row out of `pending`).
+ */
+export async function cancelPendingFor(db: QueryRunner, scope: Scope, identifier: string, now: number): Promise<VerificationRow[]> {
+  const { rows } = await cancelPendingQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier), now });
+  return rows;
 }
 
 /**
@@ -117,6 +153,60 @@ export async function transitionFromPending(
 ): Promise<boolean> {
   const res = await transitionQuery(db, { id, status: set.status, failureReason: set.failure_reason, now: set.now });
   return Number(res.numAffectedRows) === 1;
+}
+
+const transitionReturningQuery = prepared<{ id: string; status: string; failureReason: string | null; now: number }, VerificationRow>((db) =>
+  db
+    .updateTable('verifications')
+    .set({ status: slot('status'), failure_reason: slot('failureReason'), code_sealed: null, updated_at: slot('now') })
+    .where('id', '=', slot<string>('id'))
+    .where('status', '=', 'pending')
+    .returning(VERIFICATION_COLUMNS),
+);
+
+/** transitionFromPending that returns the row as it now is (undefined: it was no longer pending), for the event it causes. */
+export async function transitionFromPendingReturning(
+  db: QueryRunner,
+  id: string,
+  set: { status: string; failure_reason: string | null; now: number },
+): Promise<VerificationRow | undefined> {
+  const { rows } = await transitionReturningQuery(db, { id, status: set.status, failureReason: set.failure_reason, now: set.now });
+  return rows[0];
+}
+
+/** Whether any verification is pending past its expiry (a read through the partial index: the idle sweep opens no transaction). */
+export async function anyExpiryDue(db: Executor, now: number): Promise<boolean> {
+  const row = await db.selectFrom('verifications').select('id').where('status', '=', sql.lit('pending')).where('expires_at', '<=', now).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Marks up to `limit` verifications still pending at their expiry as `expired`, and returns those it
+ * changed. The conditions are repeated on the row being updated: of several processes sweeping at
+ * once, only the one whose UPDATE moved a row out of `pending` gets it back (Postgres re-reads a row
+ * another transaction changed before updating it; SQLite runs one writer at a time), so each expiry
+ * is announced once. `status = 'pending'` is a literal so SQLite can use the partial index of
+ * migration 012.
+ */
+export async function expireDue(db: Executor, now: number, limit: number, postgres: boolean): Promise<VerificationRow[]> {
+  const select = db
+    .selectFrom('verifications')
+    .select('id')
+    .where('status', '=', sql.lit('pending'))
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit);
+  // Postgres: rows another sweeper (or a check) holds are skipped, not waited for, so two sweepers
+  // never lock the same rows in different orders (a deadlock).
+  const due = postgres ? select.forUpdate().skipLocked() : select;
+  return db
+    .updateTable('verifications')
+    .set({ status: 'expired', failure_reason: 'expired', code_sealed: null, updated_at: now })
+    .where('id', 'in', due)
+    .where('status', '=', sql.lit('pending'))
+    .where('expires_at', '<=', now)
+    .returning(VERIFICATION_COLUMNS)
+    .execute();
 }
 
 /**

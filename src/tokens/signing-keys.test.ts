@@ -4,12 +4,13 @@ import { migrateToLatest, openStore, type Store } from '../store/database.js';
 import { MAX_TOKEN_TTL_MS, SigningKeyRing } from './signing-keys.js';
 
 let store: Store;
-const clock = new ManualClock(Date.UTC(2026, 0, 1));
+let clock: ManualClock;
 const secret = Buffer.from('a-server-secret-of-enough-length-0123456789');
 
 beforeEach(async () => {
   store = openStore('sqlite::memory:');
   await migrateToLatest(store.db);
+  clock = new ManualClock(Date.UTC(2026, 0, 1)); // each test its own: they move it
 });
 afterEach(async () => store.close());
 

@@ -1,33 +1,39 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
 import { sha256Hex } from '../../src/domain/codes.js';
 import { sessionKey } from '../../src/services/sessions.js';
+import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { ADMIN_TOKEN, api, createIntegration, latestCode, startRuntime, type TestRuntime } from '../helpers/runtime.js';
 
+const START = Date.UTC(2026, 5, 1);
 let rt: TestRuntime;
-const clock = new ManualClock(Date.UTC(2026, 5, 1));
 let n = 0;
 const nextPhone = (): string => `+551199${String(1_000_000 + ++n).slice(1)}0`.slice(0, 14);
 
+// The runtime the tests share never sees time move; a test that moves time builds its own (runtimeWithClock).
 beforeAll(async () => {
-  rt = await startRuntime({ clock });
+  rt = await startRuntime({ clock: frozenClock(START) });
 });
 afterAll(async () => rt.dispose());
 
-/** Sends a code to a fresh phone and checks it; returns the session token. */
-async function sessionFor(key: string, identifier = nextPhone(), action = 'redemption'): Promise<{ token: string; identifier: string; body: Record<string, unknown> }> {
-  const client = api(rt.app, key);
-  const sent = await client.post('/v1/verifications', { identifier, action });
-  expect(sent.statusCode).toBe(201);
-  const code = await latestCode(rt, key, identifier);
-  const checked = await client.post('/v1/verifications/check', { identifier, code });
-  expect(checked.statusCode).toBe(200);
-  const body = checked.json() as Record<string, unknown>;
-  return { token: body.otp_session as string, identifier, body };
+/** Session and authorize calls against one runtime. */
+function gate(runtime: () => TestRuntime) {
+  /** Sends a code to a fresh phone and checks it; returns the session token. */
+  async function sessionFor(key: string, identifier = nextPhone(), action = 'redemption'): Promise<{ token: string; identifier: string; body: Record<string, unknown> }> {
+    const client = api(runtime().app, key);
+    const sent = await client.post('/v1/verifications', { identifier, action });
+    expect(sent.statusCode).toBe(201);
+    const code = await latestCode(runtime(), key, identifier);
+    const checked = await client.post('/v1/verifications/check', { identifier, code });
+    expect(checked.statusCode).toBe(200);
+    const body = checked.json() as Record<string, unknown>;
+    return { token: body.otp_session as string, identifier, body };
+  }
+  const authorize = (key: string, body: Record<string, unknown>, session?: string) =>
+    api(runtime().app, key).post('/v1/authorize', body, session ? { 'x-otp-session': session } : {});
+  return { sessionFor, authorize };
 }
 
-const authorize = (key: string, body: Record<string, unknown>, session?: string) =>
-  api(rt.app, key).post('/v1/authorize', body, session ? { 'x-otp-session': session } : {});
+const { sessionFor, authorize } = gate(() => rt);
 
 describe('policy gate: presets × actions', () => {
   const table = {
@@ -112,13 +118,15 @@ describe('OTP sessions', () => {
   });
 
   it('expires after session.ttl_s', async () => {
-    const integration = await createIntegration(rt.app, { policy: { session: { ttl_s: 60 } } });
+    const { rt: own, clock } = await runtimeWithClock(START);
+    const { sessionFor, authorize } = gate(() => own);
+    const integration = await createIntegration(own.app, { policy: { session: { ttl_s: 60 } } });
     const { token } = await sessionFor(integration.testKey);
     clock.advance(59_000);
     expect((await authorize(integration.testKey, { action: 'redemption' }, token)).statusCode).toBe(200);
     clock.advance(1_000);
     expect((await authorize(integration.testKey, { action: 'redemption' }, token)).statusCode).toBe(403);
-    expect((await api(rt.app, integration.testKey).get('/v1/sessions/current', { 'x-otp-session': token })).statusCode).toBe(403);
+    expect((await api(own.app, integration.testKey).get('/v1/sessions/current', { 'x-otp-session': token })).statusCode).toBe(403);
   });
 
   it('GET /v1/sessions/current inspects and DELETE revokes at once', async () => {
@@ -155,13 +163,15 @@ describe('OTP sessions', () => {
 
 describe('session tokens and their stored keys', () => {
   it('issues time-ordered tokens and stores only a key derived from them (time part + SHA-256), never the token', async () => {
-    const integration = await createIntegration(rt.app);
+    const { rt: own, clock } = await runtimeWithClock(START);
+    const { sessionFor } = gate(() => own);
+    const integration = await createIntegration(own.app);
     const first = await sessionFor(integration.testKey);
     clock.advance(1000);
     await sessionFor(integration.testKey);
     clock.advance(1000);
     expect(first.token).toMatch(/^otps_[0-9A-Za-z]{43}$/);
-    const rows = await rt.store.db.selectFrom('sessions').select(['token_hash', 'created_at']).where('integration_id', '=', integration.id).orderBy('created_at').execute();
+    const rows = await own.store.db.selectFrom('sessions').select(['token_hash', 'created_at']).where('integration_id', '=', integration.id).orderBy('created_at').execute();
     expect(rows).toHaveLength(2);
     const [a, b] = rows.map((row) => row.token_hash);
     expect(a).toBe(sessionKey(first.token));

@@ -3,7 +3,7 @@
  * every try (three calls with OTPGATE_PROVIDER_RETRIES=2) → the same code reaches the identity's
  * email through a real SMTP server, and that code approves the verification.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
 import { startFakeWhatsApp, whatsAppBehaviours, type FakeWhatsApp } from '../fakes/whatsapp.js';
@@ -16,16 +16,19 @@ type LiveDelivery = DeliveryBody;
 let whatsapp: FakeWhatsApp;
 let twilio: FakeTwilio;
 let smtp: TestSmtp;
+let clock: ManualClock;
 let rt: TestRuntime;
 
-beforeAll(async () => {
+// Each test its own clock, fakes and runtime: one moves time, and the other counts metrics from zero.
+beforeEach(async () => {
   [whatsapp, twilio, smtp] = await Promise.all([startFakeWhatsApp(), startFakeTwilio(), startSmtp()]);
+  clock = new ManualClock(Date.now());
   rt = await startRuntime({
-    clock: new ManualClock(Date.now()),
+    clock,
     env: providerEnv({ whatsapp, twilio, smtp, extra: { OTPGATE_PROVIDER_RETRIES: '2', OTPGATE_PROVIDER_BACKOFF_MS: '5' } }),
   });
 });
-afterAll(async () => {
+afterEach(async () => {
   await rt?.dispose();
   await Promise.all([whatsapp?.close(), twilio?.close(), smtp?.close()]);
 });
@@ -128,7 +131,7 @@ describe('live delivery chain', () => {
       ['sms', 'sent'],
     ]);
 
-    (rt.services.clock as ManualClock).advance(2_000);
+    clock.advance(2_000);
     expectJson(await client.post(`/v1/verifications/${sent.id}/resend`, {}), 200);
     await rt.worker.drain();
     const after = expectJson<{ deliveries: LiveDelivery[] }>(await client.get(`/v1/verifications/${sent.id}`), 200).deliveries;

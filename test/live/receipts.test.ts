@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { twilioSignature } from '../../src/delivery/providers/twilio-signature.js';
-import { ManualClock } from '../../src/domain/clock.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
 import { signWhatsApp, startFakeWhatsApp, whatsAppStatusPayload, type FakeWhatsApp } from '../fakes/whatsapp.js';
+import { frozenClock } from '../helpers/clock.js';
 import { api, createIntegration, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
 import { expectJson, expectProblem, phone, type DeliveryBody } from '../routes/support.js';
 import {
@@ -45,7 +45,7 @@ let smsFirst: TestIntegration;
 
 beforeAll(async () => {
   [whatsapp, twilio, smtp] = await Promise.all([startFakeWhatsApp(), startFakeTwilio(), startSmtp()]);
-  rt = await startRuntime({ clock: new ManualClock(Date.now()), env: providerEnv({ whatsapp, twilio, smtp, extra: { OTPGATE_PROVIDER_BACKOFF_MS: '5' } }) });
+  rt = await startRuntime({ clock: frozenClock(Date.now()), env: providerEnv({ whatsapp, twilio, smtp, extra: { OTPGATE_PROVIDER_BACKOFF_MS: '5' } }) });
   waFirst = await createIntegration(rt.app, { name: 'Receipts WA', policy: { channels: ['whatsapp', 'sms'] } });
   smsFirst = await createIntegration(rt.app, { name: 'Receipts SMS', policy: { channels: ['sms', 'email'] } });
 });

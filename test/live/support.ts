@@ -110,7 +110,8 @@ export interface StoredEvent {
   id: string;
   type: string;
   mode: string;
-  data: { verification_id: string; delivery: Record<string, unknown>; next_channel: string | null };
+  /** The verification as GET /v1/verifications/{id} shows it, plus the attempt (`delivery`) and the channel tried next. */
+  data: { id: string; status: string; deliveries: Record<string, unknown>[]; delivery: Record<string, unknown>; next_channel: string | null };
   created_at: number;
 }
 
@@ -119,7 +120,7 @@ export async function eventsOf(rt: TestRuntime, verificationId: string, type?: s
   const rows = await rt.store.db.selectFrom('events').selectAll().orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
   return rows
     .map((r) => ({ id: r.id, type: r.type, mode: r.mode, data: JSON.parse(r.data_json) as StoredEvent['data'], created_at: r.created_at }))
-    .filter((e) => e.data.verification_id === verificationId && (type === undefined || e.type === type));
+    .filter((e) => e.data.id === verificationId && (type === undefined || e.type === type));
 }
 
 /** Outbox messages of an integration (any kind, any status). */

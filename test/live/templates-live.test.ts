@@ -3,9 +3,9 @@
  * language when none is given, and the WebOTP line of `delivery.app_domain`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
 import type { PolicyPatch } from '../../src/domain/policy.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio.js';
+import { frozenClock } from '../helpers/clock.js';
 import { api, createIntegration, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
 import { expectJson, phone, usPhone } from '../routes/support.js';
 import { providerEnv, twilioSends } from './support.js';
@@ -15,7 +15,7 @@ let rt: TestRuntime;
 
 beforeAll(async () => {
   twilio = await startFakeTwilio();
-  rt = await startRuntime({ clock: new ManualClock(Date.now()), env: providerEnv({ twilio }) });
+  rt = await startRuntime({ clock: frozenClock(Date.now()), env: providerEnv({ twilio }) });
 });
 afterAll(async () => {
   await rt?.dispose();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
+import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { ADMIN_TOKEN, api, createIntegration, startRuntime } from '../helpers/runtime.js';
 import { admin, expectJson, expectProblem, phone, send, useRuntime } from './support.js';
 
@@ -33,8 +34,9 @@ interface CreatedBody extends Omit<IntegrationBody, 'keys'> {
   keys: { test: IssuedKey; live: IssuedKey };
 }
 
-const clock = new ManualClock(Date.UTC(2026, 3, 1, 8));
-const runtime = useRuntime({ clock });
+const START = Date.UTC(2026, 3, 1, 8);
+// Shared by the tests, so its clock never moves; a test that moves time builds its own runtime.
+const runtime = useRuntime({ clock: frozenClock(START) });
 const URL = '/admin/v1/integrations';
 
 describe('operator auth', () => {
@@ -144,10 +146,12 @@ describe('GET /admin/v1/integrations', () => {
 
   it('ends with next_cursor null on the last page', async () => {
     const rt = runtime();
+    // Its own integrations (other tests may add more), so there is more than one page of 2.
+    for (const name of ['Last A', 'Last B', 'Last C']) await createIntegration(rt.app, { name });
     const all = expectJson<{ data: IntegrationBody[]; next_cursor: string | null }>(await admin(rt.app).get(`${URL}?limit=100`), 200);
     expect(all.next_cursor).toBeNull();
     const count = all.data.length;
-    expect(count).toBeGreaterThanOrEqual(1);
+    expect(count).toBeGreaterThanOrEqual(3);
     const ids: string[] = [];
     let cursor: string | null = null;
     do {
@@ -174,7 +178,7 @@ describe('GET /admin/v1/integrations', () => {
 
 describe('PATCH /admin/v1/integrations/{id}', () => {
   it('renames and changes the trust level', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const integration = await createIntegration(rt.app, { name: 'Before' });
     clock.advance(5000);
     const res = await admin(rt.app).patch(`${URL}/${integration.id}`, { name: 'After', trust_level: 'trusted' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { runtimeWithClock } from '../helpers/clock.js';
 import { api, createIntegration } from '../helpers/runtime.js';
 import {
   email,
@@ -247,11 +247,11 @@ describe('POST /v1/verifications/check', () => {
 });
 
 describe('POST /v1/verifications/check with a manual clock', () => {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
-  const runtime = useRuntime({ clock });
+  // Each test moves time, so each has its own clock and runtime.
+  const START = Date.UTC(2026, 0, 1, 12);
 
   it('answers 401 code-expired past code.ttl_s and GET shows expired', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const integration = await createIntegration(rt.app, { policy: { code: { ttl_s: 120 } } });
     const to = phone();
     const { verification, code } = await sendAndCapture(rt, integration.testKey, { identifier: to });
@@ -262,7 +262,7 @@ describe('POST /v1/verifications/check with a manual clock', () => {
   });
 
   it('still accepts the code a moment before it expires', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const integration = await createIntegration(rt.app, { policy: { code: { ttl_s: 120 } } });
     const to = phone();
     const { verification, code } = await sendAndCapture(rt, integration.testKey, { identifier: to });

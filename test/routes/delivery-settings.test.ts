@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
 import { unseal } from '../../src/domain/codes.js';
 import { getIntegrationDelivery } from '../../src/store/integration-delivery-repo.js';
+import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { createIntegration } from '../helpers/runtime.js';
 import { admin, expectJson, expectProblem, useRuntime } from './support.js';
 
@@ -16,8 +16,9 @@ interface SettingsBody {
   updated_at: string | null;
 }
 
-const clock = new ManualClock(Date.UTC(2026, 3, 1, 8));
-const runtime = useRuntime({ clock });
+const START = Date.UTC(2026, 3, 1, 8);
+// Shared by the tests, so its clock never moves; a test that moves time builds its own runtime.
+const runtime = useRuntime({ clock: frozenClock(START) });
 const url = (id: string) => `/admin/v1/integrations/${id}/delivery`;
 
 const SECRETS = {
@@ -90,7 +91,7 @@ describe('delivery settings: set, read, merge, clear', () => {
       email: { from: 'Acme <no-reply@acme.example>', smtp_url_set: true },
       http: null,
       templates: { sms: { en: 'Your {brand} code: {code}', 'pt-BR': 'Seu código {brand}: {code}' } },
-      updated_at: new Date(clock.now()).toISOString(),
+      updated_at: new Date(START).toISOString(),
     });
     expectNoSecret(res.body);
     expect(res.headers['cache-control']).toBe('no-store'); // every API answer is no-store
@@ -111,7 +112,7 @@ describe('delivery settings: set, read, merge, clear', () => {
   });
 
   it('merges section by section and field by field; null clears a field or a section', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const { id } = await createIntegration(rt.app);
     const op = admin(rt.app);
     expectJson(await op.patch(url(id), FULL), 200);

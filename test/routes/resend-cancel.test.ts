@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ManualClock } from '../../src/domain/clock.js';
+import { resettableClock } from '../helpers/clock.js';
 import { api, createIntegration } from '../helpers/runtime.js';
 import {
   admin,
@@ -17,8 +18,21 @@ import {
   type VerificationBody,
 } from './support.js';
 
-const clock = new ManualClock(Date.UTC(2026, 2, 1, 9));
-const runtime = useRuntime({ clock });
+const START = Date.UTC(2026, 2, 1, 9);
+/**
+ * Nearly every test here moves time, and a runtime per test would cost seconds each on Postgres, so the
+ * tests share one runtime and each gets a fresh clock at START (resettableClock). What the runtime keeps
+ * that depends on time is scoped to a test's own integration and identifiers (verifications, cooldowns,
+ * send and check limits, cached keys), except the outbox: useRuntime delivers what is due before each
+ * test, and the beforeEach below drops what was scheduled later, before the clock goes back to START.
+ */
+const time = resettableClock(START);
+const runtime = useRuntime({ clock: time.clock });
+let clock: ManualClock;
+beforeEach(async () => {
+  await runtime().store.db.deleteFrom('outbox').execute();
+  clock = time.fresh();
+});
 
 const resendUrl = (id: string) => `/v1/verifications/${id}/resend`;
 const cancelUrl = (id: string) => `/v1/verifications/${id}/cancel`;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { api, createIntegration } from '../helpers/runtime.js';
 import { codeOf, email, expectJson, expectProblem, phone, send, useRuntime, type SandboxMessage } from './support.js';
 
-const clock = new ManualClock(Date.UTC(2026, 4, 1, 10));
-const runtime = useRuntime({ clock });
+const START = Date.UTC(2026, 4, 1, 10);
+// Shared by the tests, so its clock never moves; a test that moves time builds its own runtime.
+const runtime = useRuntime({ clock: frozenClock(START) });
 
 interface Page {
   data: SandboxMessage[];
@@ -13,7 +14,7 @@ interface Page {
 
 describe('GET /v1/sandbox/messages', () => {
   it('lists captured messages newest first, filtered by recipient', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const integration = await createIntegration(rt.app, { name: 'Brand' });
     const a = phone();
     const b = email();
@@ -44,7 +45,7 @@ describe('GET /v1/sandbox/messages', () => {
   });
 
   it('pages with limit and cursor', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const integration = await createIntegration(rt.app, { policy: { limits: { send_per_minute: 10 } } });
     const to = phone();
     for (let i = 0; i < 5; i++) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { frozenClock } from '../helpers/clock.js';
 import { admin, expectJson, expectProblem, phone, useRuntime } from '../routes/support.js';
 import { createSignedIntegration, expectSignatureProblem, issueKey, nowSeconds, send, sendSigned, signature } from './support.js';
 
-const runtime = useRuntime({ clock: new ManualClock(Date.UTC(2026, 4, 1)) });
+const runtime = useRuntime({ clock: frozenClock(Date.UTC(2026, 4, 1)) }); // shared by the tests: never moves
 const SEND = '/v1/verifications';
 const body = (): string => JSON.stringify({ identifier: phone() });
 

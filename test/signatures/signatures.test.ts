@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { ADMIN_TOKEN } from '../helpers/runtime.js';
 import { expectJson, phone, useRuntime, type VerificationBody } from '../routes/support.js';
 import { createSignedIntegration, expectSignatureProblem, nowSeconds, send, sendSigned, signature, verificationCount } from './support.js';
 
-const clock = new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0));
-const runtime = useRuntime({ clock });
+const START = Date.UTC(2026, 2, 1, 12, 0, 0);
+// Shared by the tests, so its clock never moves; the test that moves time builds its own runtime.
+const runtime = useRuntime({ clock: frozenClock(START) });
 const SEND = '/v1/verifications';
 const body = (identifier: string): string => JSON.stringify({ identifier, action: 'sign_in' });
 
@@ -156,7 +157,7 @@ describe('signed requests (policy requires them)', () => {
   });
 
   it('keeps refusing a replay after the timestamp window moved on', async () => {
-    const rt = runtime();
+    const { rt, clock } = await runtimeWithClock(START);
     const { test } = await createSignedIntegration(rt.app);
     const now = nowSeconds(rt);
     const payload = body(phone());

@@ -1,9 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { signRequest } from '../../packages/client/src/sign.js';
-import { cryptoRandom, ManualClock } from '../../src/domain/clock.js';
+import { cryptoRandom } from '../../src/domain/clock.js';
 import { seal } from '../../src/domain/codes.js';
 import { canonicalRequest } from '../../src/http/plugins/signatures.js';
+import { frozenClock } from '../helpers/clock.js';
 import { expectJson, useRuntime, type VerificationBody } from '../routes/support.js';
 import { createSignedIntegration, send } from './support.js';
 
@@ -46,7 +47,7 @@ describe('known-answer vectors (README)', () => {
 });
 
 describe('the server accepts the vectors', () => {
-  const runtime = useRuntime({ clock: new ManualClock(TIMESTAMP * 1000) });
+  const runtime = useRuntime({ clock: frozenClock(TIMESTAMP * 1000) });
 
   it('answers the vector requests when the key has the vector secret', async () => {
     const rt = runtime();

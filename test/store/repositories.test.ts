@@ -71,10 +71,10 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
   });
 
   it('lets one of many concurrent requests claim an idempotency key', async () => {
-    const row = { scope: 's', key: `k-${name}`, request_hash: 'h', now: 100 };
+    const row = { scope: 's', key: `k-${name}`, request_hash: 'h', now: 100, lease_until: 1100 };
     const results = await Promise.all(Array.from({ length: 8 }, () => claimKey(store.db, row, 0)));
     expect(results.filter((r) => r === null)).toHaveLength(1);
-    await completeKey(store.db, 's', row.key, 201, '{"ok":true}');
+    await completeKey(store.db, { scope: 's', key: row.key, leaseUntil: row.lease_until }, 201, '{"ok":true}');
     expect(await claimKey(store.db, row, 0)).toMatchObject({ status: 'done', response_status: 201, response_body: '{"ok":true}' });
     expect(await claimKey(store.db, { ...row, now: 200 }, 150)).toBeNull(); // expired: forgotten, claimed anew
   });
@@ -120,8 +120,8 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
   it('housekeeping purges idempotency keys after 24 h and finished outbox messages after 7 days, nothing else', async () => {
     const day = 86_400_000;
     const now = 100 * day;
-    await claimKey(store.db, { scope: 'hk', key: 'old', request_hash: 'h', now: now - day - 1 }, 0);
-    await claimKey(store.db, { scope: 'hk', key: 'new', request_hash: 'h', now: now - 1000 }, 0);
+    await claimKey(store.db, { scope: 'hk', key: 'old', request_hash: 'h', now: now - day - 1, lease_until: now - day }, 0);
+    await claimKey(store.db, { scope: 'hk', key: 'new', request_hash: 'h', now: now - 1000, lease_until: now }, 0);
     for (const [id, status, age] of [['obx_hk_old_done', 'done', 8], ['obx_hk_new_done', 'done', 1], ['obx_hk_old_pending', 'pending', 8]] as const) {
       await enqueue(store.db, { id, kind: 'message', integration_id: 'int_hk', mode: 'test', payload_json: '{}', now: now - age * day });
       if (status === 'done') await store.db.updateTable('outbox').set({ status }).where('id', '=', id).execute();

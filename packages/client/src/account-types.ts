@@ -25,23 +25,28 @@ export interface Webhook {
   url: string;
   events: WebhookEventType[];
   is_active: boolean;
+  /** Why the server turned the webhook off (the receiver answered 410); null otherwise. */
+  disabled_reason?: string | null;
+  /** Until when the replaced secret still signs beside the new one (24 h after a rotation). */
+  previous_secret_expires_at?: string | null;
   created_at?: string;
   updated_at?: string;
 }
 
-/** `PATCH /v1/webhook`: the secret is shown this once. */
+/** `PATCH /v1/webhook`: `secret` only in the answer of the PATCH that set it (shown this once). */
 export interface WebhookWithSecret extends Webhook {
-  secret: string;
+  secret?: string;
 }
 
 /** Body of `PATCH /v1/webhook`. */
 export interface UpdateWebhookParams {
-  url: string;
+  /** Required to create the webhook; optional after. */
+  url?: string;
   /** @default ['*'] on first configuration */
   events?: WebhookEventType[];
   /** A missing or short secret is generated (`whsec_…`). */
   secret?: string;
-  /** @default true */
+  /** `false` pauses delivery (events are held); `true` resumes it and sends what was held. @default true */
   is_active?: boolean;
 }
 
@@ -53,13 +58,34 @@ export interface WebhookDelivery {
   id: string;
   event_id: string;
   event_type: WebhookEventType;
+  /** `pending` | `succeeded` | `failed` | `held` (the webhook is paused or disabled). */
   status: string;
   attempts: number;
+  /** The receiver's HTTP status at the last attempt; null when it did not answer. */
   response_status?: number | null;
+  /** The start of the receiver's last answer (at most 1,024 characters). */
+  response_body?: string | null;
+  response_time_ms?: number | null;
+  last_attempt_at?: string | null;
+  /** Why the last attempt failed. */
+  error?: string | null;
   next_attempt_at?: string | null;
   created_at: string;
   updated_at?: string;
   [member: string]: unknown;
+}
+
+/** `POST /v1/webhook/test`. */
+export interface WebhookTestResult {
+  /** The `webhook.test` event's id (its `webhook-id`). */
+  event_id: string;
+  /** The receiver answered 2xx. */
+  delivered: boolean;
+  /** The receiver's HTTP status; null when it did not answer. */
+  status: number | null;
+  response_time_ms: number;
+  response_body: string | null;
+  error: string | null;
 }
 
 // ── Pricing and balance ─────────────────────────────────────────────────────

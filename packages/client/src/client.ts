@@ -63,7 +63,7 @@ export class OtpgateClient {
   readonly tokens: Tokens;
   /** The integration's identities. */
   readonly identities: Identities;
-  /** The webhook endpoint and its deliveries. Not yet served by the server: every method answers 404 `not-found` until it ships. */
+  /** The webhook endpoint of the key's mode, its deliveries, and a test event (verify what arrives with `verifyWebhook`). */
   readonly webhook: WebhookResource;
   /** Prices per channel and country. Not yet served by the server (404 `not-found`). */
   readonly pricing: PricingResource;

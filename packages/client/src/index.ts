@@ -15,6 +15,8 @@ export * from './resources/sessions.js';
 export * from './resources/tokens.js';
 export * from './resources/verifications.js';
 export * from './resources/webhook.js';
+export { verifyWebhook, WebhookVerificationError, type WebhookHeaders } from './verify-webhook.js';
+export type * from './webhook-events.js';
 export { bearerToken, createGate, headerValue, DEFAULT_CACHE_TTL_MS } from './middleware/gate.js';
 export type { AccessTokenOptions, GateDecision, GateInput, OtpContext, RequireOtpOptions } from './middleware/gate.js';
 export { requireOtp as requireOtpExpress, type ExpressRequireOtpOptions } from './middleware/express.js';

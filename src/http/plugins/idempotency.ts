@@ -3,13 +3,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock, Random } from '../../domain/clock.js';
 import { seal, unseal } from '../../domain/codes.js';
 import { problem, validationProblem } from '../../domain/errors.js';
-import { claimKey, completeKey, releaseKey } from '../../store/idempotency-repo.js';
+import { claimKey, completeKey, releaseKey, takeOverKey, type IdempotencyClaim, type IdempotencyRow } from '../../store/idempotency-repo.js';
 import type { Db } from '../../store/tables.js';
 import { PROBLEM_CONTENT_TYPE, sendProblem } from '../problem-reply.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency?: { scope: string; key: string };
+    /** This request's claim on its Idempotency-Key: services that write in a transaction record their resource on it (recordResource). */
+    idempotency?: IdempotencyClaim;
   }
 }
 
@@ -75,12 +76,23 @@ export function withoutSecrets(body: string): string {
 
 const SEALED_PREFIX = 'v1.';
 
+/**
+ * How a retry answers for a resource that its key's operation committed (recordResource) when the
+ * answer itself was never stored (the process died in between): the status of the first answer and
+ * the resource as it is now, without credentials. Null: not found (then 409, as before).
+ */
+export type ResourcePresenter = (request: FastifyRequest, id: string) => Promise<{ status: number; body: unknown } | null>;
+
 export interface IdempotencyDeps {
   store: { db: Db };
   clock: Clock;
   random: Random;
   /** Seals the stored answers. */
   serverSecret: Buffer;
+  /** How long a claim holds before a retry may take it over (config.idempotencyLeaseMs). */
+  leaseMs: number;
+  /** Presenters by `resource_kind`, for the routes whose operations record one. */
+  resources?: Readonly<Record<string, ResourcePresenter>>;
 }
 
 /**
@@ -89,10 +101,16 @@ export interface IdempotencyDeps {
  * → 422 `idempotency-key-reused`; a key still in flight → 409 `idempotency-conflict`.
  * Runs as a preHandler, so requests that fail auth or schema validation are not recorded.
  * Stored answers are sealed and keep no credential (see withoutSecrets).
+ *
+ * Crashes: a claim is leased (`leaseMs`). Operations that write in a transaction record what they
+ * created on the claim in that same transaction (recordResource), so a process killed before the
+ * answer is stored leaves either nothing (the lease lapses, a retry takes the claim over and runs
+ * the request again: nothing was committed, nothing is duplicated) or the resource (a retry answers
+ * with it, replayed). Requests without the header cost nothing more.
  */
 export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps): void {
   const db = deps.store.db;
-  const claim = idempotencyClaim(db, deps.clock, deps.serverSecret);
+  const claim = idempotencyClaim(deps);
   // Callback-style hooks: requests without a key (most) pass without a promise.
   app.addHook('preHandler', (request, reply, done) => {
     if (request.method !== 'POST' || request.headers['idempotency-key'] === undefined) return done();
@@ -109,14 +127,16 @@ export function registerIdempotency(app: FastifyInstance, deps: IdempotencyDeps)
     if (!claimed) return done(null, payload);
     request.idempotency = undefined;
     const settle = storable(reply.statusCode) && typeof payload === 'string'
-      ? completeKey(db, claimed.scope, claimed.key, reply.statusCode, seal(deps.serverSecret, deps.random, withoutSecrets(payload)))
-      : releaseKey(db, claimed.scope, claimed.key);
+      ? completeKey(db, claimed, reply.statusCode, seal(deps.serverSecret, deps.random, withoutSecrets(payload)))
+      : releaseKey(db, claimed);
     settle.then(() => done(null, payload), (error: unknown) => done(error as Error));
   });
 }
 
 /** Claims the request's key (false), or answers the request (true: replay, 422, 409, 400). */
-function idempotencyClaim(db: Db, clock: Clock, serverSecret: Buffer) {
+function idempotencyClaim(deps: IdempotencyDeps) {
+  const { store: { db }, clock, serverSecret, leaseMs } = deps;
+  const resources = deps.resources ?? {};
   return async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = request.headers['idempotency-key'];
     if (key === undefined) return false;
@@ -128,24 +148,47 @@ function idempotencyClaim(db: Db, clock: Clock, serverSecret: Buffer) {
     if (scope === null) return false;
     const now = clock.now();
     const hash = requestHash(request);
-    const existing = await claimKey(db, { scope, key, request_hash: hash, now }, now - TTL_MS);
+    const leaseUntil = now + leaseMs;
+    const existing = await claimKey(db, { scope, key, request_hash: hash, now, lease_until: leaseUntil }, now - TTL_MS);
     if (existing === null) {
-      request.idempotency = { scope, key };
+      request.idempotency = { scope, key, leaseUntil };
       return false;
     }
     if (existing.request_hash !== hash) {
       sendProblem(reply, problem('idempotency-key-reused', 'This Idempotency-Key was used with a different request.'));
-    } else if (existing.status !== 'done' || existing.response_status === null) {
-      sendProblem(reply, problem('idempotency-conflict', 'A request with this Idempotency-Key is still in progress.'));
-    } else {
+    } else if (existing.status === 'done' && existing.response_status !== null) {
       reply
         .code(existing.response_status)
         .header('idempotent-replayed', 'true')
         .type(existing.response_status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json; charset=utf-8')
         .send(storedAnswer(serverSecret, existing.response_body));
+    } else if (existing.status === 'in_flight' && existing.resource_kind !== null && existing.resource_id !== null) {
+      // The operation committed, its answer was never stored (or not yet): answer with what it made.
+      const answer = await resources[existing.resource_kind]?.(request, existing.resource_id);
+      if (!answer || existing.lease_until === null) return conflict(reply);
+      // Stored as the key's answer (onSend) unless the first request stores its own before.
+      request.idempotency = { scope, key, leaseUntil: existing.lease_until };
+      reply.code(answer.status).header('idempotent-replayed', 'true').send(answer.body);
+    } else if (existing.status === 'in_flight' && lapsed(existing, now, leaseMs)) {
+      // Its request died before committing anything: this retry runs it, if no other retry won the claim first.
+      if (!(await takeOverKey(db, existing, leaseUntil))) return conflict(reply);
+      request.idempotency = { scope, key, leaseUntil };
+      return false;
+    } else {
+      return conflict(reply);
     }
     return true;
   };
+}
+
+/** Whether an in-flight claim's lease has run out (one made before leases: counted from its creation). */
+function lapsed(row: IdempotencyRow, now: number, leaseMs: number): boolean {
+  return (row.lease_until ?? row.created_at + leaseMs) <= now;
+}
+
+function conflict(reply: FastifyReply): true {
+  sendProblem(reply, problem('idempotency-conflict', 'A request with this Idempotency-Key is still in progress.'));
+  return true;
 }
 
 /** A stored answer as replayed; one kept in clear by an older version (JSON, never `v1.…`) loses its credentials too. */

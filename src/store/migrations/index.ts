@@ -8,6 +8,9 @@ import { latestVerificationIndex } from './006-latest-verification-index.js';
 import { liveDelivery } from './007-live-delivery.js';
 import { canonicalIdentifierColumn } from './008-canonical-identifier.js';
 import { meta } from './009-meta.js';
+import { idempotencyLease } from './010-idempotency-lease.js';
+import { webhooks } from './011-webhooks.js';
+import { expirySweepIndex } from './012-expiry-sweep-index.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -20,6 +23,9 @@ export const migrations: Record<string, Migration> = {
   '007-live-delivery': liveDelivery,
   '008-canonical-identifier': canonicalIdentifierColumn,
   '009-meta': meta,
+  '010-idempotency-lease': idempotencyLease,
+  '011-webhooks': webhooks,
+  '012-expiry-sweep-index': expirySweepIndex,
 };
 
 export const migrationProvider: MigrationProvider = {

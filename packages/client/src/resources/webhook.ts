@@ -1,6 +1,6 @@
 import type { Result } from '../problem.js';
 import { seg, type PostOptions, type RequestOptions, type Transport } from '../transport.js';
-import type { ListParams, Page, UpdateWebhookParams, Webhook, WebhookDeleted, WebhookDelivery, WebhookWithSecret } from '../types.js';
+import type { ListParams, Page, UpdateWebhookParams, Webhook, WebhookDeleted, WebhookDelivery, WebhookTestResult, WebhookWithSecret } from '../types.js';
 
 /** `/v1/webhook/deliveries`: what was sent to the webhook URL, and manual retries. */
 export class WebhookDeliveries {
@@ -11,7 +11,6 @@ export class WebhookDeliveries {
    * @default limit 20, first page
    * @example
    * const page = await client.webhook.deliveries.list({ limit: 50 });
-   * @remarks Not yet served: the server has no `GET /v1/webhook/deliveries` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   list(params: ListParams = {}, options: RequestOptions = {}): Promise<Result<Page<WebhookDelivery>>> {
     return this.transport.request('GET', '/v1/webhook/deliveries', { ...options, query: { limit: params.limit, cursor: params.cursor } });
@@ -22,7 +21,6 @@ export class WebhookDeliveries {
    * @default no `Idempotency-Key`
    * @example
    * await client.webhook.deliveries.retry('whd_7Kp…');
-   * @remarks Not yet served: the server has no `POST /v1/webhook/deliveries/{id}/retry` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   retry(id: string, options: PostOptions = {}): Promise<Result<WebhookDelivery>> {
     return this.transport.request('POST', `/v1/webhook/deliveries/${seg(id)}/retry`, { ...options, body: {} });
@@ -42,7 +40,6 @@ export class WebhookResource {
    * @default the client's `timeoutMs`
    * @example
    * const hook = await client.webhook.get();
-   * @remarks Not yet served: the server has no `GET /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   get(options: RequestOptions = {}): Promise<Result<Webhook>> {
     return this.transport.request('GET', '/v1/webhook', options);
@@ -55,7 +52,6 @@ export class WebhookResource {
    * @example
    * const hook = await client.webhook.update({ url: 'https://example.com/hooks/otpgate', events: ['verification.approved'] });
    * if (hook.ok) saveSecret(hook.data.secret);
-   * @remarks Not yet served: the server has no `PATCH /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   update(params: UpdateWebhookParams, options: RequestOptions = {}): Promise<Result<WebhookWithSecret>> {
     return this.transport.request('PATCH', '/v1/webhook', { ...options, body: params });
@@ -66,9 +62,20 @@ export class WebhookResource {
    * @default the client's `timeoutMs`
    * @example
    * await client.webhook.delete();
-   * @remarks Not yet served: the server has no `DELETE /v1/webhook` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   delete(options: RequestOptions = {}): Promise<Result<WebhookDeleted>> {
     return this.transport.request('DELETE', '/v1/webhook', options);
+  }
+
+  /**
+   * Sends a signed `webhook.test` event to the webhook now (`POST /v1/webhook/test`) and answers with
+   * how the receiver took it (`delivered`, its `status`, or the `error` when it did not answer).
+   * @default the client's `timeoutMs` (the server waits up to its webhook timeout, 10 s by default)
+   * @example
+   * const t = await client.webhook.test();
+   * if (t.ok && !t.data.delivered) console.warn(`receiver answered ${t.data.status ?? t.data.error}`);
+   */
+  test(options: PostOptions = {}): Promise<Result<WebhookTestResult>> {
+    return this.transport.request('POST', '/v1/webhook/test', { ...options, body: {} });
   }
 }

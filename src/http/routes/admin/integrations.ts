@@ -46,7 +46,7 @@ export const adminIntegrationRoutes = (deps: AdminDeps): FastifyPluginAsyncTypeb
       },
     },
     async (request, reply) => {
-      const { keys_issued, ...integration } = await createIntegration(deps, request.body);
+      const { keys_issued, ...integration } = await createIntegration(deps, request.body, request.idempotency);
       return reply.code(201).send({ ...integration, keys: keys_issued });
     },
   );
@@ -88,7 +88,7 @@ export const adminIntegrationRoutes = (deps: AdminDeps): FastifyPluginAsyncTypeb
     {
       schema: { tags, summary: 'Issue another key (shown once)', params: IdParams, body: Type.Object({ mode: Mode }, closed), response: { 201: IssuedKeySchema, ...errorResponses(400, 401, 404) } },
     },
-    async (request, reply) => sendResult(reply, await createKey(deps, request.params.id, request.body.mode), 201),
+    async (request, reply) => sendResult(reply, await createKey(deps, request.params.id, request.body.mode, request.idempotency), 201),
   );
 
   app.delete(

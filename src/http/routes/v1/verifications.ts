@@ -57,13 +57,13 @@ export const verificationRoutes = (deps: ServiceDeps): FastifyPluginAsyncTypebox
   app.post(
     '/v1/verifications',
     { schema: { tags, summary: 'Send a code', body: RequestBody, response: { 201: VerificationSchema, ...errorResponses(400, 401, 403, 422, 429) } } },
-    async (request, reply) => sendResult(reply, await requestVerification(deps, tenantOf(request), request.body), 201),
+    async (request, reply) => sendResult(reply, await requestVerification(deps, tenantOf(request), request.body, request.idempotency), 201),
   );
 
   app.post(
     '/v1/verifications/check',
     { schema: { tags, summary: 'Check a code', body: CheckBody, response: { 200: CheckResponse, ...errorResponses(400, 401, 403, 404, 429) } } },
-    async (request, reply) => sendResult(reply, await checkVerification(deps, tenantOf(request), request.body)),
+    async (request, reply) => sendResult(reply, await checkVerification(deps, tenantOf(request), request.body, request.idempotency)),
   );
 
   app.get(

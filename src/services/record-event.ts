@@ -1,0 +1,43 @@
+import type { Random } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import { insertEvent } from '../store/events-repo.js';
+import type { QueryRunner } from '../store/prepared.js';
+import type { Mode } from '../store/tables.js';
+import type { WebhookEventType } from '../webhooks/event-types.js';
+
+/**
+ * Recording the events a webhook can subscribe to (API.md "Webhooks"; one list of their types:
+ * WEBHOOK_EVENT_TYPES in webhooks/event-types.ts). Each is written to the `events` table in the same
+ * transaction as the change that causes it, by the writer that made the change, so an event is
+ * stored once however many processes notice it. `data` is the resource as the API shows it and
+ * never carries a code, a code hash, a sealed code, a session token or a secret.
+ *
+ * Where each is recorded:
+ * - `verification.created`: request-verification.ts (the new verification, in the send's transaction);
+ * - `verification.delivered`, `verification.delivery_failed`: delivery/delivery-outcomes.ts;
+ * - `verification.approved`, `verification.failed`, `identifier.locked`: check-outcomes.ts (and
+ *   lockout-event.ts, also for a lock check-verification.ts sets after waiting out a crashed holder);
+ * - `verification.expired`: expiry-sweeper.ts, or whichever request first moves it out of `pending`
+ *   (a check of an expired code: expireNoticed; a new request for the identifier);
+ * - `verification.canceled`: manage-verification.ts (cancel) and request-verification.ts (superseded);
+ * - `identity.merged`: identity-merge.ts;
+ * - `balance.low`: not yet recorded: there is no balance ledger yet (issue 12). The debit that takes
+ *   the balance under the policy's `billing.low_balance_threshold` records it, with the balance as
+ *   `GET /v1/balance` shows it, in the debit's transaction, through recordEvent below.
+ * - `sandbox.message_received`: not yet recorded: there are no sandbox inboxes yet (issue 12). The
+ *   write that lands an inbound message in an inbox records it, with the inbox as
+ *   `GET /v1/sandbox/inboxes/{id}` shows it minus its codes, through recordEvent below.
+ */
+export type EventType = WebhookEventType;
+
+export interface EventScope {
+  integrationId: string;
+  mode: Mode;
+}
+
+/** Records one event (`evt_…`) in the caller's transaction: a prepared INSERT, no round trip of its own beyond it. */
+export async function recordEvent(trx: QueryRunner, deps: { random: Random }, scope: EventScope, type: EventType, data: object, now: number): Promise<string> {
+  const id = newId('evt', deps.random);
+  await insertEvent(trx, { id, integration_id: scope.integrationId, mode: scope.mode, type, data, now });
+  return id;
+}

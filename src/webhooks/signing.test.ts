@@ -1,0 +1,35 @@
+import { Webhook } from 'standardwebhooks';
+import { describe, expect, it } from 'vitest';
+import { eventBody, signHeaders } from './signing.js';
+
+const A = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
+const B = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
+
+describe('signHeaders', () => {
+  const body = eventBody({ id: 'evt_1', type: 'verification.approved', created_at: '2026-01-01T00:00:00.000Z', data: { id: 'ver_1' } });
+
+  it('signs per Standard Webhooks: webhook-id is the event id, the timestamp is in seconds', () => {
+    const now = Date.now();
+    const h = signHeaders([A], 'evt_1', now, body);
+    expect(h['webhook-id']).toBe('evt_1');
+    expect(h['webhook-timestamp']).toBe(String(Math.floor(now / 1000)));
+    expect(new Webhook(A).verify(body, { ...h })).toEqual(JSON.parse(body));
+  });
+
+  it('lists one signature per secret, each verifiable on its own', () => {
+    const h = signHeaders([B, A], 'evt_1', Date.now(), body);
+    expect(h['webhook-signature'].split(' ')).toHaveLength(2);
+    expect(new Webhook(A).verify(body, { ...h })).toBeTruthy();
+    expect(new Webhook(B).verify(body, { ...h })).toBeTruthy();
+  });
+
+  it("uses a secret that is not whsec_ base64 as its raw bytes", () => {
+    const own = 'whsec_not-base64!-but-long-enough';
+    const h = signHeaders([own], 'evt_1', Date.now(), body);
+    expect(new Webhook(Buffer.from(own), { format: 'raw' }).verify(body, { ...h })).toBeTruthy();
+  });
+
+  it('writes the body as {id, type, created_at, data} in that order', () => {
+    expect(Object.keys(JSON.parse(body))).toEqual(['id', 'type', 'created_at', 'data']);
+  });
+});
