@@ -74,9 +74,9 @@ export interface OutboxTunables {
 export interface WebhookTunables {
   /** One webhook attempt's timeout: connecting, waiting and reading the answer (OTPGATE_WEBHOOK_TIMEOUT_MS, default 10,000). */
   readonly timeoutMs: number;
-  /** Attempts in flight at once to one endpoint, per process: a slow receiver holds only these (OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT, default 4). */
+  /** Attempts in flight at once to one endpoint, per process: a slow receiver holds only these (OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT, default 16). */
   readonly concurrencyPerEndpoint: number;
-  /** Attempts in flight at once in one process, all endpoints together (OTPGATE_WEBHOOK_MAX_IN_FLIGHT, default 64). */
+  /** Attempts in flight at once in one process, all endpoints together (OTPGATE_WEBHOOK_MAX_IN_FLIGHT, default 256). */
   readonly maxInFlight: number;
   /** How long an idle dispatcher sleeps between looks for due deliveries (OTPGATE_WEBHOOK_POLL_MS, default 500). */
   readonly pollMs: number;
@@ -229,8 +229,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookAllowInsecure: read(env, 'OTPGATE_WEBHOOK_ALLOW_INSECURE') === '1',
     webhooks: Object.freeze({
       timeoutMs: integer(env, 'OTPGATE_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
-      concurrencyPerEndpoint: integer(env, 'OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 100),
-      maxInFlight: integer(env, 'OTPGATE_WEBHOOK_MAX_IN_FLIGHT', 64, 1, 10_000),
+      concurrencyPerEndpoint: integer(env, 'OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT', 16, 1, 100),
+      maxInFlight: integer(env, 'OTPGATE_WEBHOOK_MAX_IN_FLIGHT', 256, 1, 10_000),
       pollMs: integer(env, 'OTPGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
       endpointCacheMs: integer(env, 'OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS', 1_000, 0, 60_000),
     }),

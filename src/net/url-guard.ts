@@ -180,15 +180,22 @@ function guardedLookup(resolve: HostLookup | undefined) {
   };
 }
 
-// keepAlive off: every request opens (and therefore checks) a fresh connection.
+/**
+ * Keep-alive: a connection is checked when it is opened (its address, after the lookup), so reusing
+ * it is safe: it still leads to the address that was checked, whatever the name resolves to now (a
+ * rebinding only reaches new connections, which are checked again). Without it every webhook paid a
+ * TCP (and TLS) handshake, and a busy endpoint's deliveries fell far behind the events.
+ * Node's agent closes an idle connection before the server's `Keep-Alive: timeout` says it would.
+ */
+const KEEP_ALIVE = { keepAlive: true, timeout: 30_000 } as const;
 const agents = {
   strict: {
-    http: new RequestFilteringHttpAgent({ allowPrivateIPAddress: false, allowMetaIPAddress: false }),
-    https: new RequestFilteringHttpsAgent({ allowPrivateIPAddress: false, allowMetaIPAddress: false }),
+    http: new RequestFilteringHttpAgent({ ...KEEP_ALIVE, allowPrivateIPAddress: false, allowMetaIPAddress: false }),
+    https: new RequestFilteringHttpsAgent({ ...KEEP_ALIVE, allowPrivateIPAddress: false, allowMetaIPAddress: false }),
   },
   insecure: {
-    http: new RequestFilteringHttpAgent({ allowPrivateIPAddress: true, allowMetaIPAddress: true }),
-    https: new RequestFilteringHttpsAgent({ allowPrivateIPAddress: true, allowMetaIPAddress: true }),
+    http: new RequestFilteringHttpAgent({ ...KEEP_ALIVE, allowPrivateIPAddress: true, allowMetaIPAddress: true }),
+    https: new RequestFilteringHttpsAgent({ ...KEEP_ALIVE, allowPrivateIPAddress: true, allowMetaIPAddress: true }),
   },
 };
 
