@@ -95,29 +95,44 @@ async function startServers(ctx) {
   }
 }
 
-/** How long, at most, the end of the run waits for the webhook receiver's count to stop growing. */
+/** How long, at most, the benchmark waits for the webhook receiver's count to stop growing. */
 const WEBHOOK_DRAIN_DEADLINE_MS = 60_000;
 
 /**
- * After the phases: waits until the receiver has had no new event for two seconds (or the deadline),
- * then reports what it got. Refused or duplicated webhooks are a problem / a note.
+ * Waits until the receiver has had no new webhook for `quietMs` (or the deadline): the webhooks a
+ * phase raised are sent before the next phase starts, so that phase is not measured while otpgate
+ * still works off the previous one's. Returns the receiver's counts and how long it waited.
  */
-async function reportWebhooks(ctx) {
+async function drainWebhooks(ctx, quietMs) {
   const receiver = ctx.servers.receiver;
-  if (!receiver) return;
   const started = Date.now();
   let counts = await receiver.counts();
   let stableSince = Date.now();
-  while (Date.now() - started < WEBHOOK_DRAIN_DEADLINE_MS && Date.now() - stableSince < 2000) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  while (Date.now() - started < WEBHOOK_DRAIN_DEADLINE_MS && Date.now() - stableSince < quietMs) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const next = await receiver.counts();
     if (next.received !== counts.received) stableSince = Date.now();
     counts = next;
   }
+  return { counts, waitedMs: Date.now() - started - quietMs };
+}
+
+/** After a phase: its webhooks sent, and how long after its last response that took, in its report. */
+async function afterPhaseWebhooks(ctx, phase, before) {
+  if (!ctx.servers.receiver || phase.server !== 'otpgate') return;
+  const { counts, waitedMs } = await drainWebhooks(ctx, 1000);
+  const got = counts.received - before.received;
+  (ctx.details[phase.name] ??= []).push(`webhooks: ${got} received for this phase, the last ${(Math.max(0, waitedMs) / 1000).toFixed(1)} s after its load ended`);
+  ctx.figures[phase.name] = { ...ctx.figures[phase.name], [`${phase.name}_webhooks`]: got };
+}
+
+/** At the end: what the receiver got in all (refused or duplicated webhooks are a problem / a note). */
+async function reportWebhooks(ctx) {
+  const receiver = ctx.servers.receiver;
+  if (!receiver) return;
+  const { counts } = await drainWebhooks(ctx, 2000);
   ctx.figures.webhooks = { webhooks_received: counts.received, webhooks_duplicates: counts.duplicates, webhooks_refused: counts.refused, webhooks_by_type: counts.by_type };
-  ctx.notes.push(
-    `webhooks (${ctx.options.webhookEvents.join(', ')}): the receiver got ${counts.received} (${counts.distinct} distinct webhook-ids) ${JSON.stringify(counts.by_type)}, all within ${((Date.now() - started) / 1000).toFixed(1)} s of the last phase; it used ${counts.cpu_ms} ms CPU`,
-  );
+  ctx.notes.push(`webhooks (${ctx.options.webhookEvents.join(', ')}): the receiver got ${counts.received} (${counts.distinct} distinct webhook-ids) ${JSON.stringify(counts.by_type)}; it used ${counts.cpu_ms} ms CPU`);
   if (counts.duplicates > 0) ctx.notes.push(`webhooks: ${counts.duplicates} delivered more than once (at least once: retries after a timeout?)`);
   if (counts.refused > 0) ctx.problems.push(`webhooks: the receiver refused ${counts.refused} requests (missing Standard Webhooks headers or an unreadable body)`);
 }
@@ -172,6 +187,7 @@ async function main() {
     }
     ctx.log(`${phase.name}: ${phase.description}`);
     await phase.before?.(ctx);
+    const webhooksBefore = ctx.servers.receiver ? await ctx.servers.receiver.counts() : null;
     const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgates) : null;
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
     if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgates) - cpuBefore);
@@ -184,6 +200,7 @@ async function main() {
       break;
     }
     await phase.after?.(ctx, result);
+    if (webhooksBefore) await afterPhaseWebhooks(ctx, phase, webhooksBefore);
   }
 
   await reportWebhooks(ctx);
