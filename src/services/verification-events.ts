@@ -6,15 +6,10 @@ import { findVerificationWithPolicy, type VerificationRow } from '../store/verif
 import { integrationPolicy } from './integrations.js';
 import { presentVerification } from './present-verification.js';
 import { recordEvent } from './record-event.js';
+import type { WebhookEventType } from '../webhooks/event-types.js';
 
-export type VerificationEventType =
-  | 'verification.created'
-  | 'verification.delivered'
-  | 'verification.delivery_failed'
-  | 'verification.approved'
-  | 'verification.failed'
-  | 'verification.expired'
-  | 'verification.canceled';
+/** The verification.* types of the one event list (webhooks/event-types.ts). */
+export type VerificationEventType = Extract<WebhookEventType, `verification.${string}`>;
 
 export interface VerificationEventOptions {
   /** The verification's deliveries, when the caller has them (else read in the transaction). */
