@@ -45,6 +45,8 @@ export interface Config {
   readonly postgresPoolSize: number;
   /** How often expired idempotency keys and finished outbox messages are purged (OTPGATE_HOUSEKEEPING_INTERVAL_MS, default 600,000). */
   readonly housekeepingIntervalMs: number;
+  /** Days events and finished webhook deliveries are kept (OTPGATE_EVENT_RETENTION_DAYS, default 30); a delivery still pending or held keeps its event. */
+  readonly eventRetentionDays: number;
   /**
    * How long a request's claim on its Idempotency-Key holds: a retry meanwhile gets 409, and a claim
    * whose request died with its process (nothing committed) is taken over by a retry after it. Keep
@@ -288,6 +290,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),
+    eventRetentionDays: integer(env, 'OTPGATE_EVENT_RETENTION_DAYS', 30, 1, 3_650),
     idempotencyLeaseMs: integer(env, 'OTPGATE_IDEMPOTENCY_LEASE_MS', 60_000, 100, 3_600_000),
     shutdownTimeoutMs: integer(env, 'OTPGATE_SHUTDOWN_TIMEOUT_MS', 15_000, 1_000, 600_000),
     expirySweepIntervalMs: integer(env, 'OTPGATE_EXPIRY_SWEEP_INTERVAL_MS', 15_000, 100, 60_000),

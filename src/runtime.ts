@@ -278,7 +278,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     webhooks.start();
     backends.notifier.subscribe('outbox', () => worker.poke());
     worker.start();
-    stopHousekeeping = startHousekeeping(store.db, clock, logger, config.housekeepingIntervalMs);
+    stopHousekeeping = startHousekeeping(store.db, clock, logger, config.housekeepingIntervalMs, config.eventRetentionDays);
     stopExpirySweeper = startExpirySweeper({ store, clock, random }, logger, config.expirySweepIntervalMs);
   }
 

@@ -5,16 +5,31 @@ import type { Db } from './tables.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** Deletes what has outlived its purpose: idempotency keys after 24 h, finished outbox messages after 7 days. */
-export async function purgeExpired(db: Db, now: number): Promise<void> {
+/** How long events and finished webhook deliveries are kept by default (OTPGATE_EVENT_RETENTION_DAYS). */
+export const DEFAULT_EVENT_RETENTION_DAYS = 30;
+
+/**
+ * Deletes what has outlived its purpose: idempotency keys after 24 h, finished outbox messages after
+ * 7 days, and after `eventRetentionDays` webhook deliveries that are over (succeeded or failed) and
+ * the events no delivery still waits for (a pending or held delivery keeps its event, however old:
+ * a paused endpoint gets it on resume).
+ */
+export async function purgeExpired(db: Db, now: number, eventRetentionDays = DEFAULT_EVENT_RETENTION_DAYS): Promise<void> {
   await purgeExpiredKeys(db, now - DAY_MS);
   await db.deleteFrom('outbox').where('status', 'in', ['done', 'dead']).where('created_at', '<', now - 7 * DAY_MS).execute();
+  const before = now - eventRetentionDays * DAY_MS;
+  await db.deleteFrom('webhook_deliveries').where('status', 'in', ['succeeded', 'failed']).where('updated_at', '<', before).execute();
+  await db
+    .deleteFrom('events')
+    .where('created_at', '<', before)
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('webhook_deliveries').select('webhook_deliveries.id').whereRef('webhook_deliveries.event_id', '=', 'events.id'))))
+    .execute();
 }
 
 /** Runs `purgeExpired` every `everyMs` (default 10 min) until the returned stop is called. */
-export function startHousekeeping(db: Db, clock: Clock, logger: Logger, everyMs = 10 * 60 * 1000): () => void {
+export function startHousekeeping(db: Db, clock: Clock, logger: Logger, everyMs = 10 * 60 * 1000, eventRetentionDays = DEFAULT_EVENT_RETENTION_DAYS): () => void {
   const timer = setInterval(() => {
-    purgeExpired(db, clock.now()).catch((err: unknown) => logger.warn({ err }, 'housekeeping: purge failed'));
+    purgeExpired(db, clock.now(), eventRetentionDays).catch((err: unknown) => logger.warn({ err }, 'housekeeping: purge failed'));
   }, everyMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -132,4 +132,40 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     const outbox = await store.db.selectFrom('outbox').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
     expect(outbox.map((o) => o.id)).toEqual(['obx_hk_new_done', 'obx_hk_old_pending']);
   });
+
+  it('housekeeping purges events and finished webhook deliveries after the retention, keeping an event a delivery still waits for', async () => {
+    const day = 86_400_000;
+    const now = 200 * day;
+    const events = [
+      ['evt_hk_old_free', 31],
+      ['evt_hk_old_done', 31],
+      ['evt_hk_old_held', 40],
+      ['evt_hk_new', 2],
+    ] as const;
+    for (const [id, age] of events) {
+      await store.db.insertInto('events').values({ id, integration_id: 'int_hk', mode: 'test', type: 'verification.created', data_json: '{}', created_at: now - age * day }).execute();
+    }
+    await store.db
+      .insertInto('webhook_endpoints')
+      .values({ id: 'whe_hk', integration_id: 'int_hk', mode: 'test', url: 'https://example.com/hook', events_json: '*', is_active: 0, disabled_reason: null, secret_sealed: 'x', previous_secret_sealed: null, previous_secret_until: null, created_at: now, updated_at: now })
+      .execute();
+    const delivery = (id: string, eventId: string, status: string, updatedDaysAgo: number) => ({
+      id, event_id: eventId, endpoint_id: 'whe_hk', integration_id: 'int_hk', mode: 'test' as const, event_type: 'verification.created', status, attempts: 1,
+      next_attempt_at: null, created_at: now - updatedDaysAgo * day, updated_at: now - updatedDaysAgo * day,
+    });
+    await store.db.insertInto('webhook_deliveries').values([
+      delivery('whd_hk_old_done', 'evt_hk_old_done', 'succeeded', 31),
+      delivery('whd_hk_old_held', 'evt_hk_old_held', 'held', 40),
+      delivery('whd_hk_new_failed', 'evt_hk_new', 'failed', 2),
+    ]).execute();
+
+    await purgeExpired(store.db, now);
+
+    const left = await store.db.selectFrom('events').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
+    expect(left.map((e) => e.id)).toEqual(['evt_hk_old_held', 'evt_hk_new'].sort());
+    const deliveries = await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
+    expect(deliveries.map((d) => d.id)).toEqual(['whd_hk_new_failed', 'whd_hk_old_held']);
+    await purgeExpired(store.db, now, 1); // a shorter retention reaches the newer finished ones too
+    expect((await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').execute()).map((d) => d.id)).toEqual(['whd_hk_old_held']);
+  });
 });
