@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 
 /**
  * The store the integration suites run on. `npm test` uses SQLite; with OTPGATE_TEST_STORE=postgres
@@ -49,6 +50,29 @@ export function eachDialect(dialects: Dialect[]) {
       if (d.skip) describe.skip(`${name} (skipped: ${d.skip})`, () => body(d));
       else describe(name, () => body(d));
     }
+  };
+}
+
+/**
+ * The dialect's throwaway database, migrated and opened before the suite's tests and closed and
+ * dropped after them (register inside the suite's describe). Call the returned function in a test or
+ * a later hook for the store.
+ */
+export function useMigratedStore(dialect: Dialect): () => Store {
+  let store: Store | undefined;
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  beforeAll(async () => {
+    db = await dialect.open();
+    store = openStore(db.url);
+    await migrateToLatest(store.db);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+  return () => {
+    if (!store) throw new Error('useMigratedStore: the store opens in beforeAll');
+    return store;
   };
 }
 

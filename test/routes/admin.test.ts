@@ -2,15 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { frozenClock, runtimeWithClock } from '../helpers/clock.js';
 import { ADMIN_TOKEN, api, createIntegration, startRuntime } from '../helpers/runtime.js';
-import { admin, expectJson, expectProblem, phone, send, useRuntime } from './support.js';
-
-interface IssuedKey {
-  id: string;
-  mode: string;
-  key: string;
-  signing_secret: string;
-  created_at: string;
-}
+import { admin, expectJson, expectProblem, phone, send, useRuntime, type IssuedKey } from './support.js';
 
 interface KeyView {
   id: string;

@@ -2,25 +2,17 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { ManualClock } from '../../src/domain/clock.js';
 import { ProblemError } from '../../src/domain/errors.js';
 import { claimKey, completeKey, recordResource, releaseKey, takeOverKey, IDEMPOTENT_RESOURCE } from '../../src/store/idempotency-repo.js';
-import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
+import type { Store } from '../../src/store/database.js';
 import { preparedTransaction } from '../../src/store/prepared.js';
 import { insertVerification } from '../../src/store/verifications-repo.js';
 import { api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
 import { resettableClock } from '../helpers/clock.js';
-import { eachDialect, storeDialects } from '../helpers/stores.js';
-import { admin, expectJson, expectProblem, phone, type CheckBody, type VerificationBody } from './support.js';
+import { eachDialect, storeDialects, useMigratedStore } from '../helpers/stores.js';
+import { admin, expectJson, expectProblem, phone, type CheckBody, type IssuedKey, type VerificationBody } from './support.js';
 
 const SEND = '/v1/verifications';
 const LEASE_MS = 5_000;
 const SHOWN_ONCE = '[shown once]';
-
-interface IssuedKey {
-  id: string;
-  mode: string;
-  key: string;
-  signing_secret: string;
-  created_at: string;
-}
 
 /**
  * What a process killed in the middle of a keyed request leaves behind, and what a retry then gets.
@@ -230,19 +222,13 @@ describe('Idempotency-Key leases: a claim left behind by a crash', () => {
 
 const dialects = storeDialects('idem');
 
-eachDialect(dialects)('idempotency claims on $name', ({ open }) => {
+eachDialect(dialects)('idempotency claims on $name', (dialect) => {
+  const opened = useMigratedStore(dialect);
   let store: Store;
-  let db: { url: string; drop(): Promise<void> };
   let n = 0;
   let key: string;
-  beforeAll(async () => {
-    db = await open();
-    store = openStore(db.url);
-    await migrateToLatest(store.db);
-  });
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
+  beforeAll(() => {
+    store = opened();
   });
   beforeEach(() => {
     key = `k${++n}`;

@@ -5,6 +5,15 @@ import type { Channel } from '../../src/domain/policy.js';
 import { ADMIN_TOKEN, api, startRuntime, type TestRuntime } from '../helpers/runtime.js';
 
 /** The RFC 9457 body the API answers errors with. */
+/** An API key as the admin API issues it (its secrets shown once). */
+export interface IssuedKey {
+  id: string;
+  mode: string;
+  key: string;
+  signing_secret: string;
+  created_at: string;
+}
+
 export interface ProblemBody {
   type: string;
   title: string;

@@ -1,39 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { RedisReplayGuard, StoreReplayGuard } from '../../src/limits/replay-guard.js';
-import { frozenClock } from '../helpers/clock.js';
-import { startRuntime, type TestRuntime } from '../helpers/runtime.js';
+import { clock, logger, rt, TTL, uniqueKey, useReplayStore } from './replay-fixture.js';
 import { onRealRedis, useRealRedis, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
 
 /**
  * The replay record of a signature accepted through the store during one process's Redis outage is
  * seen by every process: another one, with Redis healthy, refuses the same signature.
  */
-const TTL = 600_000;
-const logger = pino({ level: 'silent' });
-const START = Date.UTC(2026, 5, 1);
-/** The store the guards share (the runtime itself serves no request here, and its clock never moves). */
-let rt: TestRuntime;
-/** Each test's own clock, at START; the guards under test read it. */
-let clock: ManualClock;
-
-beforeAll(async () => {
-  rt = await startRuntime({ clock: frozenClock(START) });
-});
-afterAll(async () => {
-  await rt.dispose();
-});
-// The replay records earlier tests left (their expiry depends on where those tests moved their clock) go
-// with the clock: each test starts at START with an empty signature_replays table.
-beforeEach(async () => {
-  clock = new ManualClock(START);
-  await rt.store.db.withTables<{ signature_replays: { key: string } }>().deleteFrom('signature_replays').execute();
-});
-
-const uniqueKey = (): string => `int_test:${randomBytes(32).toString('hex')}`;
+useReplayStore();
 
 /** A client of a Redis that cannot be reached (every command fails at once). */
 function unreachableRedis(): Redis {

@@ -1,35 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/domain/clock.js';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { MemoryReplayGuard, RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from '../../src/limits/replay-guard.js';
-import { frozenClock } from '../helpers/clock.js';
-import { startRuntime, type TestRuntime } from '../helpers/runtime.js';
+import { clock, logger, rt, TTL, uniqueKey, useReplayStore } from './replay-fixture.js';
 import { onRealRedis, useRealRedis, REDIS_URL, TEST_STORE } from '../helpers/stores.js';
 
-const TTL = 600_000;
-const logger = pino({ level: 'silent' });
-const START = Date.UTC(2026, 5, 1);
-/** The store the guards write to (the runtime itself serves no request here, and its clock never moves). */
-let rt: TestRuntime;
-/** Each test's own clock, at START; the guards under test read it. */
-let clock: ManualClock;
-
-beforeAll(async () => {
-  rt = await startRuntime({ clock: frozenClock(START) });
-});
-afterAll(async () => {
-  await rt.dispose();
-});
-// The replay records earlier tests left (their expiry depends on where those tests moved their clock) go
-// with the clock: each test starts at START with an empty signature_replays table.
-beforeEach(async () => {
-  clock = new ManualClock(START);
-  await rt.store.db.withTables<{ signature_replays: { key: string } }>().deleteFrom('signature_replays').execute();
-});
-
-const uniqueKey = (): string => `int_test:${randomBytes(32).toString('hex')}`;
+useReplayStore();
 
 /** Rows of `signature_replays` already expired at the clock's time. */
 async function expiredRows(): Promise<number> {

@@ -9,7 +9,7 @@ import { createRuntime } from '../../src/runtime.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrationProvider } from '../../src/store/migrations/index.js';
 import { claimDue, enqueue, markDone, release } from '../../src/store/outbox-repo.js';
-import { eachDialect, storeDialects } from '../helpers/stores.js';
+import { eachDialect, storeDialects, useMigratedStore } from '../helpers/stores.js';
 
 const WORKER = 'worker-1';
 /** A message payload as versions before deliveries kept their spec wrote it: with the sealed code. */
@@ -17,17 +17,11 @@ const legacyPayload = (deliveryId: string): string => JSON.stringify({ delivery_
 
 const dialects = storeDialects('outbox-wipe');
 
-eachDialect(dialects)('finished outbox messages keep no sealed code ($name)', ({ open }) => {
+eachDialect(dialects)('finished outbox messages keep no sealed code ($name)', (dialect) => {
+  const opened = useMigratedStore(dialect);
   let store: Store;
-  let db: { url: string; drop(): Promise<void> };
-  beforeAll(async () => {
-    db = await open();
-    store = openStore(db.url);
-    await migrateToLatest(store.db);
-  });
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
+  beforeAll(() => {
+    store = opened();
   });
 
   const payloadOf = async (id: string): Promise<Record<string, unknown>> => {
