@@ -40,13 +40,19 @@ describe(`lockout under concurrency (${TEST_STORE})`, () => {
 
   const policy = { checks: { max_attempts: 100 }, lockout: { max_failures: 10, duration_s: 900 }, limits: { check_per_minute: 1000 } };
 
-  it('compares at most max_failures of 200 parallel wrong codes; the rest are 429 identifier-locked', async () => {
+  /** A new integration on the first runtime (with `policy`), a code sent to a new number, and that code. */
+  async function pendingCode() {
     const rt = runtimes[0] as TestRuntime;
     const integration = await createIntegration(rt.app, { policy });
     const key = integration.testKey;
     const to = phone();
     const verification = await send(rt.app, key, { identifier: to });
     const code = await codeOf(rt, key, verification.id);
+    return { rt, key, to, verification, code };
+  }
+
+  it('compares at most max_failures of 200 parallel wrong codes; the rest are 429 identifier-locked', async () => {
+    const { key, to, verification, code } = await pendingCode();
 
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, i) => post(urls[i % urls.length] as string, key, { identifier: to, code: wrongCode(code) })),
@@ -75,12 +81,7 @@ describe(`lockout under concurrency (${TEST_STORE})`, () => {
   });
 
   it('approves the right code sent with fewer than max_failures wrong ones', async () => {
-    const rt = runtimes[0] as TestRuntime;
-    const integration = await createIntegration(rt.app, { policy });
-    const key = integration.testKey;
-    const to = phone();
-    const verification = await send(rt.app, key, { identifier: to });
-    const code = await codeOf(rt, key, verification.id);
+    const { key, to, verification, code } = await pendingCode();
     const wrong = await Promise.all(Array.from({ length: 9 }, (_, i) => post(urls[i % urls.length] as string, key, { identifier: to, code: wrongCode(code) })));
     expect(wrong.map((r) => r.status)).toEqual(Array.from({ length: 9 }, () => 401));
     expect(wrong.filter((r) => r.body.identifier_locked)).toHaveLength(0);
@@ -90,12 +91,7 @@ describe(`lockout under concurrency (${TEST_STORE})`, () => {
   });
 
   it('races the right code against 200 wrong ones: approved only if it was compared within the budget, never more than max_failures wrong', async () => {
-    const rt = runtimes[0] as TestRuntime;
-    const integration = await createIntegration(rt.app, { policy });
-    const key = integration.testKey;
-    const to = phone();
-    const verification = await send(rt.app, key, { identifier: to });
-    const code = await codeOf(rt, key, verification.id);
+    const { key, to, verification, code } = await pendingCode();
     const requests = Array.from({ length: 200 }, (_, i) => post(urls[i % urls.length] as string, key, { identifier: to, code: wrongCode(code) }));
     requests.splice(5, 0, post(urls[0] as string, key, { identifier: to, code }));
     const responses = await Promise.all(requests);
@@ -112,12 +108,7 @@ describe(`lockout under concurrency (${TEST_STORE})`, () => {
   });
 
   it('lets exactly one of 50 parallel right codes through; the others are 404', async () => {
-    const rt = runtimes[0] as TestRuntime;
-    const integration = await createIntegration(rt.app, { policy });
-    const key = integration.testKey;
-    const to = phone();
-    const verification = await send(rt.app, key, { identifier: to });
-    const code = await codeOf(rt, key, verification.id);
+    const { rt, key, to, verification, code } = await pendingCode();
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => post(urls[i % urls.length] as string, key, { identifier: to, code })));
     expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
     expect(responses.filter((r) => r.status === 404)).toHaveLength(49);
