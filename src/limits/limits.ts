@@ -169,7 +169,13 @@ export class FlexibleLimits implements Limits {
   }
 
   async reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }> {
-    const consumed = await this.countFailure(this.limiter('fail', rule.maxFailures, rule.windowS), key);
+    const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
+    // A budget already spent is refused on a read: a refused consume would still count (rate-limiter-
+    // flexible counts it), and those landing after a right code reset the budget made the next lock
+    // come early. The consume below stays the atomic gate; only a check racing this read can overcount.
+    const current = await failures.get(key);
+    if (current && current.msBeforeNext > 0 && current.consumedPoints >= rule.maxFailures) return { ok: false };
+    const consumed = await this.countFailure(failures, key);
     // Over the budget: refused (a policy lowered mid-window leaves a larger running count: spent too).
     return consumed <= rule.maxFailures ? { ok: true, last: consumed >= rule.maxFailures } : { ok: false };
   }
