@@ -84,6 +84,8 @@ export interface WebhookTunables {
   readonly pollMs: number;
   /** How long a process trusts what it read about whether an integration has a webhook endpoint (OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS, default 1,000). */
   readonly endpointCacheMs: number;
+  /** How often a dispatcher looks for held deliveries of active endpoints, written held from a stale cache entry (OTPGATE_WEBHOOK_HELD_RECHECK_MS, default 30,000). */
+  readonly heldRecheckMs: number;
 }
 
 export interface SessionCacheTunables {
@@ -235,6 +237,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxInFlight: integer(env, 'OTPGATE_WEBHOOK_MAX_IN_FLIGHT', 256, 1, 10_000),
       pollMs: integer(env, 'OTPGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
       endpointCacheMs: integer(env, 'OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS', 1_000, 0, 60_000),
+      heldRecheckMs: integer(env, 'OTPGATE_WEBHOOK_HELD_RECHECK_MS', 30_000, 1_000, 3_600_000),
     }),
     logLevel: read(env, 'OTPGATE_LOG_LEVEL') ?? 'info',
     bodyLimit: 64 * 1024,

@@ -154,10 +154,12 @@ export async function checkPublicUrl(raw: string, opts: CheckUrlOptions): Promis
 type LookupCallback = (err: NodeJS.ErrnoException | null, address?: string | dns.LookupAddress[], family?: number) => void;
 
 /**
- * The connect-time resolver for the strict agents: the system resolver, then the same rule as
- * `checkPublicUrl`, failing with a typed error. request-filtering-agent wraps it and checks again.
+ * The connect-time resolver for the strict agents and the webhook client (net.connect's `lookup`):
+ * the system resolver (or `resolve`), then the same rule as `checkPublicUrl`, failing with a typed
+ * error. request-filtering-agent wraps it and checks again. An IP literal is never looked up: check
+ * it with `literalAddressRefusal` first.
  */
-function guardedLookup(resolve: HostLookup | undefined) {
+export function guardedLookup(resolve: HostLookup | undefined) {
   return (hostname: string, options: dns.LookupOptions | number | undefined, callback: LookupCallback): void => {
     const wantAll = typeof options === 'object' && options !== null && options.all === true;
     const base: dns.LookupOptions = typeof options === 'object' && options !== null ? options : typeof options === 'number' ? { family: options } : {};
@@ -178,6 +180,13 @@ function guardedLookup(resolve: HostLookup | undefined) {
       return callback(null, first.address, first.family);
     }
   };
+}
+
+/** Why a URL whose host is an IP literal may not be reached (not public), or undefined. */
+export function literalAddressRefusal(target: URL): string | undefined {
+  const host = bareHost(target);
+  const why = isIP(host) !== 0 ? nonPublicAddress(host) : undefined;
+  return why ? `the address ${host} is ${why}` : undefined;
 }
 
 /**
@@ -256,10 +265,9 @@ export function postJson(url: string, body: string, headers: Record<string, stri
     }
     if (!opts.allowInsecure) {
       // A literal IP needs no lookup: refuse it here with the typed error (the agent would refuse it too).
-      const host = bareHost(target);
-      const why = isIP(host) !== 0 ? nonPublicAddress(host) : undefined;
+      const why = literalAddressRefusal(target);
       if (why) {
-        reject(new BlockedAddressError(`the address ${host} is ${why}`));
+        reject(new BlockedAddressError(why));
         return;
       }
     }

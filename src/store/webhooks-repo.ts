@@ -1,5 +1,5 @@
 import { sql, type ExpressionBuilder } from 'kysely';
-import { prepared, slot, type QueryRunner } from './prepared.js';
+import { prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { EventsTable, Executor, Mode, Tables, WebhookDeliveriesTable, WebhookEndpointsTable } from './tables.js';
 import type { Scope } from './verifications-repo.js';
 
@@ -55,74 +55,55 @@ export async function holdPending(db: Executor, endpointId: string, now: number)
 // also runs in the embedded store's direct transactions)
 // ---------------------------------------------------------------------------------------------
 
-const endpointPresenceQuery = prepared<{ integration_id: string; mode: Mode }, { id: string }>((db) =>
+const fanOutEndpointQuery = prepared<{ integration_id: string; mode: Mode }, FanOutEndpoint>((db) =>
   db
     .selectFrom('webhook_endpoints')
-    .select('id')
+    .select(['id', 'is_active', 'events_json'])
     .where('integration_id', '=', slot<string>('integration_id'))
     .where('mode', '=', slot<Mode>('mode'))
     .limit(1),
 );
 
-/** Whether the integration and mode have a webhook endpoint (active or not). */
-export async function hasEndpoint(db: QueryRunner, scope: Scope): Promise<boolean> {
-  const result = await endpointPresenceQuery(db, { integration_id: scope.integrationId, mode: scope.mode });
-  return result.rows.length > 0;
+/** What fan-out needs to know of an integration's endpoint: where deliveries go, whether they are held, which types it wants. */
+export type FanOutEndpoint = Pick<WebhookEndpointRow, 'id' | 'is_active' | 'events_json'>;
+
+/** The integration and mode's endpoint (active or not), as fan-out reads it. */
+export async function findFanOutEndpoint(db: QueryRunner, scope: Scope): Promise<FanOutEndpoint | undefined> {
+  const result = await fanOutEndpointQuery(db, { integration_id: scope.integrationId, mode: scope.mode });
+  return result.rows[0];
 }
 
-interface FanOutArgs {
-  id: string;
-  event_id: string;
-  event_type: string;
-  /** `%"<type>"%`: the events_json array names the type. */
-  type_pattern: string;
-  integration_id: string;
-  mode: Mode;
-  now: number;
-}
+type NewDelivery = Pick<
+  WebhookDeliveryRow,
+  'id' | 'event_id' | 'endpoint_id' | 'integration_id' | 'mode' | 'event_type' | 'status' | 'attempts' | 'next_attempt_at' | 'created_at' | 'updated_at'
+>;
 
-const fanOutQuery = prepared<FanOutArgs>((db) =>
+// A plain INSERT … VALUES: the INSERT … SELECT from webhook_endpoints it replaced cost SQLite about
+// 90 µs against 15 µs, and fan-out runs for every event (two per test-mode send).
+const insertDeliveryQuery = prepared<NewDelivery>((db) =>
   db
     .insertInto('webhook_deliveries')
-    .columns(['id', 'event_id', 'endpoint_id', 'integration_id', 'mode', 'event_type', 'status', 'attempts', 'next_attempt_at', 'created_at', 'updated_at'])
-    .expression((eb) =>
-      eb
-        .selectFrom('webhook_endpoints')
-        .select((s) => [
-          s.val(slot<string>('id')).as('id'),
-          s.val(slot<string>('event_id')).as('event_id'),
-          'webhook_endpoints.id as endpoint_id',
-          'webhook_endpoints.integration_id',
-          'webhook_endpoints.mode',
-          s.val(slot<string>('event_type')).as('event_type'),
-          s.case().when('webhook_endpoints.is_active', '=', 1).then('pending').else('held').end().as('status'),
-          s.lit(0).as('attempts'),
-          // Parameters in a SELECT list are text to Postgres unless cast.
-          s.case().when('webhook_endpoints.is_active', '=', 1).then(s.cast<number>(s.val(slot<number>('now')), 'bigint')).else(null).end().as('next_attempt_at'),
-          s.cast<number>(s.val(slot<number>('now')), 'bigint').as('created_at'),
-          s.cast<number>(s.val(slot<number>('now')), 'bigint').as('updated_at'),
-        ])
-        .where('webhook_endpoints.integration_id', '=', slot<string>('integration_id'))
-        .where('webhook_endpoints.mode', '=', slot<Mode>('mode'))
-        .where((w) => w.or([w('webhook_endpoints.events_json', '=', '*'), w('webhook_endpoints.events_json', 'like', slot<string>('type_pattern'))])),
-    )
+    .values(slots<NewDelivery>(['id', 'event_id', 'endpoint_id', 'integration_id', 'mode', 'event_type', 'status', 'attempts', 'next_attempt_at', 'created_at', 'updated_at']))
     .onConflict((oc) => oc.doNothing()),
 );
 
 /**
- * Writes the delivery of an event to the integration's endpoint when it has one that wants the
- * type (`pending`, or `held` while paused); nothing otherwise. The delivery id is derived from the
- * event id, and a second call for the same event changes nothing.
+ * Writes the delivery of an event to `endpoint` (`pending`, or `held` while it is paused). The
+ * delivery id is derived from the event id, and a second call for the same event changes nothing.
  */
-export async function fanOutEvent(db: QueryRunner, event: { id: string; integration_id: string; mode: Mode; type: string; now: number }): Promise<void> {
-  await fanOutQuery(db, {
+export async function insertDelivery(db: QueryRunner, endpoint: { id: string; active: boolean }, event: { id: string; integration_id: string; mode: Mode; type: string; now: number }): Promise<void> {
+  await insertDeliveryQuery(db, {
     id: deliveryIdFor(event.id),
     event_id: event.id,
-    event_type: event.type,
-    type_pattern: `%${JSON.stringify(event.type)}%`,
+    endpoint_id: endpoint.id,
     integration_id: event.integration_id,
     mode: event.mode,
-    now: event.now,
+    event_type: event.type,
+    status: endpoint.active ? 'pending' : 'held',
+    attempts: 0,
+    next_attempt_at: endpoint.active ? event.now : null,
+    created_at: event.now,
+    updated_at: event.now,
   });
 }
 
@@ -167,53 +148,63 @@ export async function findEndpointsByIds(db: Executor, ids: readonly string[]): 
   return ids.length === 0 ? [] : db.selectFrom('webhook_endpoints').selectAll().where('id', 'in', [...ids]).execute();
 }
 
-/** Due deliveries looked at per claim (the earliest); the per-endpoint cap is applied among them. */
-const CLAIM_WINDOW = 500;
-
 /**
- * Claims up to `limit` due deliveries for `workerId` until `now + leaseMs`: at most `perEndpoint`
- * of one endpoint, none of the endpoints this process already has at their cap (`excludeEndpoints`),
- * earliest first. On Postgres the window of earliest candidates is locked with SKIP LOCKED (in its
- * own sub-select: the per-endpoint ranking, a window function, cannot carry FOR UPDATE), so
- * concurrent dispatchers take disjoint rows and never wait on each other or deadlock; the UPDATE
- * re-checks each row all the same.
+ * Claims up to `limit` due deliveries for `workerId` until `lease`, earliest first, none of the
+ * endpoints this process already has at their cap (`excludeEndpoints`; the dispatcher hands back
+ * what it took beyond an endpoint's cap). A claimed delivery's `next_attempt_at` moves to the end of
+ * its lease (a visibility timeout): in-flight deliveries leave the due range of the
+ * (status, next_attempt_at) index, so a claim reads only rows it can take instead of stepping over
+ * every one in flight, and a delivery whose process died is due again when its lease ends.
+ * On Postgres the candidates are locked with SKIP LOCKED, so concurrent dispatchers take disjoint
+ * rows and never wait on each other; the UPDATE re-checks each row all the same.
  */
 export async function claimDueDeliveries(
   db: Executor,
-  args: { workerId: string; now: number; leaseMs: number; limit: number; perEndpoint: number; excludeEndpoints: readonly string[]; postgres: boolean },
+  args: { workerId: string; now: number; lease: number; limit: number; excludeEndpoints: readonly string[]; postgres: boolean },
 ): Promise<WebhookDeliveryRow[]> {
   const claimable = (eb: ExpressionBuilder<Tables, 'webhook_deliveries'>) =>
     eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', args.now), eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', args.now)])]);
-  let earliest = db
-    .selectFrom('webhook_deliveries')
-    .select(['id', 'endpoint_id', 'next_attempt_at'])
-    .where(claimable)
-    .orderBy('next_attempt_at')
-    .limit(CLAIM_WINDOW);
-  if (args.excludeEndpoints.length > 0) earliest = earliest.where('endpoint_id', 'not in', [...args.excludeEndpoints]);
-  if (args.postgres) earliest = earliest.forUpdate().skipLocked();
-  const ranked = db
-    .selectFrom(earliest.as('e'))
-    .select(['e.id', 'e.next_attempt_at', sql<number>`row_number() over (partition by e.endpoint_id order by e.next_attempt_at, e.id)`.as('rn')]);
-  const chosen = db
-    .selectFrom(ranked.as('r'))
-    .select('r.id')
-    .where('r.rn', '<=', args.perEndpoint)
-    .orderBy('r.next_attempt_at')
-    .limit(args.limit);
-  return db
+  let chosen = db.selectFrom('webhook_deliveries').select('id').where(claimable).orderBy('next_attempt_at').limit(args.limit);
+  if (args.excludeEndpoints.length > 0) chosen = chosen.where('endpoint_id', 'not in', [...args.excludeEndpoints]);
+  if (args.postgres) chosen = chosen.forUpdate().skipLocked();
+  let claim = db.updateTable('webhook_deliveries').set({ locked_until: args.lease, locked_by: args.workerId, next_attempt_at: args.lease }).where('id', 'in', chosen);
+  // Postgres re-checks each row (another transaction may have changed it since the sub-select read
+  // it). SQLite runs the statement alone, so the re-check is not needed there, and it would make the
+  // planner walk every due row through the (status, next_attempt_at) index instead of looking up the
+  // chosen ids: 3.5 ms against 1 ms for 50 of 5,000 due.
+  if (args.postgres) claim = claim.where(claimable);
+  return claim.returningAll().execute();
+}
+
+/** Hands claimed deliveries back untried and due at `now` (over an endpoint's cap, or at shutdown). */
+export async function releaseClaims(db: Executor, workerId: string, ids: readonly string[], now: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db
     .updateTable('webhook_deliveries')
-    .set({ locked_until: args.now + args.leaseMs, locked_by: args.workerId })
-    .where('id', 'in', chosen)
-    .where(claimable)
-    .returningAll()
+    .set({ locked_until: null, locked_by: null, next_attempt_at: now })
+    .where('locked_by', '=', workerId)
+    .where('id', 'in', [...ids])
     .execute();
 }
 
-/** Hands claimed deliveries back untried (over an endpoint's cap, or at shutdown). */
-export async function releaseClaims(db: Executor, workerId: string, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db.updateTable('webhook_deliveries').set({ locked_until: null, locked_by: null }).where('locked_by', '=', workerId).where('id', 'in', [...ids]).execute();
+/** Drops a delivery this worker holds whose endpoint is gone (fan-out read a stale cache entry). */
+export async function dropClaimed(db: Executor, workerId: string, id: string): Promise<void> {
+  await db.deleteFrom('webhook_deliveries').where('id', '=', id).where('locked_by', '=', workerId).execute();
+}
+
+/**
+ * Held deliveries whose endpoint is active become due at `now`: a delivery written `held` from a
+ * stale "paused" (another process's cache, or a fan-out that committed beside the resume) is not
+ * left behind. Returns how many.
+ */
+export async function releaseHeldOfActive(db: Executor, now: number): Promise<number> {
+  const result = await db
+    .updateTable('webhook_deliveries')
+    .set({ status: 'pending', next_attempt_at: now, updated_at: now })
+    .where('status', '=', 'held')
+    .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('is_active', '=', 1))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 export type AttemptRecord = Pick<
@@ -221,13 +212,22 @@ export type AttemptRecord = Pick<
   'status' | 'attempts' | 'next_attempt_at' | 'last_attempt_at' | 'last_response_status' | 'last_response_ms' | 'last_response_body' | 'last_error' | 'updated_at'
 >;
 
-/** Records an attempt of a delivery this worker holds; false when its claim was lost meanwhile. */
-export async function recordAttempt(db: Executor, id: string, workerId: string, record: AttemptRecord): Promise<boolean> {
-  const result = await db
+type AttemptArgs = AttemptRecord & { id: string; worker_id: string };
+
+const recordAttemptQuery = prepared<AttemptArgs>((db) =>
+  db
     .updateTable('webhook_deliveries')
-    .set({ ...record, locked_until: null, locked_by: null })
-    .where('id', '=', id)
-    .where('locked_by', '=', workerId)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+    .set({
+      ...slots<AttemptRecord>(['status', 'attempts', 'next_attempt_at', 'last_attempt_at', 'last_response_status', 'last_response_ms', 'last_response_body', 'last_error', 'updated_at']),
+      locked_until: null,
+      locked_by: null,
+    })
+    .where('id', '=', slot<string>('id'))
+    .where('locked_by', '=', slot<string>('worker_id')),
+);
+
+/** Records an attempt of a delivery this worker holds; false when its claim was lost meanwhile. */
+export async function recordAttempt(db: QueryRunner, id: string, workerId: string, record: AttemptRecord): Promise<boolean> {
+  const result = await recordAttemptQuery(db, { ...record, id, worker_id: workerId });
+  return Number(result.numAffectedRows ?? 0) > 0;
 }

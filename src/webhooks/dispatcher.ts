@@ -9,8 +9,10 @@ import {
   findEndpointsByIds,
   findEvents,
   holdPending,
+  dropClaimed,
   recordAttempt,
   releaseClaims,
+  releaseHeldOfActive,
   updateEndpoint,
   type AttemptRecord,
   type EventRow,
@@ -36,7 +38,7 @@ export interface WebhookDispatcherOptions {
   allowInsecure: boolean;
   /** How receivers' host names are resolved when connecting (default: the system resolver; tests). */
   connectLookup?: HostLookup;
-  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs'>;
+  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs'>;
   onAttempt?: (result: AttemptResult) => void;
 }
 
@@ -67,6 +69,8 @@ export class WebhookDispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
   private abort = new AbortController();
+  /** When this dispatcher last looked for held deliveries of active endpoints (performance.now()). */
+  private heldCheckedAt = -Infinity;
 
   constructor(private readonly o: WebhookDispatcherOptions) {
     this.id = `whw_${base62(o.random, 12)}`;
@@ -143,16 +147,20 @@ export class WebhookDispatcher {
 
   /** Claims what is due (within the caps) and starts the attempts; returns how many it claimed. */
   private async tick(): Promise<number> {
-    const { maxInFlight, concurrencyPerEndpoint, timeoutMs } = this.o.tunables;
+    const { maxInFlight, concurrencyPerEndpoint, timeoutMs, heldRecheckMs } = this.o.tunables;
+    const now = this.o.clock.now();
+    if (performance.now() - this.heldCheckedAt >= heldRecheckMs) {
+      this.heldCheckedAt = performance.now();
+      await releaseHeldOfActive(this.o.db, now);
+    }
     const free = maxInFlight - this.inFlight.size;
     if (free <= 0) return 0;
     const saturated = [...this.perEndpoint].filter(([, n]) => n >= concurrencyPerEndpoint).map(([id]) => id);
     const rows = await claimDueDeliveries(this.o.db, {
       workerId: this.id,
-      now: this.o.clock.now(),
-      leaseMs: timeoutMs + LEASE_MARGIN_MS,
+      now,
+      lease: now + timeoutMs + LEASE_MARGIN_MS,
       limit: Math.min(free, CLAIM_BATCH),
-      perEndpoint: concurrencyPerEndpoint,
       excludeEndpoints: saturated,
       postgres: this.o.postgres,
     });
@@ -180,14 +188,15 @@ export class WebhookDispatcher {
         });
       this.inFlight.add(tracked);
     }
-    await releaseClaims(this.o.db, this.id, overCap);
+    await releaseClaims(this.o.db, this.id, overCap, now);
     return rows.length - overCap.length;
   }
 
   private async attempt(row: WebhookDeliveryRow, endpoint: WebhookEndpointRow | undefined, event: EventRow | undefined): Promise<void> {
     const { db, clock } = this.o;
     if (!endpoint) {
-      await releaseClaims(db, this.id, [row.id]); // removed with its endpoint meanwhile
+      // Its endpoint was deleted (with its deliveries) after a process wrote this one from a stale cache entry.
+      await dropClaimed(db, this.id, row.id);
       return;
     }
     const base = { last_attempt_at: row.last_attempt_at, last_response_status: row.last_response_status, last_response_ms: row.last_response_ms, last_response_body: row.last_response_body, last_error: row.last_error };
@@ -221,7 +230,7 @@ export class WebhookDispatcher {
     });
     if (this.abort.signal.aborted) {
       // Stopping: not recorded; the claim goes back so another process sends it (same webhook-id).
-      await releaseClaims(db, this.id, [row.id]).catch(() => undefined);
+      await releaseClaims(db, this.id, [row.id], clock.now()).catch(() => undefined);
       return;
     }
     await this.record(row, outcome, now);

@@ -3,20 +3,25 @@
  * mode have a webhook endpoint that wants the type, the delivery is written in that same
  * transaction (so it is committed exactly when the event is, and survives any crash after).
  *
- * The send path records events too (`verification.delivered` on every sandbox capture), so whether
- * an integration has an endpoint at all is cached per process for `cacheMs`: an integration without
- * a webhook costs a map look-up, not a statement. A process that changes an endpoint forgets its
- * entry at once and tells the others (the `webhooks` notice); a process that missed the notice
- * trusts a stale "no endpoint" for at most `cacheMs` (OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS).
+ * The send path records events too (two per test-mode send), so what an integration's endpoint is
+ * (its id, whether it is active, the types it wants; or that there is none) is cached per process
+ * for `cacheMs` and the delivery is one plain INSERT. A process that changes an endpoint forgets
+ * its entry at once and tells the others (the `webhooks` notice); a process that missed the notice
+ * trusts what it read for at most `cacheMs` (OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS). What a stale entry
+ * can cause is bounded and repaired: a delivery written `pending` for an endpoint paused meanwhile
+ * is held by the dispatcher when it finds the endpoint inactive; one written `held` for an endpoint
+ * resumed meanwhile is released by the dispatcher's periodic look for held deliveries of active
+ * endpoints; one for an endpoint deleted meanwhile is dropped when the dispatcher finds no endpoint.
  */
-import { fanOutEvent as fanOutQuery, hasEndpoint } from '../store/webhooks-repo.js';
+import { decodeSelection } from './event-types.js';
+import { findFanOutEndpoint, insertDelivery } from '../store/webhooks-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
 import type { Mode } from '../store/tables.js';
 
 const MAX_ENTRIES = 50_000;
 
 interface Presence {
-  has: boolean;
+  endpoint: { id: string; active: boolean; wants: (type: string) => boolean } | null;
   until: number;
 }
 
@@ -48,12 +53,21 @@ export async function fanOut(db: QueryRunner, event: { id: string; integration_i
   const t = performance.now();
   let known = presence.get(key);
   if (!known || known.until <= t) {
-    known = { has: await hasEndpoint(db, { integrationId: event.integration_id, mode: event.mode }), until: t + cacheMs };
+    const row = await findFanOutEndpoint(db, { integrationId: event.integration_id, mode: event.mode });
+    known = { endpoint: row ? { id: row.id, active: row.is_active === 1, wants: wantsFor(row.events_json) } : null, until: t + cacheMs };
     if (presence.size >= MAX_ENTRIES) presence.clear();
     if (cacheMs > 0) presence.set(key, known);
   }
-  if (!known.has) return;
-  await fanOutQuery(db, event);
+  const endpoint = known.endpoint;
+  if (!endpoint || !endpoint.wants(event.type)) return;
+  await insertDelivery(db, endpoint, event);
   // Before the commit: an early wake finds nothing and the dispatcher's poll picks it up.
   for (const listener of listeners) listener();
+}
+
+function wantsFor(eventsJson: string): (type: string) => boolean {
+  const selection = decodeSelection(eventsJson);
+  if (selection === '*') return () => true;
+  const wanted = new Set<string>(selection);
+  return (type) => wanted.has(type);
 }

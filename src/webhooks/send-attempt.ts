@@ -1,9 +1,38 @@
-import { BlockedAddressError, checkUrlShape, postJson, type HostLookup } from '../net/url-guard.js';
+import type { LookupFunction } from 'node:net';
+import { HttpClient, HttpTimeoutError, ResponseTooLargeError } from '../delivery/providers/http-client.js';
+import { BlockedAddressError, checkUrlShape, guardedLookup, literalAddressRefusal, type HostLookup } from '../net/url-guard.js';
 import { parseRetryAfter } from './retry-schedule.js';
 import { signHeaders } from './signing.js';
 
 /** How much of a receiver's answer is kept (and shown in the deliveries list). */
 export const KEPT_BODY_CHARS = 1_024;
+/** An answer longer than this is not read to its end (the connection is cut instead). */
+const MAX_READ_BYTES = 64 * 1024;
+
+/**
+ * The clients attempts go through: undici keep-alive pools (a connection is checked when it is
+ * opened, so reusing it still reaches the address that was checked; a rebinding only reaches new
+ * connections, which are checked again). Strict ones resolve through the SSRF guard's lookup
+ * (`guardedLookup`, the check request-filtering-agent makes, at connect time on the resolved
+ * address); undici never follows a redirect. Why not node:http with request-filtering-agent, as the
+ * HTTP gateway provider does: per attempt it cost about twice the CPU (ClientRequest, agent, a
+ * timeout signal per call), and a webhook goes out for every event.
+ */
+let insecureClient: HttpClient | undefined;
+let strictClient: HttpClient | undefined;
+const clientsByLookup = new WeakMap<HostLookup, HttpClient>();
+
+function clientFor(allowInsecure: boolean, lookup: HostLookup | undefined): HttpClient {
+  if (allowInsecure) return (insecureClient ??= new HttpClient({ maxBodyBytes: MAX_READ_BYTES }));
+  const strict = (resolve: HostLookup | undefined): HttpClient => new HttpClient({ maxBodyBytes: MAX_READ_BYTES, lookup: guardedLookup(resolve) as unknown as LookupFunction });
+  if (!lookup) return (strictClient ??= strict(undefined));
+  let client = clientsByLookup.get(lookup);
+  if (!client) {
+    client = strict(lookup);
+    clientsByLookup.set(lookup, client);
+  }
+  return client;
+}
 
 export interface AttemptOutcome {
   /** 2xx. */
@@ -43,27 +72,43 @@ export async function sendAttempt(input: AttemptInput): Promise<AttemptOutcome> 
   if (!shape.ok) return { ok: false, status: null, body: null, durationMs: 0, error: `blocked: ${shape.reason}`, retryAfterMs: null };
   const headers = signHeaders(input.secrets, input.eventId, input.now, input.body);
   const started = performance.now();
-  const timeout = AbortSignal.timeout(input.timeoutMs);
-  const signal = input.signal ? AbortSignal.any([timeout, input.signal]) : timeout;
   try {
-    const res = await postJson(input.url, input.body, { ...headers }, { allowInsecure: input.allowInsecure, signal, maxResponseBytes: KEPT_BODY_CHARS * 4, ...(input.lookup ? { lookup: input.lookup } : {}) });
+    if (!input.allowInsecure) {
+      // An IP literal is not looked up when connecting: it is checked here.
+      const why = literalAddressRefusal(shape.url);
+      if (why) throw new BlockedAddressError(why);
+    }
+    const res = await clientFor(input.allowInsecure, input.lookup).request(shape.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'otpgate', ...headers },
+      body: input.body,
+      timeoutMs: input.timeoutMs,
+      signal: input.signal ?? null,
+    });
     const ok = res.status >= 200 && res.status < 300;
+    let body: string;
+    try {
+      body = (await res.text()).slice(0, KEPT_BODY_CHARS);
+    } catch (err) {
+      if (!(err instanceof ResponseTooLargeError)) throw err;
+      body = `(an answer over ${MAX_READ_BYTES} bytes, not read)`;
+    }
     return {
       ok,
       status: res.status,
-      body: res.body.slice(0, KEPT_BODY_CHARS),
+      body,
       durationMs: Math.round(performance.now() - started),
       error: ok ? null : res.status >= 300 && res.status < 400 ? `the receiver answered ${res.status} (redirects are not followed)` : `the receiver answered ${res.status}`,
       retryAfterMs: parseRetryAfter(res.headers['retry-after'], input.now),
     };
   } catch (err) {
-    return { ok: false, status: null, body: null, durationMs: Math.round(performance.now() - started), error: describeFailure(err, timeout, input.timeoutMs), retryAfterMs: null };
+    return { ok: false, status: null, body: null, durationMs: Math.round(performance.now() - started), error: describeFailure(err, input.timeoutMs), retryAfterMs: null };
   }
 }
 
-function describeFailure(err: unknown, signal: AbortSignal, timeoutMs: number): string {
+function describeFailure(err: unknown, timeoutMs: number): string {
   if (err instanceof BlockedAddressError) return `blocked: ${err.message}`;
-  if (signal.aborted) return `no answer within ${timeoutMs} ms`;
+  if (err instanceof HttpTimeoutError) return `no answer within ${timeoutMs} ms`;
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   return typeof code === 'string' ? `network error (${code})` : `network error: ${message.slice(0, 200)}`;

@@ -1,6 +1,7 @@
 /**
- * A small HTTP client for the provider APIs (WhatsApp Cloud API, Twilio): one keep-alive undici `Pool` per
- * origin, created on first use and reused across calls, closed by `close()`.
+ * A small HTTP client for the provider APIs (WhatsApp Cloud API, Twilio) and outgoing webhooks: an undici
+ * `Agent`, which keeps one keep-alive pool per origin (created on first use, dropped when its connections
+ * are gone), closed by `close()`.
  *
  * Why not the global `fetch`: per call it costs several times the CPU of `Pool.request` (WHATWG streams,
  * Headers and Response objects) and much more garbage, on the hottest path of a send.
@@ -12,7 +13,8 @@
  * `request()` reject. No retries here: the resilience layer (cockatiel) does that.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Pool, type Dispatcher } from 'undici';
+import type { LookupFunction } from 'node:net';
+import { Agent, type Dispatcher } from 'undici';
 
 export interface HttpRequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
@@ -42,6 +44,11 @@ export interface HttpClientOptions {
   keepAliveTimeout?: number;
   /** How long `close()` waits for calls in flight before cutting them (default 1 s). */
   closeGraceMs?: number;
+  /**
+   * How new connections resolve their host (net.connect's `lookup`): the SSRF guard's checked resolver for
+   * webhooks. An IP literal is not looked up: the caller checks it before the call.
+   */
+  lookup?: LookupFunction;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -82,12 +89,18 @@ export class HttpTimeoutError extends Error {
 }
 
 export class HttpClient {
-  private readonly pools = new Map<string, Pool>();
+  private readonly agent: Agent;
+  /** Ends each call in flight (close() past its grace: undici's Agent.destroy() after close() no longer reaches them). */
+  private readonly inFlight = new Set<(error: Error) => void>();
   private readonly maxBodyBytes: number;
   private closed = false;
 
   constructor(private readonly options: HttpClientOptions = {}) {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const opts: Agent.Options = { connections: options.connections ?? null };
+    if (options.keepAliveTimeout !== undefined) opts.keepAliveTimeout = options.keepAliveTimeout;
+    if (options.lookup) opts.connect = { lookup: options.lookup };
+    this.agent = new Agent(opts);
   }
 
   /** Sends one request and reads its whole (bounded) body. Throws on a transport error or an abort. */
@@ -96,7 +109,7 @@ export class HttpClient {
     const target = typeof url === 'string' ? new URL(url) : url;
     if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error(`unsupported protocol ${target.protocol}`);
     init.signal?.throwIfAborted();
-    const read = await this.dispatch(this.pool(target.origin), target, init);
+    const read = await this.dispatch(target, init);
     // undici hands a finished connection back to its pool one event-loop turn after the response ends
     // (a setImmediate, so that a server closing it despite keep-alive is noticed first). Waiting that turn
     // lets the caller's next call reuse it; otherwise back-to-back calls would open a second connection.
@@ -117,7 +130,7 @@ export class HttpClient {
    * went to them). Resolves once the whole body is in, or as soon as it is known to be over the limit
    * (the connection is then cut, so the rest is never read); rejects on a transport error or an abort.
    */
-  private dispatch(pool: Pool, target: URL, init: HttpRequestOptions): Promise<ReadResponse> {
+  private dispatch(target: URL, init: HttpRequestOptions): Promise<ReadResponse> {
     const limit = this.maxBodyBytes;
     const signal = init.signal ?? undefined;
     const method = init.method ?? 'GET';
@@ -137,6 +150,7 @@ export class HttpClient {
       const settle = (error?: unknown): void => {
         if (settled) return;
         settled = true;
+        this.inFlight.delete(cut);
         if (deadline) clearTimeout(deadline);
         signal?.removeEventListener('abort', onAbort);
         if (error === undefined) resolve(out);
@@ -153,9 +167,14 @@ export class HttpClient {
         settle(); // first: the abort below reports itself to onResponseError at once
         c.abort(new ResponseTooLargeError(limit)); // cuts the connection: the rest is never read
       };
+      const cut = (error: Error): void => {
+        settle(error);
+        controller?.abort(error);
+      };
+      this.inFlight.add(cut);
       signal?.addEventListener('abort', onAbort, { once: true });
-      pool.dispatch(
-        { path: `${target.pathname}${target.search}`, method, headers: init.headers ?? null, body: init.body ?? null },
+      this.agent.dispatch(
+        { origin: target.origin, path: `${target.pathname}${target.search}`, method, headers: init.headers ?? null, body: init.body ?? null },
         {
           onRequestStart(c) {
             controller = c;
@@ -189,33 +208,21 @@ export class HttpClient {
 
   /** Closes every pool: calls in flight get `closeGraceMs` to finish, then their connections are cut. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    const pools = [...this.pools.values()];
-    this.pools.clear();
     const grace = this.options.closeGraceMs ?? 1000;
-    await Promise.all(
-      pools.map(async (pool) => {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => {
-          timer = setTimeout(() => resolve('late'), grace);
-          timer.unref();
-        });
-        const outcome = await Promise.race([pool.close().then(() => 'closed' as const), late]);
-        clearTimeout(timer);
-        if (outcome === 'late') await pool.destroy();
-      }),
-    );
-  }
-
-  private pool(origin: string): Pool {
-    let pool = this.pools.get(origin);
-    if (!pool) {
-      const opts: Pool.Options = { connections: this.options.connections ?? null };
-      if (this.options.keepAliveTimeout !== undefined) opts.keepAliveTimeout = this.options.keepAliveTimeout;
-      pool = new Pool(origin, opts);
-      this.pools.set(origin, pool);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), grace);
+      timer.unref();
+    });
+    const outcome = await Promise.race([this.agent.close().then(() => 'closed' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      const error = new Error('HTTP client closed');
+      for (const cut of [...this.inFlight]) cut(error);
+      await this.agent.destroy(error);
     }
-    return pool;
   }
 }
 
