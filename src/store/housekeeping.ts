@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { sql } from 'kysely';
 import type { Clock } from '../domain/clock.js';
+import { base62Time } from '../domain/ids.js';
 import { purgeExpiredKeys } from './idempotency-repo.js';
 import type { Db } from './tables.js';
 
@@ -18,11 +20,22 @@ export async function purgeExpired(db: Db, now: number, eventRetentionDays = DEF
   await purgeExpiredKeys(db, now - DAY_MS);
   await db.deleteFrom('outbox').where('status', 'in', ['done', 'dead']).where('created_at', '<', now - 7 * DAY_MS).execute();
   const before = now - eventRetentionDays * DAY_MS;
-  await db.deleteFrom('webhook_deliveries').where('status', 'in', ['succeeded', 'failed']).where('updated_at', '<', before).execute();
+  // Ids start with their creation time (domain/ids.ts), and a delivery's id with its event's: the id
+  // bound reads only the old part of the primary key, not the whole table, and implies nothing newer
+  // than `before` is touched (a row updated before it was created before it).
+  const idsBefore = base62Time(before);
+  await db
+    .deleteFrom('webhook_deliveries')
+    .where('id', '<', `whd_${idsBefore}`)
+    .where('status', 'in', ['succeeded', 'failed'])
+    .where('updated_at', '<', before)
+    .execute();
   await db
     .deleteFrom('events')
+    .where('id', '<', `evt_${idsBefore}`)
     .where('created_at', '<', before)
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('webhook_deliveries').select('webhook_deliveries.id').whereRef('webhook_deliveries.event_id', '=', 'events.id'))))
+    // The event's delivery, if any, has the id derived from the event's (webhooks-repo deliveryIdFor).
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('webhook_deliveries').select('webhook_deliveries.id').where('webhook_deliveries.id', '=', sql<string>`'whd_' || substr(events.id, 5)`))))
     .execute();
 }
 

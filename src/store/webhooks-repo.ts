@@ -7,6 +7,11 @@ export type WebhookEndpointRow = WebhookEndpointsTable;
 export type WebhookDeliveryRow = WebhookDeliveriesTable;
 export type EventRow = EventsTable;
 
+// The partial indexes of webhook_deliveries (migration 015) are used only when a query spells its
+// status as a literal, not a parameter.
+const PENDING = sql.lit('pending') as unknown as 'pending';
+const HELD = sql.lit('held') as unknown as 'held';
+
 // ---------------------------------------------------------------------------------------------
 // Endpoints
 // ---------------------------------------------------------------------------------------------
@@ -25,7 +30,10 @@ export async function updateEndpoint(db: Executor, id: string, patch: Partial<Om
 
 /** Removes the endpoint and every delivery made for it. */
 export async function deleteEndpoint(db: Executor, id: string): Promise<void> {
-  await db.deleteFrom('webhook_deliveries').where('endpoint_id', '=', id).execute();
+  const endpoint = await db.selectFrom('webhook_endpoints').select(['integration_id', 'mode']).where('id', '=', id).executeTakeFirst();
+  if (!endpoint) return;
+  // By integration and mode (the list index; one endpoint each), not by endpoint_id, which only held deliveries index.
+  await db.deleteFrom('webhook_deliveries').where('integration_id', '=', endpoint.integration_id).where('mode', '=', endpoint.mode).where('endpoint_id', '=', id).execute();
   await db.deleteFrom('webhook_endpoints').where('id', '=', id).execute();
 }
 
@@ -35,7 +43,7 @@ export async function releaseHeld(db: Executor, endpointId: string, now: number)
     .updateTable('webhook_deliveries')
     .set({ status: 'pending', next_attempt_at: now, updated_at: now })
     .where('endpoint_id', '=', endpointId)
-    .where('status', '=', 'held')
+    .where('status', '=', HELD)
     .execute();
 }
 
@@ -45,7 +53,7 @@ export async function holdPending(db: Executor, endpointId: string, now: number)
     .updateTable('webhook_deliveries')
     .set({ status: 'held', next_attempt_at: null, updated_at: now })
     .where('endpoint_id', '=', endpointId)
-    .where('status', '=', 'pending')
+    .where('status', '=', PENDING)
     .where('locked_by', 'is', null)
     .execute();
 }
@@ -163,7 +171,7 @@ export async function claimDueDeliveries(
   args: { workerId: string; now: number; lease: number; limit: number; excludeEndpoints: readonly string[]; postgres: boolean },
 ): Promise<WebhookDeliveryRow[]> {
   const claimable = (eb: ExpressionBuilder<Tables, 'webhook_deliveries'>) =>
-    eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', args.now), eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', args.now)])]);
+    eb.and([eb('status', '=', PENDING), eb('next_attempt_at', '<=', args.now), eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', args.now)])]);
   let chosen = db.selectFrom('webhook_deliveries').select('id').where(claimable).orderBy('next_attempt_at').limit(args.limit);
   if (args.excludeEndpoints.length > 0) chosen = chosen.where('endpoint_id', 'not in', [...args.excludeEndpoints]);
   if (args.postgres) chosen = chosen.forUpdate().skipLocked();
@@ -201,7 +209,7 @@ export async function releaseHeldOfActive(db: Executor, now: number): Promise<nu
   const result = await db
     .updateTable('webhook_deliveries')
     .set({ status: 'pending', next_attempt_at: now, updated_at: now })
-    .where('status', '=', 'held')
+    .where('status', '=', HELD)
     .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('is_active', '=', 1))
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

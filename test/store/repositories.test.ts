@@ -3,7 +3,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
 import { claimDue, claimDueQuery, enqueue } from '../../src/store/outbox-repo.js';
 import { captureMessage } from '../../src/store/sandbox-messages-repo.js';
+import { cryptoRandom } from '../../src/domain/clock.js';
+import { newId } from '../../src/domain/ids.js';
 import { purgeExpired } from '../../src/store/housekeeping.js';
+import { deliveryIdFor } from '../../src/store/webhooks-repo.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { findLatestVerification, findVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
@@ -136,36 +139,29 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
   it('housekeeping purges events and finished webhook deliveries after the retention, keeping an event a delivery still waits for', async () => {
     const day = 86_400_000;
     const now = 200 * day;
-    const events = [
-      ['evt_hk_old_free', 31],
-      ['evt_hk_old_done', 31],
-      ['evt_hk_old_held', 40],
-      ['evt_hk_new', 2],
-    ] as const;
-    for (const [id, age] of events) {
+    // Real ids: they start with their creation time, which the purge reads (and a delivery's id is its event's).
+    const eventId = (age: number) => newId('evt', cryptoRandom, now - age * day);
+    const ids = { oldFree: eventId(31), oldDone: eventId(31), oldHeld: eventId(40), recent: eventId(2) };
+    for (const [id, age] of [[ids.oldFree, 31], [ids.oldDone, 31], [ids.oldHeld, 40], [ids.recent, 2]] as const) {
       await store.db.insertInto('events').values({ id, integration_id: 'int_hk', mode: 'test', type: 'verification.created', data_json: '{}', created_at: now - age * day }).execute();
     }
     await store.db
       .insertInto('webhook_endpoints')
       .values({ id: 'whe_hk', integration_id: 'int_hk', mode: 'test', url: 'https://example.com/hook', events_json: '*', is_active: 0, disabled_reason: null, secret_sealed: 'x', previous_secret_sealed: null, previous_secret_until: null, created_at: now, updated_at: now })
       .execute();
-    const delivery = (id: string, eventId: string, status: string, updatedDaysAgo: number) => ({
-      id, event_id: eventId, endpoint_id: 'whe_hk', integration_id: 'int_hk', mode: 'test' as const, event_type: 'verification.created', status, attempts: 1,
+    const delivery = (eventId: string, status: string, updatedDaysAgo: number) => ({
+      id: deliveryIdFor(eventId), event_id: eventId, endpoint_id: 'whe_hk', integration_id: 'int_hk', mode: 'test' as const, event_type: 'verification.created', status, attempts: 1,
       next_attempt_at: null, created_at: now - updatedDaysAgo * day, updated_at: now - updatedDaysAgo * day,
     });
-    await store.db.insertInto('webhook_deliveries').values([
-      delivery('whd_hk_old_done', 'evt_hk_old_done', 'succeeded', 31),
-      delivery('whd_hk_old_held', 'evt_hk_old_held', 'held', 40),
-      delivery('whd_hk_new_failed', 'evt_hk_new', 'failed', 2),
-    ]).execute();
+    await store.db.insertInto('webhook_deliveries').values([delivery(ids.oldDone, 'succeeded', 31), delivery(ids.oldHeld, 'held', 40), delivery(ids.recent, 'failed', 2)]).execute();
 
     await purgeExpired(store.db, now);
 
     const left = await store.db.selectFrom('events').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
-    expect(left.map((e) => e.id)).toEqual(['evt_hk_old_held', 'evt_hk_new'].sort());
+    expect(left.map((e) => e.id)).toEqual([ids.oldHeld, ids.recent]);
     const deliveries = await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').orderBy('id').execute();
-    expect(deliveries.map((d) => d.id)).toEqual(['whd_hk_new_failed', 'whd_hk_old_held']);
+    expect(deliveries.map((d) => d.id)).toEqual([deliveryIdFor(ids.oldHeld), deliveryIdFor(ids.recent)]);
     await purgeExpired(store.db, now, 1); // a shorter retention reaches the newer finished ones too
-    expect((await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').execute()).map((d) => d.id)).toEqual(['whd_hk_old_held']);
+    expect((await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').execute()).map((d) => d.id)).toEqual([deliveryIdFor(ids.oldHeld)]);
   });
 });

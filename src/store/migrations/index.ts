@@ -11,6 +11,7 @@ import { meta } from './009-meta.js';
 import { idempotencyLease } from './010-idempotency-lease.js';
 import { webhooks } from './011-webhooks.js';
 import { expirySweepIndex } from './012-expiry-sweep-index.js';
+import { webhookDeliveryIndexes } from './015-webhook-delivery-indexes.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -26,6 +27,7 @@ export const migrations: Record<string, Migration> = {
   '010-idempotency-lease': idempotencyLease,
   '011-webhooks': webhooks,
   '012-expiry-sweep-index': expirySweepIndex,
+  '015-webhook-delivery-indexes': webhookDeliveryIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {
