@@ -22,7 +22,7 @@ import {
 import { signingSecrets } from './endpoint-secrets.js';
 import { nextRetryDelay } from './retry-schedule.js';
 import { sendAttempt, type AttemptOutcome } from './send-attempt.js';
-import { eventBody } from './signing.js';
+import { storedEventBody } from './signing.js';
 
 /** How an attempt ended, for metrics. */
 export type AttemptResult = 'succeeded' | 'retry' | 'failed' | 'disabled';
@@ -216,7 +216,7 @@ export class WebhookDispatcher {
       await this.record(row, { ok: false, status: null, body: null, durationMs: 0, error: 'the signing secret could not be read (was the server secret changed?)', retryAfterMs: null }, now);
       return;
     }
-    const body = eventBody({ id: event.id, type: event.type, created_at: toIso(event.created_at), data: JSON.parse(event.data_json) as unknown });
+    const body = storedEventBody({ id: event.id, type: event.type, created_at: toIso(event.created_at), data_json: event.data_json });
     const outcome = await sendAttempt({
       url: endpoint.url,
       secrets,

@@ -9,9 +9,26 @@ export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
  * the rotation's overlap lasts. Throws when a secret cannot be unsealed (the server secret changed).
  */
 export function signingSecrets(endpoint: Pick<WebhookEndpointRow, 'secret_sealed' | 'previous_secret_sealed' | 'previous_secret_until'>, serverSecret: Buffer, now: number): string[] {
-  const secrets = [unseal(serverSecret, endpoint.secret_sealed)];
+  const secrets = [unsealed(serverSecret, endpoint.secret_sealed)];
   if (endpoint.previous_secret_sealed && endpoint.previous_secret_until !== null && now < endpoint.previous_secret_until) {
-    secrets.push(unseal(serverSecret, endpoint.previous_secret_sealed));
+    secrets.push(unsealed(serverSecret, endpoint.previous_secret_sealed));
   }
   return secrets;
+}
+
+const MEMO_MAX = 1_000;
+const memo = new Map<string, { serverSecret: Buffer; secret: string }>();
+
+/**
+ * A sealed secret opened once per process, not on every attempt (an AES-GCM open per webhook). Keyed
+ * by the sealed text (a new secret is a new sealed text) and checked against the server secret it
+ * was opened with.
+ */
+function unsealed(serverSecret: Buffer, sealed: string): string {
+  const known = memo.get(sealed);
+  if (known && known.serverSecret.equals(serverSecret)) return known.secret;
+  const secret = unseal(serverSecret, sealed);
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(sealed, { serverSecret, secret });
+  return secret;
 }

@@ -1,6 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { eventBody, signHeaders } from './signing.js';
+import fc from 'fast-check';
+import { eventBody, signHeaders, storedEventBody } from './signing.js';
 
 const A = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
 const B = `whsec_${Buffer.alloc(32, 4).toString('base64')}`;
@@ -31,5 +32,15 @@ describe('signHeaders', () => {
 
   it('writes the body as {id, type, created_at, data} in that order', () => {
     expect(Object.keys(JSON.parse(body))).toEqual(['id', 'type', 'created_at', 'data']);
+  });
+
+  it('writes an event as stored (data as JSON text) exactly as eventBody writes it parsed', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.jsonValue(), (id, type, data) => {
+        const dataJson = JSON.stringify(data);
+        const createdAt = '2026-01-01T00:00:00.000Z';
+        expect(storedEventBody({ id, type, created_at: createdAt, data_json: dataJson })).toBe(eventBody({ id, type, created_at: createdAt, data: JSON.parse(dataJson) as unknown }));
+      }),
+    );
   });
 });

@@ -8,6 +8,20 @@ const STANDARD_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
  * bytes (the library's `format: "raw"`), which is what `verifyWebhook` of the SDK does too.
  */
 export function signerFor(secret: string): Webhook {
+  let signer = signers.get(secret);
+  if (!signer) {
+    signer = newSigner(secret);
+    if (signers.size >= SIGNERS_MAX) signers.clear();
+    signers.set(secret, signer);
+  }
+  return signer;
+}
+
+/** Signers kept per secret (a Webhook decodes its key when built; an endpoint signs every event with the same). */
+const SIGNERS_MAX = 1_000;
+const signers = new Map<string, Webhook>();
+
+function newSigner(secret: string): Webhook {
   if (STANDARD_SECRET.test(secret)) {
     try {
       return new Webhook(secret);
@@ -41,4 +55,9 @@ export function signHeaders(secrets: readonly string[], eventId: string, nowMs: 
 /** The body every event is sent as. */
 export function eventBody(event: { id: string; type: string; created_at: string; data: unknown }): string {
   return JSON.stringify({ id: event.id, type: event.type, created_at: event.created_at, data: event.data });
+}
+
+/** The same body from an event as stored: its `data` already JSON text (not parsed to be written again). */
+export function storedEventBody(event: { id: string; type: string; created_at: string; data_json: string }): string {
+  return `{"id":${JSON.stringify(event.id)},"type":${JSON.stringify(event.type)},"created_at":${JSON.stringify(event.created_at)},"data":${event.data_json}}`;
 }
