@@ -12,17 +12,23 @@ import { registerIdempotency } from './http/plugins/idempotency.js';
 import { adminResources, integrationResources } from './http/plugins/idempotency-resources.js';
 import { registerSignatures } from './http/plugins/signatures.js';
 import { adminDeliveryRoutes } from './http/routes/admin/delivery.js';
+import { adminSandboxNumberRoutes } from './http/routes/admin/sandbox-numbers.js';
+import { adminBillingRoutes } from './http/routes/admin/billing.js';
+import { adminStatsRoutes } from './http/routes/admin/stats.js';
 import { adminIntegrationRoutes } from './http/routes/admin/integrations.js';
 import { opsRoutes } from './http/routes/ops.js';
 import { providerRoutes } from './http/routes/providers.js';
+import { inboundSmsRoutes } from './http/routes/inbound-sms.js';
 import type { DeliveryObserver } from './delivery/delivery-outcomes.js';
 import type { ProviderStatus } from './delivery/providers/directory.js';
 import type { IntegrationProviders } from './delivery/integration-providers.js';
 import { policyRoutes } from './http/routes/v1/policy.js';
 import { sandboxRoutes } from './http/routes/v1/sandbox.js';
+import { inboxRoutes } from './http/routes/v1/inboxes.js';
 import { sessionRoutes } from './http/routes/v1/sessions.js';
 import { identityRoutes } from './http/routes/v1/identities.js';
 import { tokenRoutes } from './http/routes/v1/tokens.js';
+import { billingRoutes } from './http/routes/v1/billing.js';
 import { verificationRoutes } from './http/routes/v1/verifications.js';
 import { webhookRoutes } from './http/routes/v1/webhook.js';
 import type { HostLookup } from './net/url-guard.js';
@@ -144,6 +150,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}), ...(deps.integrationProviders ? { secrets: deps.integrationProviders } : {}) }));
+  await app.register(inboundSmsRoutes({ config: deps.config, services: deps.services }));
 
   const keyCache = new ApiKeyCache(deps.config.apiKeyCacheMs);
   deps.notifier.subscribe('keys', () => keyCache.clear());
@@ -154,9 +161,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(verificationRoutes(deps.services));
     await v1.register(policyRoutes(deps.services));
     await v1.register(sandboxRoutes(deps.services));
+    await v1.register(inboxRoutes(deps.services));
     await v1.register(sessionRoutes(deps.services));
     await v1.register(identityRoutes(deps.services));
     await v1.register(tokenRoutes(deps.services));
+    await v1.register(billingRoutes(deps.services));
     const { store, clock, random, serverSecret } = deps.services;
     await v1.register(
       webhookRoutes({
@@ -188,6 +197,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
     await admin.register(adminIntegrationRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret }));
     await admin.register(adminDeliveryRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret, allowInsecure: deps.config.webhookAllowInsecure, invalidate: (id) => deps.integrationProviders?.invalidate(id) }));
+    await admin.register(adminBillingRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random }));
+    await admin.register(adminStatsRoutes({ db: deps.services.store.db, clock: deps.services.clock }));
+    await admin.register(adminSandboxNumberRoutes({ db: deps.services.store.db, clock: deps.services.clock }));
   });
 
   return app;

@@ -1,5 +1,6 @@
 import { resolve, isAbsolute } from 'node:path';
 import type { Channel } from './domain/policy.js';
+import { sandboxSmtpPortIsOff, sandboxSmtpTunables, type SandboxSmtpTunables } from './sandbox/smtp-config.js';
 
 /** One frozen, validated configuration read from the environment at boot. */
 export interface Config {
@@ -10,7 +11,10 @@ export interface Config {
   readonly redisUrl: string | null;
   readonly adminToken: string | null;
   readonly serverSecret: string | null;
-  readonly sandboxSmtpPort: number;
+  /** The sandbox SMTP listener's port (OTPGATE_SANDBOX_SMTP_PORT, default 2525; 0: any free port; `off`: null, no listener). */
+  readonly sandboxSmtpPort: number | null;
+  /** The sandbox SMTP listener's bind address, limits, STARTTLS and AUTH (OTPGATE_SANDBOX_SMTP_*; see sandbox/smtp-config.ts). */
+  readonly sandboxSmtp: SandboxSmtpTunables;
   readonly publicUrl: string | null;
   readonly webhookAllowInsecure: boolean;
   /** How outgoing webhooks are delivered. */
@@ -60,6 +64,24 @@ export interface Config {
    * `verification.expired` (OTPGATE_EXPIRY_SWEEP_INTERVAL_MS, default 15,000; 100–60,000).
    */
   readonly expirySweepIntervalMs: number;
+  /** Sandbox inboxes: their email domain, waiting window, regex budget and expiry sweep. */
+  readonly sandboxInboxes: SandboxInboxTunables;
+  /**
+   * The one currency of prices and balances, an ISO 4217 code (OTPGATE_BILLING_CURRENCY, default
+   * USD). Amounts are not converted: change it only on a store with no balances (docs/billing.md).
+   */
+  readonly billingCurrency: string;
+}
+
+export interface SandboxInboxTunables {
+  /** Domain of email inboxes' addresses (OTPGATE_SANDBOX_DOMAIN, default `sandbox.otpgate.test`). */
+  readonly domain: string;
+  /** An inbox's waiting window, from creation and from each reorder (OTPGATE_SANDBOX_INBOX_TTL_MS, default 1,200,000: 20 min). */
+  readonly ttlMs: number;
+  /** How long an inbox's own regex may run on one message before it is cut off and the message stored with no code (OTPGATE_SANDBOX_REGEX_TIMEOUT_MS, default 50; 1–1,000). */
+  readonly regexTimeoutMs: number;
+  /** How often a worker process expires inboxes past their window (OTPGATE_SANDBOX_INBOX_SWEEP_INTERVAL_MS, default 15,000; 100–60,000). */
+  readonly sweepIntervalMs: number;
 }
 
 export interface OutboxTunables {
@@ -176,6 +198,15 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return n;
 }
 
+/** An ISO 4217 code: three capital letters (lower case is accepted and upper-cased). */
+function currency(env: Env, name: string, fallback: string): string {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  const code = raw.toUpperCase();
+  if (!/^[A-Z]{3}$/.test(code)) throw new ConfigError(`${name} must be a three-letter ISO 4217 currency code, got "${raw}"`);
+  return code;
+}
+
 const CHANNELS: readonly Channel[] = ['whatsapp', 'sms', 'email'];
 
 function channelList(env: Env, name: string, fallback: Channel[]): Channel[] {
@@ -198,6 +229,15 @@ function databaseUrl(env: Env, dataDir: string): string {
     return `sqlite:${isAbsolute(path) ? path : resolve(path)}`;
   }
   throw new ConfigError('OTPGATE_DATABASE_URL must start with sqlite: or postgres://');
+}
+
+/** A lower-case DNS name: the sandbox's email domain. */
+function sandboxDomain(env: Env): string {
+  const raw = read(env, 'OTPGATE_SANDBOX_DOMAIN');
+  if (raw === null) return 'sandbox.otpgate.test';
+  const domain = raw.toLowerCase();
+  if (domain.length > 200 || !/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain)) throw new ConfigError(`OTPGATE_SANDBOX_DOMAIN must be a domain name, got "${raw}"`);
+  return domain;
 }
 
 function httpServer(env: Env): HttpServerTunables {
@@ -228,7 +268,11 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url(env, 'OTPGATE_REDIS_URL', ['redis:', 'rediss:']),
     adminToken,
     serverSecret,
-    sandboxSmtpPort: port(env, 'OTPGATE_SANDBOX_SMTP_PORT', 2525),
+    sandboxSmtpPort: sandboxSmtpPortIsOff(read(env, 'OTPGATE_SANDBOX_SMTP_PORT')) ? null : port(env, 'OTPGATE_SANDBOX_SMTP_PORT', 2525),
+    sandboxSmtp: sandboxSmtpTunables(
+      { read: (n) => read(env, n), integer: (n, f, lo, hi) => integer(env, n, f, lo, hi), fail: (m) => { throw new ConfigError(m); } },
+      read(env, 'OTPGATE_HOST') ?? '127.0.0.1',
+    ),
     publicUrl: url(env, 'OTPGATE_PUBLIC_URL', ['http:', 'https:']),
     webhookAllowInsecure: read(env, 'OTPGATE_WEBHOOK_ALLOW_INSECURE') === '1',
     webhooks: Object.freeze({
@@ -297,6 +341,13 @@ export function loadConfig(env: Env = process.env): Config {
     idempotencyLeaseMs: integer(env, 'OTPGATE_IDEMPOTENCY_LEASE_MS', 60_000, 100, 3_600_000),
     shutdownTimeoutMs: integer(env, 'OTPGATE_SHUTDOWN_TIMEOUT_MS', 15_000, 1_000, 600_000),
     expirySweepIntervalMs: integer(env, 'OTPGATE_EXPIRY_SWEEP_INTERVAL_MS', 15_000, 100, 60_000),
+    sandboxInboxes: Object.freeze({
+      domain: sandboxDomain(env),
+      ttlMs: integer(env, 'OTPGATE_SANDBOX_INBOX_TTL_MS', 20 * 60_000, 1_000, 86_400_000),
+      regexTimeoutMs: integer(env, 'OTPGATE_SANDBOX_REGEX_TIMEOUT_MS', 50, 1, 1_000),
+      sweepIntervalMs: integer(env, 'OTPGATE_SANDBOX_INBOX_SWEEP_INTERVAL_MS', 15_000, 100, 60_000),
+    }),
+    billingCurrency: currency(env, 'OTPGATE_BILLING_CURRENCY', 'USD'),
   };
   return Object.freeze(config);
 }

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** Topics processes tell each other about. */
-export type Topic = 'outbox' | 'keys' | 'webhooks';
+/** `inbox` carries the id of a sandbox inbox that changed: long-poll waiters of every process wake. */
+export type Topic = 'outbox' | 'keys' | 'webhooks' | 'inbox';
 
 /**
  * Fire-and-forget notices between processes: "the outbox has work" (wakes idle workers at once
@@ -11,18 +12,19 @@ export type Topic = 'outbox' | 'keys' | 'webhooks';
  * notice only costs latency: workers poll and key caches expire on their own.
  */
 export interface Notifier {
-  publish(topic: Topic): void;
-  subscribe(topic: Topic, listener: () => void): void;
+  /** `message`: a short text for the listeners (e.g. an inbox id); empty when absent. */
+  publish(topic: Topic, message?: string): void;
+  subscribe(topic: Topic, listener: (message: string) => void): void;
   close(): Promise<void>;
 }
 
 /** One process: notices stay in it. */
 export class LocalNotifier implements Notifier {
   private readonly events = new EventEmitter();
-  publish(topic: Topic): void {
-    this.events.emit(topic);
+  publish(topic: Topic, message = ''): void {
+    this.events.emit(topic, message);
   }
-  subscribe(topic: Topic, listener: () => void): void {
+  subscribe(topic: Topic, listener: (message: string) => void): void {
     this.events.on(topic, listener);
   }
   async close(): Promise<void> {
@@ -40,18 +42,18 @@ export class RedisNotifier implements Notifier {
     private readonly subscriber: Redis,
     private readonly logger: Logger,
   ) {
-    subscriber.on('message', (channel: string) => this.local.publish(channel.replace(/^otpg:/, '') as Topic));
+    subscriber.on('message', (channel: string, message: string) => this.local.publish(channel.replace(/^otpg:/, '') as Topic, message));
   }
 
-  publish(topic: Topic): void {
+  publish(topic: Topic, message = ''): void {
     // Subscribers in this process hear it through Redis too; publishing only there avoids doubles.
-    this.publisher.publish(`otpg:${topic}`, '1').catch((err: unknown) => {
+    this.publisher.publish(`otpg:${topic}`, message).catch((err: unknown) => {
       this.logger.warn({ err, topic }, 'pubsub: publish failed; local delivery only');
-      this.local.publish(topic);
+      this.local.publish(topic, message);
     });
   }
 
-  subscribe(topic: Topic, listener: () => void): void {
+  subscribe(topic: Topic, listener: (message: string) => void): void {
     this.local.subscribe(topic, listener);
     if (this.subscribed.has(topic)) return;
     this.subscribed.add(topic);

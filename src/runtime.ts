@@ -1,3 +1,4 @@
+import { setBillingCurrency } from './billing/currency.js';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
@@ -16,6 +17,11 @@ import { OutboxWorker } from './delivery/outbox-worker.js';
 import { PromMetrics } from './http/metrics.js';
 import type { Limits } from './limits/limits.js';
 import { SandboxChannel } from './sandbox/sandbox-channel.js';
+import { InboxWaiters } from './sandbox/inbox-waiters.js';
+import type { InboxSettings } from './services/inbox-settings.js';
+import { startInboxSweeper } from './services/inbox-sweeper.js';
+import { startSandboxSmtp } from './sandbox/sandbox-smtp.js';
+import type { SmtpListener } from './sandbox/smtp-listener.js';
 import { generateAdminToken, loadOrCreateSecret, loadServerSecret, requireSharedSecret } from './secrets.js';
 import type { ServiceDeps } from './services/context.js';
 import { migrateToLatest, openStore, type Store } from './store/database.js';
@@ -39,6 +45,11 @@ export interface Runtime {
   logger: Logger;
   adminToken: string;
   adminTokenCreated: boolean;
+  /**
+   * Starts the sandbox SMTP listener (OTPGATE_SANDBOX_SMTP_PORT; null when `off`); `serve` calls it,
+   * tests may. Once: a second call answers the same listener. `close()` stops it first.
+   */
+  listenSmtp(): Promise<SmtpListener | null>;
   close(): Promise<void>;
 }
 
@@ -175,6 +186,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
   requireSharedSecret(config);
+  setBillingCurrency(config.billingCurrency);
   const store = openStore(config.databaseUrl, {
     poolSize: config.postgresPoolSize,
     backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
@@ -207,6 +219,16 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const signingKeys = new SigningKeyRing(store.db, clock, random, serverSecret);
   await signingKeys.ensureKey();
   const keptReceipts = await keptReceiptsHint(store.db, postgres);
+  // Sandbox inboxes: a change is announced on the notifier (every process), and each process wakes its own long-pollers.
+  const inboxWaiters = new InboxWaiters();
+  backends.notifier.subscribe('inbox', (inboxId) => inboxWaiters.wake(inboxId));
+  const inboxes: InboxSettings = {
+    ...config.sandboxInboxes,
+    waiters: inboxWaiters,
+    announce: (inboxId) => backends.notifier.publish('inbox', inboxId),
+    // A held request answers a second before the server would close its silent socket.
+    maxWaitMs: Math.max(0, config.httpServer.socketTimeoutMs - 1_000),
+  };
   const services: ServiceDeps = {
     store,
     keptReceipts,
@@ -222,6 +244,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     signingKeys,
     issuer: config.publicUrl ?? 'otpgate',
     logger,
+    inboxes,
     notifyOutbox: () => backends.notifier.publish('outbox'),
     outbox: options.worker === false ? undefined : { claim: () => worker.claimForHandoff(), handoff: (row) => worker.handoff(row) },
   };
@@ -245,7 +268,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         postgres,
         keptReceipts,
         serverSecret,
-        sandbox: new SandboxChannel(clock, random),
+        sandbox: new SandboxChannel(clock, random, { ...inboxes, db: store.db }),
         live: (integrationId, channel) => integrationProviders.adapter(integrationId, channel),
         customisation: (integrationId) => integrationProviders.customisation(integrationId),
         onSend: (channel, mode, outcome) => metrics.delivered(channel, mode, outcome.ok ? outcome.status : 'failed'),
@@ -274,12 +297,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   }
   let stopHousekeeping = (): void => {};
   let stopExpirySweeper = async (): Promise<void> => {};
+  let stopInboxSweeper = async (): Promise<void> => {};
   if (options.worker !== false) {
     webhooks.start();
     backends.notifier.subscribe('outbox', () => worker.poke());
     worker.start();
     stopHousekeeping = startHousekeeping(store.db, clock, logger, config.housekeepingIntervalMs, config.eventRetentionDays);
     stopExpirySweeper = startExpirySweeper({ store, clock, random }, logger, config.expirySweepIntervalMs);
+    stopInboxSweeper = startInboxSweeper({ store, clock, random, announce: inboxes.announce }, logger, config.sandboxInboxes.sweepIntervalMs);
   }
 
   const app = await buildApp({
@@ -305,6 +330,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       ...(options.webhookConnectLookup ? { connectLookup: options.webhookConnectLookup } : {}),
     },
   });
+  let smtp: Promise<SmtpListener | null> | undefined;
   return {
     config,
     store,
@@ -317,9 +343,15 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     logger,
     adminToken: admin.value,
     adminTokenCreated: admin.created,
+    listenSmtp() {
+      smtp ??= startSandboxSmtp(config, services, logger);
+      return smtp;
+    },
     async close() {
+      await smtp?.then((listener) => listener?.close(), () => {});
       stopHousekeeping();
       await stopExpirySweeper();
+      await stopInboxSweeper();
       await app.close();
       await worker.stop();
       stopFanOutWake();

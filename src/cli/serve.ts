@@ -8,7 +8,7 @@ const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-/** Starts the HTTP server (and, unless told not to, the outbox worker); stops gracefully on SIGTERM/SIGINT. */
+/** Starts the HTTP server, the sandbox SMTP listener (unless `off`) and, unless told not to, the outbox worker; stops gracefully on SIGTERM/SIGINT. */
 export async function serve(options: { worker: boolean }): Promise<void> {
   const config = loadConfig();
   const runtime = await createRuntime(config, { worker: options.worker });
@@ -25,8 +25,11 @@ export async function serve(options: { worker: boolean }): Promise<void> {
     say(`  admin token:     ${runtime.adminToken}   (kept in ${config.dataDir}/admin-token)`);
   }
 
+  // The SMTP listener first: a port it cannot bind stops the start before HTTP is served.
+  const smtp = await runtime.listenSmtp();
   const address = await app.listen({ host: config.host, port: config.port });
   say(`otpgate listening on ${address} (store: ${store.dialect}${options.worker ? '' : ', no worker'}); docs at ${address}/docs`);
+  if (smtp) say(`sandbox SMTP listening on ${smtp.host}:${smtp.port} (mail for sandbox inboxes only; OTPGATE_SANDBOX_SMTP_PORT=off turns it off)`);
 
   stopOnSignals(runtime, 'server');
 }

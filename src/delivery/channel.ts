@@ -47,8 +47,11 @@ export interface SendFailure {
 }
 
 export type SendOutcome =
-  /** `persist`: writes that complete the send (the sandbox's capture), committed with the outbox batch. */
-  | { ok: true; status: 'sent' | 'delivered'; provider?: string; providerId?: string; persist?: (trx: Executor) => Promise<void> }
+  /**
+   * `persist`: writes that complete the send (the sandbox's capture), committed with the outbox batch;
+   * `afterCommit`: runs once that batch committed (the sandbox wakes an inbox's long-pollers).
+   */
+  | { ok: true; status: 'sent' | 'delivered'; provider?: string; providerId?: string; persist?: (trx: Executor) => Promise<void>; afterCommit?: () => void }
   | SendFailure;
 
 /** Every channel (WhatsApp, SMS, email, the sandbox) sits behind this one interface. */

@@ -68,7 +68,7 @@ export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
       ? await send(deps, row, d, spec, adapter, unseal(deps.serverSecret, sealed))
       : { ok: false, retryable: false, errorCode: 'no_provider', error: `no provider is configured for ${channel}` };
     deps.onSend?.(channel, row.mode, outcome);
-    if (outcome.ok) return { done: true, persist: (trx) => recordSent(trx, deps, d, spec, outcome) };
+    if (outcome.ok) return { done: true, persist: (trx) => recordSent(trx, deps, d, spec, outcome), ...(outcome.afterCommit ? { afterCommit: outcome.afterCommit } : {}) };
     const failure = { provider: outcome.provider ?? null, errorCode: outcome.errorCode ?? null, error: outcome.error };
     if (outcome.retryable && spec.route.length === 0) {
       const retry: JobOutcome = { done: false, retryable: true, error: outcome.error, persist: (trx) => noteRetry(trx, d.id, { ...failure, now: deps.clock.now() }) };

@@ -1,3 +1,4 @@
+import { refundFailedSend } from '../billing/send-charge.js';
 import type { Clock, Random } from '../domain/clock.js';
 import type { Channel } from '../domain/policy.js';
 import { effectiveStatus } from '../domain/verification.js';
@@ -74,6 +75,8 @@ export async function recordFailure(
   if (!changed) return null;
   const willFallBack = spec.route[0]?.channel ?? null;
   await event(trx, deps, d, 'verification.delivery_failed', willFallBack);
+  // The last channel failed: every channel did. A charged send is refunded once (billing/send-charge.ts).
+  if (willFallBack === null) await refundFailedSend(trx, deps, { integrationId: d.integration_id, mode: d.mode, verificationId: d.verification_id });
   return fallBack(trx, deps, d, spec, failure.errorCode ?? 'error');
 }
 

@@ -8,9 +8,21 @@ import type { Db, Executor } from '../store/tables.js';
 export type Persist = (trx: Executor) => Promise<void>;
 
 /** What a handler says about one outbox message. */
-export type JobOutcome = { done: true; persist?: Persist } | { done: false; retryable: boolean; error: string; persist?: Persist; /** Wait at least this long before the next attempt (Retry-After). */ retryAfterMs?: number };
+export type JobOutcome =
+  | { done: true; persist?: Persist; /** Runs after the commit that recorded this outcome (never when it rolled back). */ afterCommit?: () => void }
+  | { done: false; retryable: boolean; error: string; persist?: Persist; /** Wait at least this long before the next attempt (Retry-After). */ retryAfterMs?: number };
 
 export type OutboxHandler = (row: OutboxRow) => Promise<JobOutcome>;
+
+/** Runs an outcome's after-commit work; its failure is not the delivery's. */
+function afterCommit(outcome: JobOutcome): void {
+  if (!outcome.done || !outcome.afterCommit) return;
+  try {
+    outcome.afterCommit();
+  } catch {
+    // A wake-up lost costs only latency: long-pollers still end at their deadline.
+  }
+}
 
 /** How long a claim holds without renewal (the worker renews it every third of this while working). */
 export const DEFAULT_LEASE_MS = 5_000;
@@ -199,6 +211,7 @@ export class OutboxWorker {
         await this.o.db.transaction().execute(async (trx) => {
           for (const { row, outcome } of results) await this.record(trx, row, outcome);
         });
+        for (const { outcome } of results) afterCommit(outcome);
       } catch (err) {
         // One bad write must not hold the whole batch hostage: record each on its own.
         this.o.logger.warn({ err }, 'outbox: batch commit failed; recording messages one by one');
@@ -233,6 +246,7 @@ export class OutboxWorker {
   private async recordAlone(row: OutboxRow, outcome: JobOutcome): Promise<void> {
     try {
       await this.o.db.transaction().execute((trx) => this.record(trx, row, outcome));
+      afterCommit(outcome);
     } catch (err) {
       const error = `could not record the outcome: ${err instanceof Error ? err.message : String(err)}`;
       this.o.logger.error({ err, outbox_id: row.id }, 'outbox: recording failed');

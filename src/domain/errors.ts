@@ -27,6 +27,8 @@ export const PROBLEM_TYPES = {
   'no-delivery-address': { status: 422, title: 'There is no address to deliver the code to' },
   'channel-unavailable': { status: 422, title: 'The channel is not available' },
   'invalid-webhook-url': { status: 422, title: 'The webhook URL is not allowed' },
+  'unsupported-country': { status: 422, title: 'The sandbox has no fictitious numbers for this country' },
+  'no-number-available': { status: 422, title: 'No number of the pool is free' },
   'rate-limit-exceeded': { status: 429, title: 'Too many requests' },
   'resend-cooldown': { status: 429, title: 'Wait before sending the code again' },
   'max-attempts-reached': { status: 429, title: 'Too many wrong codes; request a new one' },

@@ -10,6 +10,7 @@ import type { KeptReceiptsHint } from '../store/deliveries-repo.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Mode } from '../store/tables.js';
 import type { SigningKeyRing } from '../tokens/signing-keys.js';
+import type { InboxSettings } from './inbox-settings.js';
 import type { SessionCache } from './session-cache.js';
 
 /** The integration and mode a request acts for, resolved from its API key. */
@@ -66,6 +67,8 @@ export interface ServiceDeps {
   readonly outbox?: OutboxHandoff;
   /** For what the services report outside an answer (the fraud guard's monitor mode). Never codes or full identifiers. */
   readonly logger?: Logger;
+  /** Sandbox inboxes: domain, window, regex budget, long-poll waiters (defaults when absent: services/inbox-settings.ts). */
+  readonly inboxes?: InboxSettings;
 }
 
 /**

@@ -21,12 +21,14 @@ import type { WebhookEventType } from '../webhooks/event-types.js';
  *   (a check of an expired code: expireNoticed; a new request for the identifier);
  * - `verification.canceled`: manage-verification.ts (cancel) and request-verification.ts (superseded);
  * - `identity.merged`: identity-merge.ts;
- * - `balance.low`: not yet recorded: there is no balance ledger yet (issue 12). The debit that takes
- *   the balance under the policy's `billing.low_balance_threshold` records it, with the balance as
- *   `GET /v1/balance` shows it, in the debit's transaction, through recordEvent below.
- * - `sandbox.message_received`: not yet recorded: there are no sandbox inboxes yet (issue 12). The
- *   write that lands an inbound message in an inbox records it, with the inbox as
- *   `GET /v1/sandbox/inboxes/{id}` shows it minus its codes, through recordEvent below.
+ * - `balance.low`: billing/ledger.ts (debit): the debit (a live send, an inbox rental) that takes the
+ *   balance from at or above the policy's `billing.low_balance_threshold` to under it, once per
+ *   crossing, in the debit's transaction, in the mode of the key that caused it; `data` is the
+ *   balance as `GET /v1/balance` shows it (`balance`, `currency`) plus `low_balance_threshold`.
+ * - `sandbox.message_received`: services/inbox-landing.ts, in the write that lands a message in a
+ *   sandbox inbox (a test-mode send in the outbox worker's batch; SMTP or inbound SMS in its own):
+ *   the inbox id, its status, `otp_code` (the latest code: a test-mode inbox shows it anyway) and
+ *   the message's id and channel, never its text or subject.
  */
 export type EventType = WebhookEventType;
 

@@ -1,3 +1,4 @@
+import { BillingRefusal, chargeSend, sendIsCharged } from '../billing/send-charge.js';
 import { generateCode, hashCode, seal } from '../domain/codes.js';
 import { fail, ok, problem, type Result } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
@@ -27,6 +28,8 @@ export interface RequestVerificationInput {
  * pending verification, stores the new one (code only as an HMAC, plus sealed for delivery and
  * resend) and queues its message in the outbox. The 201 follows the commit. With an Idempotency-Key
  * claim, the new verification is recorded on it in the same transaction (see recordResource).
+ * With billing on, a live send debits its price first in that transaction (billing/send-charge.ts);
+ * a balance that does not cover it → 402 `insufficient-balance`, the transaction rolled back.
  */
 export async function requestVerification(deps: ServiceDeps, tenant: Tenant, input: RequestVerificationInput, claim?: IdempotencyClaim): Promise<Result<VerificationView>> {
   const enabled = requireOtpEnabled(tenant);
@@ -81,18 +84,28 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     identity_id: identity?.id ?? null,
     destination: destination === identifier.value ? null : destination,
   };
-  const { delivery, message } = await preparedTransaction(deps.store, async (trx) => {
-    await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
-    // Events in the same transaction: the superseded one's (canceled, or expired when it had lapsed), then the new one's.
-    for (const old of await cancelPendingFor(trx, tenant, identifier.value, now)) {
-      await recordVerificationEvent(trx, deps, old.status === 'expired' ? 'verification.expired' : 'verification.canceled', old, policy, now);
-    }
-    await insertVerification(trx, row);
-    if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.verification, id);
-    const queued = await enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
-    await recordEvent(trx, deps, tenant, 'verification.created', presentVerification(row, [queued.delivery], policy, now), now); // one prepared INSERT
-    return queued;
-  });
+  const charged = sendIsCharged(tenant); // billing off: no query of its own on the send path
+  let sent: Awaited<ReturnType<typeof enqueueDelivery>>;
+  try {
+    sent = await preparedTransaction(deps.store, async (trx) => {
+      await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
+      // The debit before any write: a refusal (BillingRefusal, 402) rolls the transaction back with nothing stored.
+      if (charged) await chargeSend(trx, deps, tenant, { verificationId: id, channel, country: row.country });
+      // Events in the same transaction: the superseded one's (canceled, or expired when it had lapsed), then the new one's.
+      for (const old of await cancelPendingFor(trx, tenant, identifier.value, now)) {
+        await recordVerificationEvent(trx, deps, old.status === 'expired' ? 'verification.expired' : 'verification.canceled', old, policy, now);
+      }
+      await insertVerification(trx, row);
+      if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.verification, id);
+      const queued = await enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
+      await recordEvent(trx, deps, tenant, 'verification.created', presentVerification(row, [queued.delivery], policy, now), now); // one prepared INSERT
+      return queued;
+    });
+  } catch (error) {
+    if (error instanceof BillingRefusal) return fail(error.problem); // nothing stored, nothing sent
+    throw error;
+  }
+  const { delivery, message } = sent;
   dispatch(deps, message);
   deps.metrics.sendAccepted(channel, tenant.mode);
   return ok(presentVerification(row, [delivery], policy, now));

@@ -75,6 +75,8 @@ export const IDEMPOTENT_RESOURCE = {
   integration: 'integration',
   /** POST /admin/v1/integrations/{id}/keys: the key. */
   apiKey: 'api_key',
+  /** POST /admin/v1/integrations/{id}/topups: the top-up's ledger entry. */
+  topup: 'topup',
 } as const;
 
 const recordResourceQuery = prepared<{ kind: string; id: string; scope: string; key: string; lease: number }>((db) =>

@@ -225,7 +225,78 @@ export interface WebhookDeliveriesTable {
   updated_at: number;
 }
 
+/** Money columns hold units of 1/10,000 of the currency (billing/money.ts), read back as numbers. */
+export interface PricesTable {
+  channel: string; // whatsapp | sms | email | inbox_phone | inbox_email
+  country: string; // ISO 3166 alpha-2, or '*'
+  price: number;
+  updated_at: number;
+}
+
+export interface BalancesTable {
+  integration_id: string;
+  balance: number;
+  updated_at: number;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  integration_id: string;
+  mode: Mode | null;
+  kind: string; // topup | debit | refund
+  amount: number; // signed
+  balance_after: number;
+  reference: string;
+  description: string | null;
+  created_at: number;
+}
+
+/** A sandbox inbox (migration 014). `open_address` is `address` while open, null once closed. */
+export interface SandboxInboxesTable {
+  id: string;
+  integration_id: string;
+  mode: Mode;
+  kind: string; // phone | email
+  address: string;
+  open_address: string | null;
+  source: string; // generated | pool
+  country: string | null;
+  regex: string | null;
+  status: string; // waiting | otp_received | finished | canceled | expired
+  expires_at: number;
+  otp_count: number;
+  last_code: string | null;
+  pool_number: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SandboxInboxMessagesTable {
+  id: string;
+  inbox_id: string;
+  seq: number; // arrival order within the inbox
+  channel: string; // sms | email | whatsapp
+  from_address: string;
+  subject: string | null;
+  text: string;
+  code: string | null;
+  source_id: string;
+  received_at: number;
+}
+
+export interface SandboxPoolNumbersTable {
+  number: string;
+  label: string | null;
+  country: string | null;
+  rented_by: string | null; // the inbox holding it
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Tables {
+  prices: PricesTable;
+  balances: BalancesTable;
+  ledger_entries: LedgerEntriesTable;
   integrations: IntegrationsTable;
   api_keys: ApiKeysTable;
   verifications: VerificationsTable;
@@ -234,6 +305,9 @@ export interface Tables {
   integration_delivery: IntegrationDeliveryTable;
   outbox: OutboxTable;
   sandbox_messages: SandboxMessagesTable;
+  sandbox_inboxes: SandboxInboxesTable;
+  sandbox_inbox_messages: SandboxInboxMessagesTable;
+  sandbox_pool_numbers: SandboxPoolNumbersTable;
   sessions: SessionsTable;
   idempotency_keys: IdempotencyKeysTable;
   signing_keys: SigningKeysTable;

@@ -91,11 +91,15 @@ export interface WebhookTestResult {
 // ── Pricing and balance ─────────────────────────────────────────────────────
 
 export interface PriceRow {
-  channel: Channel;
+  /** A send channel, or an inbox rental (`inbox_phone`, `inbox_email`). */
+  channel: Channel | 'inbox_phone' | 'inbox_email';
   /** ISO 3166-1 alpha-2, or `*` for the default row. */
   country: string;
+  /** A decimal string with four places, e.g. `"0.0500"`. */
   price: string;
   currency: string;
+  product?: 'send' | 'inbox_rental';
+  updated_at?: string;
 }
 
 /** `GET /v1/pricing`. */
@@ -105,8 +109,12 @@ export interface Pricing {
 
 /** `GET /v1/balance`. */
 export interface Balance {
+  /** A decimal string with four places, shared by the integration's test and live keys. */
   balance: string;
   currency: string;
+  /** The policy's `billing.enabled`: live sends are charged. */
+  billing_enabled?: boolean;
+  low_balance_threshold?: string;
 }
 
 export interface LedgerEntry {
@@ -115,8 +123,12 @@ export interface LedgerEntry {
   amount: string;
   currency: string;
   balance_after?: string;
+  /** A verification id (`ver_…`), an inbox id (`inb_…`) or the top-up's reference. */
   reference?: string | null;
   verification_id?: string | null;
+  description?: string | null;
+  /** The mode of the key that caused it; null for a top-up. */
+  mode?: 'test' | 'live' | null;
   created_at: string;
 }
 
@@ -144,21 +156,73 @@ export type SandboxInboxStatus = 'waiting' | 'otp_received' | 'finished' | 'canc
 /** Body of `POST /v1/sandbox/inboxes`. */
 export interface CreateSandboxInboxParams {
   kind: 'phone' | 'email';
-  /** For phones, e.g. `BR`. */
+  /** For phones, an ISO country code with a fictitious range, e.g. `US`, `GB`. */
   country?: string;
-  /** Extracts the OTP from messages. @default the server's code extractor */
+  /** Extracts the OTP from messages (the first capture group, else the whole match). @default the server's code extractor */
   regex?: string;
+  /** `pool`: rent a real number from the operator's pool (it receives SMS through Twilio). @default a fictitious number */
+  source?: 'generated' | 'pool';
+}
+
+/** One message an inbox received (oldest first in `messages`). */
+export interface SandboxInboxMessage {
+  id: string;
+  channel: Channel | string;
+  from: string;
+  subject: string | null;
+  text: string;
+  /** The OTP extracted from the text (the inbox's `regex`, else the default extractor). */
+  code: string | null;
+  received_at: string;
 }
 
 export interface SandboxInbox {
   id: string;
   kind: 'phone' | 'email';
+  /** The number (E.164) or address to send the code to. */
   address: string;
+  source?: string;
+  country?: string | null;
+  regex?: string | null;
   status: SandboxInboxStatus;
   expires_at: string;
+  /** The latest code, or null. */
   otp_code?: string | null;
+  /** How many codes arrived: pass it as `after` to wait for the next one. */
+  otp_count?: number;
+  /** Every code, oldest first. */
   otps?: { code: string; received_at: string }[];
-  messages?: SandboxMessage[];
+  messages?: SandboxInboxMessage[];
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** `?wait=&after=` of `GET /v1/sandbox/inboxes/{id}` (a long-poll). */
+export interface SandboxInboxGetParams {
+  /** Seconds (0–60) the server holds the answer until a code beyond `after` arrives. @default 0 (answer at once) */
+  wait?: number;
+  /** Codes already seen (`otp_count`): the wait ends as soon as there are more. @default the count when the request arrives */
+  after?: number;
+}
+
+/** Options of `sandbox.inboxes.waitForCode`. */
+export interface WaitForCodeOptions {
+  /** Give up after this long (ms). @default 60000 */
+  timeoutMs?: number;
+  /** Codes already seen (a previous `otp_count`): resolve only once more have arrived. @default 0 (any code, even one that came before the call) */
+  after?: number;
+  /** Aborts the wait. */
+  signal?: AbortSignal;
+}
+
+/** What `waitForCode` resolves to. */
+export interface SandboxInboxCode {
+  /** The latest code of the inbox. */
+  code: string;
+  /** Codes the inbox has received so far: pass it as `after` to wait for the next one. */
+  otp_count: number;
+  /** The inbox as the last long-poll answered it. */
+  inbox: SandboxInbox;
 }
 
 // ── Keys ────────────────────────────────────────────────────────────────────

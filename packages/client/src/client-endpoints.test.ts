@@ -34,6 +34,7 @@ const routes: Record<string, StubReply> = {
   'GET /v1/sandbox/inboxes/inb_3': { status: 200, body: { ...fx.inbox, status: 'otp_received', otp_code: '123456' } },
   'POST /v1/sandbox/inboxes/inb_3/finish': { status: 200, body: { ...fx.inbox, status: 'finished' } },
   'POST /v1/sandbox/inboxes/inb_3/cancel': { status: 200, body: { ...fx.inbox, status: 'canceled' } },
+  'POST /v1/sandbox/inboxes/inb_3/reorder': { status: 200, body: fx.inbox },
   'GET /.well-known/jwks.json': { status: 200, body: fx.jwks },
 };
 
@@ -85,6 +86,8 @@ const cases: Case[] = [
   { name: 'sandbox.inboxes.get', call: (c) => c.sandbox.inboxes.get('inb_3'), method: 'GET', url: '/v1/sandbox/inboxes/inb_3', status: 200 },
   { name: 'sandbox.inboxes.finish', call: (c) => c.sandbox.inboxes.finish('inb_3'), method: 'POST', url: '/v1/sandbox/inboxes/inb_3/finish', body: {}, status: 200 },
   { name: 'sandbox.inboxes.cancel', call: (c) => c.sandbox.inboxes.cancel('inb_3'), method: 'POST', url: '/v1/sandbox/inboxes/inb_3/cancel', body: {}, status: 200 },
+  { name: 'sandbox.inboxes.reorder', call: (c) => c.sandbox.inboxes.reorder('inb_3'), method: 'POST', url: '/v1/sandbox/inboxes/inb_3/reorder', body: {}, status: 200 },
+  { name: 'sandbox.inboxes.get (long-poll)', call: (c) => c.sandbox.inboxes.get('inb_3', { wait: 90, after: 2 }), method: 'GET', url: '/v1/sandbox/inboxes/inb_3?wait=60&after=2', status: 200 },
   { name: 'jwks', call: (c) => c.jwks(), method: 'GET', url: '/.well-known/jwks.json', status: 200 },
 ];
 

@@ -65,11 +65,11 @@ export class OtpgateClient {
   readonly identities: Identities;
   /** The webhook endpoint of the key's mode, its deliveries, and a test event (verify what arrives with `verifyWebhook`). */
   readonly webhook: WebhookResource;
-  /** Prices per channel and country. Not yet served by the server (404 `not-found`). */
+  /** Prices per channel and country. */
   readonly pricing: PricingResource;
-  /** Prepaid balance and ledger. Not yet served by the server (404 `not-found`). */
+  /** Prepaid balance and ledger. */
   readonly balance: BalanceResource;
-  /** Captured test-mode messages, and virtual inboxes (`inboxes`: not yet served by the server). */
+  /** Captured test-mode messages, and virtual inboxes that receive codes (`inboxes`, with `waitForCode` for end-to-end tests). */
   readonly sandbox: SandboxResource;
   /** The base URL without a trailing slash, e.g. `http://127.0.0.1:8080`. */
   readonly baseUrl: string;

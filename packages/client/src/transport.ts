@@ -21,6 +21,8 @@ export interface Call extends PostOptions {
   query?: Query;
   body?: unknown;
   headers?: Record<string, string>;
+  /** This call's timeout in place of the client's (a long-poll holds the answer longer). */
+  timeoutMs?: number;
 }
 
 export interface TransportConfig {
@@ -58,6 +60,11 @@ export class Transport {
     this.base = new URL(config.baseUrl.replace(/\/+$/, '') + '/');
   }
 
+  /** The client's timeout for one request (ms). */
+  get timeoutMs(): number {
+    return this.config.timeoutMs;
+  }
+
   /** The absolute URL of a path of the API. */
   url(pathWithQuery: string): URL {
     return new URL(pathWithQuery.replace(/^\/+/, ''), this.base);
@@ -75,7 +82,8 @@ export class Transport {
       Object.assign(headers, signed);
     }
 
-    const timeout = AbortSignal.timeout(this.config.timeoutMs);
+    const timeoutMs = call.timeoutMs ?? this.config.timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
     const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
     let response: Response;
     let text: string;
@@ -84,7 +92,7 @@ export class Transport {
       response = await doFetch(url, { method, headers, body, signal, redirect: 'manual' });
       text = await response.text();
     } catch (error) {
-      return { ok: false, problem: unavailableProblem(describeFailure(error, timeout, this.config.timeoutMs)), status: 0, requestId: null };
+      return { ok: false, problem: unavailableProblem(describeFailure(error, timeout, timeoutMs)), status: 0, requestId: null };
     }
     return parseResponse<T>(response, text);
   }

@@ -4,6 +4,7 @@ import type { ServiceDeps } from '../../services/context.js';
 import type { AdminDeps } from '../../services/integrations.js';
 import { getVerification } from '../../services/manage-verification.js';
 import { replayedIntegration, replayedKey } from '../../services/replayed-admin.js';
+import { replayedTopUp } from '../../services/balance.js';
 import { tenantOf } from './auth.js';
 import { SHOWN_ONCE, type ResourcePresenter } from './idempotency.js';
 
@@ -36,6 +37,10 @@ export function adminResources(deps: AdminDeps): Record<string, ResourcePresente
     [IDEMPOTENT_RESOURCE.apiKey]: async (request, id) => {
       const key = await replayedKey(deps, (request.params as { id: string }).id, id, SHOWN_ONCE);
       return key ? { status: 201, body: key } : null;
+    },
+    [IDEMPOTENT_RESOURCE.topup]: async (_request, id) => {
+      const entry = await replayedTopUp(deps.db, id);
+      return entry ? { status: 201, body: entry } : null;
     },
   };
 }

@@ -30,7 +30,7 @@ function whatsAppPhoneNumberId(body: unknown): string | null {
 const badSignature = (reply: FastifyReply, detail: string) => sendProblem(reply, problem('invalid-signature', detail));
 
 /** A form body as Twilio signs it: every field, repeated ones as arrays. */
-function formParams(body: string): TwilioParams {
+export function formParams(body: string): TwilioParams {
   const params: TwilioParams = {};
   for (const [key, value] of new URLSearchParams(body)) {
     const seen = params[key];

@@ -11,6 +11,8 @@ import { meta } from './009-meta.js';
 import { idempotencyLease } from './010-idempotency-lease.js';
 import { webhooks } from './011-webhooks.js';
 import { expirySweepIndex } from './012-expiry-sweep-index.js';
+import { billing } from './013-billing.js';
+import { inboxes } from './014-inboxes.js';
 import { webhookDeliveryIndexes } from './015-webhook-delivery-indexes.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
@@ -27,6 +29,8 @@ export const migrations: Record<string, Migration> = {
   '010-idempotency-lease': idempotencyLease,
   '011-webhooks': webhooks,
   '012-expiry-sweep-index': expirySweepIndex,
+  '013-billing': billing,
+  '014-inboxes': inboxes,
   '015-webhook-delivery-indexes': webhookDeliveryIndexes,
 };
 

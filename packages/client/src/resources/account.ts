@@ -18,7 +18,7 @@ export class PolicyResource {
   }
 }
 
-/** `/v1/pricing`: the price of a send per channel and country. */
+/** `/v1/pricing`: the price of a send (or an inbox rental) per channel and country. */
 export class PricingResource {
   constructor(private readonly transport: Transport) {}
 
@@ -27,7 +27,6 @@ export class PricingResource {
    * @default the client's `timeoutMs`
    * @example
    * const prices = await client.pricing.get();
-   * @remarks Not yet served: the server has no `GET /v1/pricing` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   get(options: RequestOptions = {}): Promise<Result<Pricing>> {
     return this.transport.request('GET', '/v1/pricing', options);
@@ -43,7 +42,6 @@ export class BalanceResource {
    * @default the client's `timeoutMs`
    * @example
    * const b = await client.balance.get();
-   * @remarks Not yet served: the server has no `GET /v1/balance` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   get(options: RequestOptions = {}): Promise<Result<Balance>> {
     return this.transport.request('GET', '/v1/balance', options);
@@ -55,7 +53,6 @@ export class BalanceResource {
    * @example
    * const page = await client.balance.transactions({ limit: 100 });
    * const next = page.ok && page.data.next_cursor ? await client.balance.transactions({ cursor: page.data.next_cursor }) : null;
-   * @remarks Not yet served: the server has no `GET /v1/balance/transactions` yet (answers 404 `not-found`); see docs/api.md, "Planned, not yet served".
    */
   transactions(params: ListParams = {}, options: RequestOptions = {}): Promise<Result<Page<LedgerEntry>>> {
     return this.transport.request('GET', '/v1/balance/transactions', { ...options, query: { limit: params.limit, cursor: params.cursor } });
