@@ -19,8 +19,10 @@
 // With several otpgate processes the connections are split between them, counters are shared so
 // each number (request) and each code (check) goes to exactly one process, and any session (from
 // either process) is used on both (authorize).
+import { Agent, request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { requestJson } from './http.js';
 import { collectSandboxCodes, readMetrics } from './otpgate-api.js';
 import { serversCpuMs } from './processes.js';
 
@@ -31,6 +33,12 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 const DRAIN_DEADLINE_MS = 60_000;
 /** The live phase's numbers: a range of its own, far from the request phase's. */
 const LIVE_NUMBERS_FROM = 50_000_000;
+/** The inbox phase's numbers, again a range of their own. */
+const INBOX_PHASE_NUMBERS_FROM = 70_000_000;
+/** Long-polls the inbox phase holds open while its sends run. */
+const HELD_LONG_POLLS = 1000;
+/** Their `wait` (the most the API allows): longer than the phase, so none ends by itself. */
+const LONG_POLL_WAIT_S = 60;
 
 /** The n-th of 10^8 distinct valid Brazilian mobile numbers: +55, area 11, 9, 8 digits. */
 export function brazilianMobile(n) {
@@ -102,6 +110,37 @@ export const phases = [
       if (ctx.pairs.length < result.expected) {
         ctx.problems.push(`request: only ${ctx.pairs.length} of ${result.expected} verifications had a captured message after 30 s without progress`);
       }
+    },
+  },
+  {
+    name: 'inboxes',
+    description: `the request phase's sends while ${HELD_LONG_POLLS} long-polls (GET /v1/sandbox/inboxes/{id}?wait=${LONG_POLL_WAIT_S}) wait for codes that do not come`,
+    server: 'otpgate',
+    expect: 201,
+    versus: { phase: 'request', floor: 0.8 },
+    skip: (ctx) => (ctx.options.duration >= LONG_POLL_WAIT_S - 5 ? `--duration must be under ${LONG_POLL_WAIT_S - 5} s (the long-polls wait ${LONG_POLL_WAIT_S} s)` : null),
+    async before(ctx) {
+      ctx.heldPolls = await holdLongPolls(ctx, HELD_LONG_POLLS);
+    },
+    load(ctx) {
+      let next = INBOX_PHASE_NUMBERS_FROM;
+      const requests = [
+        {
+          setupRequest(req) {
+            req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
+            return req;
+          },
+        },
+      ];
+      return perProcess(ctx, '/v1/verifications', (base) => ({ ...base, duration: ctx.options.duration, requests }));
+    },
+    after(ctx) {
+      const held = ctx.heldPolls;
+      const early = held.answered();
+      held.release();
+      (ctx.details.inboxes ??= []).push(`${held.count} long-polls held open through the load (spread over the otpgate processes); ${early.length} answered before it ended`);
+      ctx.figures.inboxes = { ...ctx.figures.inboxes, inboxes_held_long_polls: held.count, inboxes_answered_early: early.length };
+      if (early.length > 0) ctx.problems.push(`inboxes: ${early.length} long-polls answered before the load ended (statuses ${JSON.stringify(countBy(early))}): they were not held`);
     },
   },
   {
@@ -283,4 +322,49 @@ async function drainLive(ctx, result) {
   if (duplicates > 0) ctx.notes.push(`live: the fake WhatsApp got ${duplicates} messages for a recipient it had already received one for (retries?)`);
   if (rejected > 0) ctx.problems.push(`live: the fake WhatsApp refused ${rejected} requests (token, phone number id or message shape)`);
   if (Object.keys(failures).length) ctx.notes.push(`live: provider call failures by reason ${JSON.stringify(failures)}`);
+}
+
+const countBy = (values) => values.reduce((out, v) => ({ ...out, [v]: (out[v] ?? 0) + 1 }), {});
+
+/**
+ * Creates `count` email inboxes (test key) and opens a long-poll on each, spread over the otpgate
+ * processes, each on its own connection. Resolves once every long-poll has been sent and a second
+ * has passed (time for the servers to register them). `answered()` lists the statuses (or 'error')
+ * of those that ended; `release()` aborts the rest.
+ */
+async function holdLongPolls(ctx, count) {
+  const ids = [];
+  for (let i = 0; i < count; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, () =>
+        requestJson('POST', `${ctx.servers.otpgate.url}/v1/sandbox/inboxes`, { headers: { 'x-api-key': ctx.apiKey }, body: { kind: 'email' }, expect: 201 }),
+      ),
+    );
+    ids.push(...batch.map((inbox) => inbox.id));
+  }
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const ended = [];
+  let released = false;
+  const requests = ids.map((id, i) => {
+    const server = ctx.otpgates[i % ctx.otpgates.length];
+    const req = httpRequest(`${server.url}/v1/sandbox/inboxes/${id}?wait=${LONG_POLL_WAIT_S}`, { agent, headers: { 'x-api-key': ctx.apiKey } }, (res) => {
+      res.resume();
+      res.on('end', () => ended.push(res.statusCode));
+    });
+    req.on('error', () => {
+      if (!released) ended.push('error');
+    });
+    req.end();
+    return req;
+  });
+  await sleep(1000);
+  return {
+    count: ids.length,
+    answered: () => [...ended],
+    release() {
+      released = true;
+      for (const req of requests) req.destroy();
+      agent.destroy();
+    },
+  };
 }
