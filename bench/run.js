@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { parseOptions, USAGE } from './lib/args.js';
 import { runLoads } from './lib/load.js';
 import { configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
-import { phases } from './lib/phases.js';
+import { phases, warmUpLoads } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
@@ -176,6 +176,12 @@ async function main() {
     figures: {}, // phase name -> extra JSON keys
   };
   await startServers(ctx);
+  if (options.warmup > 0) {
+    // One after the other: each server warms up with the machine to itself, as it is measured.
+    ctx.log(`warm-up: ${options.warmup} s of load for each server, not measured`);
+    for (const load of warmUpLoads(ctx, options.warmup)) await runLoads([load], load.url.endsWith('/echo') ? 200 : 201);
+    if (ctx.servers.receiver) await drainWebhooks(ctx, 1000);
+  }
 
   const rows = phases.map((phase) => ({ phase, result: null })); // null: not run
   for (const row of rows) {

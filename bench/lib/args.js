@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>]
-                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -17,6 +17,9 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
                       comma-separated, to a local receiver (bench/lib/fake-receiver.js): default *
                       (every event, so the phases pay for writing, signing and posting them);
                       none: no webhook configured
+  --warmup <s>        before the phases, each server gets this many seconds of its first phase's load,
+                      not measured (default 3; 0: none): the phases then measure warm processes (JIT
+                      done, statements prepared, caches filled), not their first seconds
   --json              print only one JSON line with the figures
 `;
 
@@ -53,6 +56,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       processes: { type: 'string', default: '1' },
       'whatsapp-latency': { type: 'string', default: '0' },
       webhook: { type: 'string', default: '*' },
+      warmup: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -72,6 +76,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     processes,
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
     webhookEvents: webhookEvents(values.webhook),
+    warmup: nonNegativeInt('warmup', values.warmup),
     json: values.json,
     help: values.help,
   };

@@ -35,6 +35,8 @@ const DRAIN_DEADLINE_MS = 60_000;
 const LIVE_NUMBERS_FROM = 50_000_000;
 /** The inbox phase's numbers, again a range of their own. */
 const INBOX_PHASE_NUMBERS_FROM = 70_000_000;
+/** The warm-up's numbers (warmUpLoads), a range of their own. */
+const WARMUP_NUMBERS_FROM = 90_000_000;
 /** Long-polls the inbox phase holds open while its sends run. */
 const HELD_LONG_POLLS = 1000;
 /** Their `wait` (the most the API allows): longer than the phase, so none ends by itself. */
@@ -367,4 +369,26 @@ async function holdLongPolls(ctx, count) {
       agent.destroy();
     },
   };
+}
+
+/**
+ * The loads of the warm-up run.js gives the servers before the phases (not measured): the
+ * baseline's route for the bare server, the request phase's sends (numbers of their own) for otpgate.
+ */
+export function warmUpLoads(ctx, seconds) {
+  const loads = [];
+  if (ctx.servers.bare) loads.push({ ...phases[0].load(ctx), duration: seconds });
+  if (ctx.otpgates.length) {
+    let next = WARMUP_NUMBERS_FROM;
+    const requests = [
+      {
+        setupRequest(req) {
+          req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
+          return req;
+        },
+      },
+    ];
+    loads.push(...perProcess(ctx, '/v1/verifications', (base) => ({ ...base, duration: seconds, requests })));
+  }
+  return loads;
 }

@@ -10,14 +10,15 @@ export type ClosedStatus = 'finished' | 'canceled' | 'expired';
 
 /**
  * Closes an open inbox in the caller's transaction: frees its address, gives its pool number back,
- * and, when it expires without a code, refunds its rental (billing/rental.ts; once). Conditional on
+ * and refunds its rental (billing/rental.ts; once) when it ends without a code: canceled (only
+ * possible while waiting) or expired. Conditional on
  * the state the caller read: returns the closed row, or undefined when someone changed it first.
  */
 export async function closeInboxIn(trx: Executor, deps: { clock: Clock; random: Random }, row: InboxRow, status: ClosedStatus, now: number): Promise<InboxRow | undefined> {
   const closed = await transitionInbox(trx, row.id, row, { status, expires_at: row.expires_at, open: false }, now);
   if (!closed) return undefined;
   if (closed.pool_number !== null) await releasePoolNumber(trx, closed.pool_number, closed.id, now);
-  if (status === 'expired' && closed.otp_count === 0) await refundInboxRental(trx, deps, closed.integration_id, closed.id);
+  if (status !== 'finished' && closed.otp_count === 0) await refundInboxRental(trx, deps, closed.integration_id, closed.id);
   return closed;
 }
 

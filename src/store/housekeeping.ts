@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import { base62Time } from '../domain/ids.js';
 import { purgeExpiredKeys } from './idempotency-repo.js';
-import type { Db } from './tables.js';
+import type { Db, Tables } from './tables.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -12,9 +12,10 @@ export const DEFAULT_EVENT_RETENTION_DAYS = 30;
 
 /**
  * Deletes what has outlived its purpose: idempotency keys after 24 h, finished outbox messages after
- * 7 days, and after `eventRetentionDays` webhook deliveries that are over (succeeded or failed) and
- * the events no delivery still waits for (a pending or held delivery keeps its event, however old:
- * a paused endpoint gets it on resume).
+ * 7 days, and after `eventRetentionDays` webhook deliveries that are over (succeeded or failed), the
+ * events no delivery still waits for (a pending or held delivery keeps its event, however old: a
+ * paused endpoint gets it on resume), test-mode captured messages, and closed sandbox inboxes
+ * (finished, canceled or expired) with their messages.
  */
 export async function purgeExpired(db: Db, now: number, eventRetentionDays = DEFAULT_EVENT_RETENTION_DAYS): Promise<void> {
   await purgeExpiredKeys(db, now - DAY_MS);
@@ -37,6 +38,14 @@ export async function purgeExpired(db: Db, now: number, eventRetentionDays = DEF
     // The event's delivery, if any, has the id derived from the event's (webhooks-repo deliveryIdFor).
     .where(({ not, exists, selectFrom }) => not(exists(selectFrom('webhook_deliveries').select('webhook_deliveries.id').where('webhook_deliveries.id', '=', sql<string>`'whd_' || substr(events.id, 5)`))))
     .execute();
+  await db.deleteFrom('sandbox_messages').where('id', '<', `msg_${idsBefore}`).where('received_at', '<', before).execute();
+  const closedInboxes = (eb: ExpressionBuilder<Tables, 'sandbox_inboxes'>) =>
+    eb.and([eb('id', '<', `inb_${idsBefore}`), eb('status', 'in', ['finished', 'canceled', 'expired']), eb('updated_at', '<', before)]);
+  await db
+    .deleteFrom('sandbox_inbox_messages')
+    .where('inbox_id', 'in', (eb) => eb.selectFrom('sandbox_inboxes').select('sandbox_inboxes.id').where(closedInboxes))
+    .execute();
+  await db.deleteFrom('sandbox_inboxes').where(closedInboxes).execute();
 }
 
 /** Runs `purgeExpired` every `everyMs` (default 10 min) until the returned stop is called. */

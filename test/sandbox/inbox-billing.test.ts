@@ -1,7 +1,8 @@
 /**
  * Inbox rentals through the API with billing on: the rental is debited in the creation transaction
  * (402 stores nothing), a reorder charges nothing more, and an inbox that expires without a code
- * is refunded once; one that received a code is not.
+ * or is canceled (only possible while waiting) is refunded once; one that received a code is not,
+ * nor one finished.
  */
 import { describe, expect, it } from 'vitest';
 import { deliverInbound } from '../../src/sandbox/inbox-intake.js';
@@ -41,5 +42,25 @@ describe('inbox rentals on the balance', () => {
     clock.advance(TTL);
     expect(await sweepLapsedInboxes(rt.services)).toBe(1);
     expect(await balance()).toBe('0.0050');
+  });
+
+  it('refunds a canceled inbox once, and not a finished one', async () => {
+    const { rt } = await runtimeWithClock(START);
+    const { id, testKey } = await createIntegration(rt.app, { policy: { billing: { enabled: true } } });
+    expectJson(await admin(rt.app).post(`/admin/v1/integrations/${id}/topups`, { amount: '0.0200' }), 201);
+    const balance = async () => expectJson<{ balance: string }>(await api(rt.app, testKey).get('/v1/balance'), 200).balance;
+
+    const canceled = await createInbox(rt.app, testKey, { kind: 'email' });
+    expect(await balance()).toBe('0.0100');
+    expectJson(await api(rt.app, testKey).post(`/v1/sandbox/inboxes/${canceled.id}/cancel`), 200);
+    expect(await balance()).toBe('0.0200');
+    expectProblem(await api(rt.app, testKey).post(`/v1/sandbox/inboxes/${canceled.id}/cancel`), 409, 'invalid-state');
+    expect(await balance()).toBe('0.0200');
+
+    const finished = await createInbox(rt.app, testKey, { kind: 'email' });
+    expectJson(await api(rt.app, testKey).post(`/v1/sandbox/inboxes/${finished.id}/finish`), 200);
+    expect(await balance()).toBe('0.0100');
+    const kinds = expectJson<{ data: Array<{ type: string }> }>(await api(rt.app, testKey).get('/v1/balance/transactions'), 200).data.map((t) => t.type);
+    expect(kinds.filter((k) => k === 'refund')).toHaveLength(1);
   });
 });

@@ -164,4 +164,41 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     await purgeExpired(store.db, now, 1); // a shorter retention reaches the newer finished ones too
     expect((await store.db.selectFrom('webhook_deliveries').select('id').where('integration_id', '=', 'int_hk').execute()).map((d) => d.id)).toEqual([deliveryIdFor(ids.oldHeld)]);
   });
+
+  it('housekeeping purges captured messages and closed sandbox inboxes (with their messages) after the retention, not open ones', async () => {
+    const day = 86_400_000;
+    const now = 300 * day;
+    const at = (age: number) => now - age * day;
+    const inbox = (status: string, age: number) => {
+      const id = newId('inb', cryptoRandom, at(age));
+      const open = status === 'waiting';
+      return {
+        id, integration_id: 'int_hk2', mode: 'test' as const, kind: 'email', address: `${id}@sandbox.otpgate.test`, open_address: open ? `${id}@sandbox.otpgate.test` : null,
+        source: 'generated', country: null, regex: null, status, expires_at: at(age) + 1_200_000, otp_count: 1, last_code: '123456', pool_number: null, created_at: at(age), updated_at: at(age),
+      };
+    };
+    const oldClosed = inbox('finished', 31);
+    const oldOpen = inbox('waiting', 31);
+    const recentClosed = inbox('expired', 2);
+    await store.db.insertInto('sandbox_inboxes').values([oldClosed, oldOpen, recentClosed]).execute();
+    const message = (inboxId: string, age: number) => ({
+      id: newId('msg', cryptoRandom, at(age)), inbox_id: inboxId, seq: 1, channel: 'email', from_address: 'app@example.com', subject: 'Code', text: 'code 123456', code: '123456', source_id: `src-${inboxId}`, received_at: at(age),
+    });
+    await store.db.insertInto('sandbox_inbox_messages').values([message(oldClosed.id, 31), message(oldOpen.id, 31), message(recentClosed.id, 2)]).execute();
+    const captured = (age: number) => ({
+      id: newId('msg', cryptoRandom, at(age)), integration_id: 'int_hk2', mode: 'test' as const, to_address: '+15550100', channel: 'sms', subject: null, body: 'code 1234', code: '1234', verification_id: null, source_id: null, received_at: at(age),
+    });
+    const oldCapture = captured(31);
+    const recentCapture = captured(2);
+    await store.db.insertInto('sandbox_messages').values([oldCapture, recentCapture]).execute();
+
+    await purgeExpired(store.db, now);
+
+    const inboxes = await store.db.selectFrom('sandbox_inboxes').select('id').where('integration_id', '=', 'int_hk2').orderBy('id').execute();
+    expect(inboxes.map((i) => i.id)).toEqual([oldOpen.id, recentClosed.id].sort());
+    const messages = await store.db.selectFrom('sandbox_inbox_messages').select('inbox_id').where('inbox_id', 'in', [oldClosed.id, oldOpen.id, recentClosed.id]).execute();
+    expect(messages.map((m) => m.inbox_id).sort()).toEqual([oldOpen.id, recentClosed.id].sort());
+    const captures = await store.db.selectFrom('sandbox_messages').select('id').where('integration_id', '=', 'int_hk2').execute();
+    expect(captures.map((c) => c.id)).toEqual([recentCapture.id]);
+  });
 });
