@@ -9,17 +9,12 @@ import { createIntegration, startRuntime, type TestIntegration, type TestRuntime
 import { phone } from '../routes/support.js';
 
 /**
- * Every SDK method whose endpoint the server has, run against a real otpgate on a real port (no
- * stub): the answers are the server's. Methods whose endpoints are not served yet are listed in
- * NOT_YET_SERVED; they are kept out of the contract and only checked to still be 404 here, so the
- * day one ships this suite says so.
+ * Every SDK method, run against a real otpgate on a real port (no stub): the answers are the
+ * server's. The SDK ships no method for an endpoint the server lacks (checked below).
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** SDK methods with no server endpoint yet (packages/client/README.md, "Not yet served by the server"). */
-const NOT_YET_SERVED = [
-] as const;
 
 let rt: TestRuntime;
 let baseUrl: string;
@@ -395,40 +390,17 @@ describe('SDK webhook methods against a real server', () => {
   });
 });
 
-describe('SDK methods whose endpoints are not served yet', () => {
-  it('still answer 404 not-found from the server (move a method into the contract when its endpoint ships)', async () => {
-    // Raw requests, not the SDK: these methods are kept out of the contract until they ship.
-    const probes: [string, string][] = [
-    ];
-    for (const [method, path] of probes) {
-      const res = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers: { 'x-api-key': integration.testKey, ...(method === 'GET' || method === 'DELETE' ? {} : { 'content-type': 'application/json' }) },
-        ...(method === 'GET' || method === 'DELETE' ? {} : { body: '{}' }),
-      });
-      expect(res.status, `${method} ${path}`).toBe(404);
-    }
-  });
-
-  it('are marked in the SDK README and in their JSDoc', () => {
-    const readme = readFileSync(join(ROOT, 'packages/client/README.md'), 'utf8');
-    const section = readme.split(/^## /m).find((s) => s.startsWith('Not yet served by the server')) ?? '';
-    for (const method of NOT_YET_SERVED) expect(section, `README lists ${method}`).toContain(`\`${method}(`);
-    const sources = ['webhook.ts', 'account.ts', 'sandbox.ts'].map((f) => readFileSync(join(ROOT, 'packages/client/src/resources', f), 'utf8')).join('\n');
-    const marks = sources.match(/@remarks Not yet served:/g) ?? [];
-    // One per unserved method, none on a served one (policy.get, sandbox.messages).
-    expect(marks.length).toBe(NOT_YET_SERVED.length);
-  });
-});
-
 describe('coverage of the SDK', () => {
-  it('every SDK method is either run against the server above or listed as not yet served', () => {
+  it('every SDK method is run against the server above', () => {
     const all = sdkMethods(new OtpgateClient({ apiKey: 'otpg_test_x', baseUrl }));
-    const unserved = new Set<string>(NOT_YET_SERVED);
     const helpers = new Set(['url']); // builds a URL, no request
-    const untested = all.filter((m) => !called.has(m) && !unserved.has(m) && !helpers.has(m));
-    expect(untested, 'SDK methods with a served endpoint but no contract test').toEqual([]);
-    expect(all.filter((m) => unserved.has(m)).sort()).toEqual([...NOT_YET_SERVED].sort());
-    expect([...called].filter((m) => unserved.has(m))).toEqual([]);
+    const untested = all.filter((m) => !called.has(m) && !helpers.has(m));
+    expect(untested, 'SDK methods with no contract test against the server').toEqual([]);
+  });
+
+  it('marks no method as not served, in the README or in the JSDoc', () => {
+    expect(readFileSync(join(ROOT, 'packages/client/README.md'), 'utf8')).not.toMatch(/not yet served/i);
+    const sources = ['webhook.ts', 'account.ts', 'sandbox.ts'].map((f) => readFileSync(join(ROOT, 'packages/client/src/resources', f), 'utf8')).join('\n');
+    expect(sources).not.toMatch(/@remarks Not yet served/);
   });
 });
