@@ -91,6 +91,36 @@ describe(`webhook delivery (${TEST_STORE})`, () => {
     }
   });
 
+  it('announces real sandbox and balance changes: sandbox.message_received (no message text) and balance.low, each verified', async () => {
+    // Billing on: a test-mode inbox rental (inbox_email, 0.0100 by default) takes 0.0150 under the 0.0100 threshold.
+    const patched = await rt.app.inject({
+      method: 'PATCH',
+      url: `/admin/v1/integrations/${integration.id}`,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      payload: { policy: { billing: { enabled: true, low_balance_threshold: '0.0100' } } },
+    });
+    expect(patched.statusCode).toBe(200);
+    const topup = await rt.app.inject({ method: 'POST', url: `/admin/v1/integrations/${integration.id}/topups`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { amount: '0.0150' } });
+    expect(topup.statusCode).toBe(201);
+    const key = api(rt.app, integration.testKey);
+    const inbox = (await key.post('/v1/sandbox/inboxes', { kind: 'email' })).json() as { id: string; address: string };
+    // A test-mode send to the inbox's address: captured, and landed in the inbox.
+    expect((await key.post('/v1/verifications', { identifier: inbox.address, channel: 'email' })).statusCode).toBe(201);
+    await rt.worker.drain();
+    await rt.webhooks.drain();
+
+    const events = receiver.received.map((r) => new Webhook(SECRET).verify(r.body, signatureHeaders(r)) as EventBody);
+    const low = events.filter((e) => e.type === 'balance.low');
+    expect(low).toHaveLength(1);
+    expect(low[0]!.data).toMatchObject({ balance: '0.0050', low_balance_threshold: '0.0100' });
+    const landed = events.filter((e) => e.type === 'sandbox.message_received');
+    expect(landed).toHaveLength(1);
+    expect(landed[0]!.data).toMatchObject({ inbox_id: inbox.id, otp_count: 1 });
+    expect(landed[0]!.data.otp_code).toMatch(/^\d{4,10}$/);
+    const raw = receiver.received.find((r) => r.headers['webhook-id'] === landed[0]!.id)!.body;
+    expect(raw).not.toMatch(/"(text|body|subject)"/);
+  });
+
   it('sends only the subscribed types; others get no delivery at all', async () => {
     await hooks(rt.app, integration.testKey).patch({ events: ['identity.merged'] });
     await emitEvent(rt, scope(), 'verification.delivered');
