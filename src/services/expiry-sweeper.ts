@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startPeriodic } from './periodic.js';
 import type { Clock, Random } from '../domain/clock.js';
 import type { Policy } from '../domain/policy.js';
 import type { Store } from '../store/database.js';
@@ -71,18 +72,5 @@ export async function sweepExpired(deps: SweeperDeps, batch = SWEEP_BATCH): Prom
  * process. Runs beside the outbox worker.
  */
 export function startExpirySweeper(deps: SweeperDeps, logger: Logger, everyMs: number): () => Promise<void> {
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepExpired(deps)
-      .then(() => {}, (err: unknown) => logger.warn({ err }, 'expiry sweep failed; retried at the next interval'))
-      .finally(() => {
-        running = null;
-      });
-  }, everyMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic('expiry sweep', () => sweepExpired(deps), logger, everyMs);
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { startPeriodic } from './periodic.js';
 import type { Clock, Random } from '../domain/clock.js';
 import type { Store } from '../store/database.js';
 import { lapsedInboxes } from '../store/inboxes-repo.js';
@@ -42,18 +43,5 @@ export async function sweepLapsedInboxes(deps: InboxSweeperDeps, batch = INBOX_S
 
 /** Sweeps every `everyMs` until the returned stop is called (it waits for a sweep in progress). */
 export function startInboxSweeper(deps: InboxSweeperDeps, logger: Logger, everyMs: number): () => Promise<void> {
-  let running: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepLapsedInboxes(deps)
-      .then(() => {}, (err: unknown) => logger.warn({ err }, 'inbox sweep failed; retried at the next interval'))
-      .finally(() => {
-        running = null;
-      });
-  }, everyMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic('inbox sweep', () => sweepLapsedInboxes(deps), logger, everyMs);
 }
