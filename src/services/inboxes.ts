@@ -4,6 +4,7 @@ import { newId } from '../domain/ids.js';
 import { applyInboxAction, isLapsed, type InboxAction, type InboxStatus } from '../domain/inbox.js';
 import { FICTITIOUS_COUNTRIES, fictitiousNumber, sandboxEmail } from '../sandbox/inbox-addresses.js';
 import { validatePattern } from '../sandbox/inbox-regex.js';
+import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { findInbox, insertInbox, listInboxes, listInboxMessages, transitionInbox, type InboxRow } from '../store/inboxes-repo.js';
 import { rentPoolNumber } from '../store/pool-numbers-repo.js';
 import type { Executor } from '../store/tables.js';
@@ -57,8 +58,12 @@ function validateCreate(input: CreateInboxInput, regexTimeoutMs: number): Result
   return ok({ country, source });
 }
 
-/** Opens an inbox: the rental is charged (billing/rental.ts) in the same transaction; a refusal stores nothing. */
-export async function createInbox(deps: ServiceDeps, tenant: Tenant, input: CreateInboxInput): Promise<Result<InboxSummary>> {
+/**
+ * Opens an inbox: the rental is charged (billing/rental.ts) in the same transaction; a refusal stores
+ * nothing. With an Idempotency-Key claim the inbox is recorded on it in that transaction too, so a
+ * retry after a lost answer (even a crash) gets this inbox, never a second one and a second charge.
+ */
+export async function createInbox(deps: ServiceDeps, tenant: Tenant, input: CreateInboxInput, claim?: IdempotencyClaim): Promise<Result<InboxSummary>> {
   const allowed = testOnly(tenant);
   if (!allowed.ok) return allowed;
   const settings = inboxSettings(deps);
@@ -69,6 +74,7 @@ export async function createInbox(deps: ServiceDeps, tenant: Tenant, input: Crea
   const id = newId('inb', deps.random, now);
   try {
     const row = await deps.store.db.transaction().execute(async (trx) => {
+      if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.inbox, id);
       const charged = await chargeInboxRental(trx, deps, tenant, { inboxId: id, kind: input.kind, country });
       if (!charged.ok) throw new ProblemError(charged.problem);
       const base: Omit<InboxRow, 'address' | 'open_address' | 'pool_number'> = {
@@ -131,6 +137,12 @@ export async function getInbox(deps: ServiceDeps, tenant: Tenant, id: string): P
   const now = deps.clock.now();
   if (isLapsed({ status: row.status as InboxStatus, expires_at: row.expires_at }, now)) row = (await closeInbox(deps, row, 'expired', now)) ?? row;
   return ok(presentInbox(row, await listInboxMessages(deps.store.db, row.id, MAX_INBOX_MESSAGES), now));
+}
+
+/** The inbox a replayed create answers with: as POST /v1/sandbox/inboxes showed it, as it is now. */
+export async function replayedInbox(deps: ServiceDeps, tenant: Tenant, id: string): Promise<InboxSummary | null> {
+  const row = await findInbox(deps.store.db, tenant, id);
+  return row ? presentInboxSummary(row, deps.clock.now()) : null;
 }
 
 /** The integration's inboxes, newest first, without their messages. */

@@ -77,6 +77,8 @@ export const IDEMPOTENT_RESOURCE = {
   apiKey: 'api_key',
   /** POST /admin/v1/integrations/{id}/topups: the top-up's ledger entry. */
   topup: 'topup',
+  /** POST /v1/sandbox/inboxes: the inbox it opened (and charged). */
+  inbox: 'inbox',
 } as const;
 
 const recordResourceQuery = prepared<{ kind: string; id: string; scope: string; key: string; lease: number }>((db) =>

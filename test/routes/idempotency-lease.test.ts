@@ -150,6 +150,22 @@ describe('Idempotency-Key leases: a claim left behind by a crash', () => {
     expect(await verificationsOf(integration, to)).toEqual([{ id: created.id }]);
   });
 
+  it('answers a retry of a crashed inbox create with the inbox it opened: no second inbox, no second charge', async () => {
+    const integration = await createIntegration(rt.app, { policy: { billing: { enabled: true } } });
+    expectJson(await admin(rt.app).post(`/admin/v1/integrations/${integration.id}/topups`, { amount: '1.0000' }), 201);
+    const { first, stored } = await crashedAfterCommit(integration, 'inbox-1', '/v1/sandbox/inboxes', { kind: 'email' });
+    const created = expectJson<{ id: string; address: string }>(first, 201);
+    expect(stored).toMatchObject({ resource_kind: 'inbox', resource_id: created.id });
+
+    const retried = await api(rt.app, integration.testKey).post('/v1/sandbox/inboxes', { kind: 'email' }, { 'idempotency-key': 'inbox-1' });
+    expect([retried.statusCode, retried.headers['idempotent-replayed']]).toEqual([201, 'true']);
+    expect(retried.json()).toMatchObject({ id: created.id, address: created.address, status: 'waiting' });
+    const inboxes = await rt.store.db.selectFrom('sandbox_inboxes').select('id').where('integration_id', '=', integration.id).execute();
+    expect(inboxes).toEqual([{ id: created.id }]);
+    const balance = expectJson<{ balance: string }>(await api(rt.app, integration.testKey).get('/v1/balance'), 200);
+    expect(balance.balance).toBe('0.9900'); // one rental (inbox_email 0.0100), charged once
+  });
+
   it('answers a retry of a crashed approved check with the approval, its credentials shown once', async () => {
     const integration = await createIntegration(rt.app, { policy: { access_token: { enabled: true } } });
     const to = phone();

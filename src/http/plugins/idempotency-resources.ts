@@ -1,5 +1,6 @@
 import { IDEMPOTENT_RESOURCE } from '../../store/idempotency-repo.js';
 import { replayedApproval } from '../../services/replayed-approval.js';
+import { replayedInbox } from '../../services/inboxes.js';
 import type { ServiceDeps } from '../../services/context.js';
 import type { AdminDeps } from '../../services/integrations.js';
 import { getVerification } from '../../services/manage-verification.js';
@@ -23,6 +24,10 @@ export function integrationResources(deps: ServiceDeps): Record<string, Resource
     [IDEMPOTENT_RESOURCE.session]: async (request, id) => {
       const approval = await replayedApproval(deps, tenantOf(request), id, SHOWN_ONCE);
       return approval ? { status: 200, body: approval } : null;
+    },
+    [IDEMPOTENT_RESOURCE.inbox]: async (request, id) => {
+      const inbox = await replayedInbox(deps, tenantOf(request), id);
+      return inbox ? { status: 201, body: inbox } : null;
     },
   };
 }

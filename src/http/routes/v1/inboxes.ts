@@ -76,7 +76,7 @@ export const inboxRoutes = (deps: ServiceDeps): FastifyPluginAsyncTypebox => asy
   app.post(
     '/v1/sandbox/inboxes',
     { schema: { tags, summary: 'Rent a sandbox inbox (a number or an email address)', body: CreateBody, response: { 201: InboxSummarySchema, ...errorResponses(400, 401, 402, 403, 422) } } },
-    async (request, reply) => sendResult(reply, await createInbox(deps, tenantOf(request), request.body), 201),
+    async (request, reply) => sendResult(reply, await createInbox(deps, tenantOf(request), request.body, request.idempotency), 201),
   );
 
   app.get(
