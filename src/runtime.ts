@@ -290,8 +290,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
   });
   configureFanOut({ cacheMs: config.webhooks.endpointCacheMs });
-  backends.notifier.subscribe('webhooks', () => forgetEndpoints());
-  const stopFanOutWake = onFanOut(() => webhooks.poke());
+  backends.notifier.subscribe('webhooks', () => {
+    forgetEndpoints();
+    webhooks.forgetEndpoints();
+  });
+  const stopFanOutWake = onFanOut((endpointId) => webhooks.poke(endpointId));
   if (config.webhookAllowInsecure) {
     logger.warn('OTPGATE_WEBHOOK_ALLOW_INSECURE=1: webhook URLs may use http and private or loopback addresses (SSRF guard off); for local development and tests only');
   }

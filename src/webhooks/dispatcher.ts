@@ -38,14 +38,28 @@ export interface WebhookDispatcherOptions {
   allowInsecure: boolean;
   /** How receivers' host names are resolved when connecting (default: the system resolver; tests). */
   connectLookup?: HostLookup;
-  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs'>;
+  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs' | 'endpointCacheMs'>;
   onAttempt?: (result: AttemptResult) => void;
 }
 
-/** Deliveries claimed by one look. */
+/** Deliveries claimed by one look, and how few claimed ones an endpoint has waiting before it is claimed for again. */
 const CLAIM_BATCH = 50;
+/** Claimed deliveries one endpoint may have waiting in this process for a free slot (more are handed back). */
+const QUEUE_LIMIT = 2 * CLAIM_BATCH;
 /** A claim outlives the attempt's timeout by this much (recording it included). */
 const LEASE_MARGIN_MS = 5_000;
+/**
+ * How long a claimed delivery may wait in this process for a free slot of its endpoint: its lease
+ * covers that wait too, and a delivery that waited longer is handed back (due at once, for any process)
+ * rather than started on a lease that could lapse before its attempt is recorded.
+ */
+const QUEUE_HOLD_MS = 5_000;
+
+/** A claimed delivery waiting for a free slot of its endpoint, with its event (read in the claim). */
+interface Queued {
+  row: WebhookDeliveryRow;
+  event: EventRow | undefined;
+}
 
 /**
  * Sends due webhook deliveries: claims them from `webhook_deliveries` under a lease (a crashed
@@ -56,8 +70,16 @@ const LEASE_MARGIN_MS = 5_000;
  * It runs beside the outbox worker, not inside it: an attempt may take the full timeout, and a
  * receiver that hangs must not hold up code deliveries (the outbox records a batch only when its
  * slowest message is done). Here each attempt runs on its own; an endpoint has at most
- * `concurrencyPerEndpoint` in flight in this process (the claim leaves out endpoints at their cap),
- * so one slow receiver cannot take the slots other integrations' webhooks need.
+ * `concurrencyPerEndpoint` in flight in this process, so one slow receiver cannot take the slots
+ * other integrations' webhooks need.
+ *
+ * Claims come in batches of up to 50 and wait per endpoint for a free slot (a claim of one row per
+ * finished attempt cost a statement per delivery; one of 50 rows for one free slot cost 50 row writes
+ * to take them and 49 to hand them back). A look claims when something may be due for an endpoint
+ * with room in its queue (an event got a delivery here, a full batch came back, an endpoint resumed),
+ * and otherwise every `pollMs` (what other processes wrote). The claim leaves out the endpoints whose
+ * queue already holds a batch. What an endpoint is (its URL, secret, whether it is active) is read
+ * with the claim and trusted for `endpointCacheMs` (or until a change is announced), like the fan-out.
  */
 export class WebhookDispatcher {
   readonly id: string;
@@ -68,6 +90,16 @@ export class WebhookDispatcher {
   private pokeTimer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perEndpoint = new Map<string, number>();
+  /** Claimed deliveries waiting for a free slot, per endpoint, in claim order. */
+  private readonly queued = new Map<string, Queued[]>();
+  private queuedCount = 0;
+  /** Endpoints as last read (undefined: deleted), with when (performance.now()). */
+  private readonly endpoints = new Map<string, { row: WebhookEndpointRow | undefined; readAt: number }>();
+  /** Endpoints that may have more due deliveries than this process has claimed. */
+  private readonly moreDue = new Set<string>();
+  /** The next look claims (otherwise it only starts what is queued, until `pollMs` has passed). */
+  private wantClaim = true;
+  private claimedAt = -Infinity;
   private abort = new AbortController();
   /** When this dispatcher last looked for held deliveries of active endpoints (performance.now()). */
   private heldCheckedAt = -Infinity;
@@ -83,8 +115,17 @@ export class WebhookDispatcher {
     this.loop = this.run();
   }
 
-  /** Look for due deliveries soon (an event got a delivery, an endpoint resumed, a manual retry). */
-  poke(): void {
+  /**
+   * Look for due deliveries soon: an event got a delivery for `endpointId` (nothing to do while that
+   * endpoint already has a batch waiting here), or without one, an endpoint resumed or a delivery is
+   * to be retried now.
+   */
+  poke(endpointId?: string): void {
+    if (endpointId !== undefined) {
+      this.moreDue.add(endpointId);
+      if ((this.queued.get(endpointId)?.length ?? 0) >= CLAIM_BATCH) return;
+    }
+    this.wantClaim = true;
     if (!this.running || this.pokeTimer) return;
     this.pokeTimer = setTimeout(() => {
       this.pokeTimer = null;
@@ -94,7 +135,12 @@ export class WebhookDispatcher {
     this.pokeTimer.unref();
   }
 
-  /** Stops claiming; attempts in flight are abandoned and their claims handed back for another process. */
+  /** Forgets what it read about endpoints (one changed, here or in another process). */
+  forgetEndpoints(): void {
+    this.endpoints.clear();
+  }
+
+  /** Stops claiming; attempts in flight are abandoned and their claims handed back for another process, like those still waiting. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
@@ -104,30 +150,35 @@ export class WebhookDispatcher {
     this.abort.abort();
     await this.loop;
     await Promise.allSettled([...this.inFlight]);
+    const waiting = [...this.queued.values()].flat().map((q) => q.row.id);
+    this.queued.clear();
+    this.queuedCount = 0;
+    await releaseClaims(this.o.db, this.id, waiting, this.o.clock.now()).catch((err: unknown) => this.o.logger.warn({ err }, 'webhooks: claims could not be handed back; they are due again when their lease lapses'));
   }
 
   /** Attempts everything due until nothing is (tests; the clock decides what is due). */
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
+      this.wantClaim = true;
       const started = await this.tick();
       total += started;
       await Promise.allSettled([...this.inFlight]);
-      if (started === 0 && this.inFlight.size === 0) return total;
+      if (started === 0 && this.inFlight.size === 0 && this.queuedCount === 0) return total;
     }
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      let claimed = 0;
+      let started = 0;
       try {
-        claimed = await this.tick();
+        started = await this.tick();
       } catch (err) {
         this.o.logger.error({ err }, 'webhooks: claim failed');
       }
       if (!this.running) break;
       if (this.inFlight.size >= this.o.tunables.maxInFlight) await Promise.race(this.inFlight);
-      else if (claimed === 0 && !this.poked) await this.sleep(this.o.tunables.pollMs);
+      else if (started === 0 && !this.poked) await this.sleep(this.o.tunables.pollMs);
       this.poked = false;
     }
   }
@@ -145,51 +196,118 @@ export class WebhookDispatcher {
     });
   }
 
-  /** Claims what is due (within the caps) and starts the attempts; returns how many it claimed. */
+  /** Starts what waits for a free slot, claims more when something may be due; returns how many attempts it started. */
   private async tick(): Promise<number> {
-    const { maxInFlight, concurrencyPerEndpoint, timeoutMs, heldRecheckMs } = this.o.tunables;
+    const { maxInFlight, heldRecheckMs, pollMs } = this.o.tunables;
     const now = this.o.clock.now();
     if (performance.now() - this.heldCheckedAt >= heldRecheckMs) {
       this.heldCheckedAt = performance.now();
       await releaseHeldOfActive(this.o.db, now);
     }
-    const free = maxInFlight - this.inFlight.size;
-    if (free <= 0) return 0;
-    const saturated = [...this.perEndpoint].filter(([, n]) => n >= concurrencyPerEndpoint).map(([id]) => id);
+    let started = await this.startQueued(now);
+    const claimNow = this.wantClaim || performance.now() - this.claimedAt >= pollMs;
+    if (!claimNow || this.inFlight.size >= maxInFlight || this.queuedCount >= maxInFlight) return started;
+    this.wantClaim = false;
+    this.claimedAt = performance.now();
+    const full = [...this.queued].filter(([, list]) => list.length >= CLAIM_BATCH).map(([id]) => id);
     const rows = await claimDueDeliveries(this.o.db, {
       workerId: this.id,
       now,
-      lease: now + timeoutMs + LEASE_MARGIN_MS,
-      limit: Math.min(free, CLAIM_BATCH),
-      excludeEndpoints: saturated,
+      lease: now + this.o.tunables.timeoutMs + LEASE_MARGIN_MS + QUEUE_HOLD_MS,
+      limit: CLAIM_BATCH,
+      excludeEndpoints: full,
       postgres: this.o.postgres,
     });
-    // The endpoints and events of the whole claim in two reads (not two per attempt).
-    const endpoints = new Map((await findEndpointsByIds(this.o.db, [...new Set(rows.map((r) => r.endpoint_id))])).map((e) => [e.id, e]));
+    if (rows.length === 0) {
+      this.moreDue.clear();
+      return started;
+    }
+    // The events and endpoints of the whole claim in two reads (not two per attempt).
     const events = new Map((await findEvents(this.o.db, rows.map((r) => r.event_id))).map((e) => [e.id, e]));
-    const overCap: string[] = [];
+    await this.readEndpoints(new Set(rows.map((r) => r.endpoint_id)));
+    const overflow: string[] = [];
     for (const row of rows) {
-      const n = this.perEndpoint.get(row.endpoint_id) ?? 0;
-      if (n >= concurrencyPerEndpoint) {
-        overCap.push(row.id);
+      let list = this.queued.get(row.endpoint_id);
+      if (!list) this.queued.set(row.endpoint_id, (list = []));
+      if (list.length >= QUEUE_LIMIT) {
+        overflow.push(row.id);
         continue;
       }
-      this.perEndpoint.set(row.endpoint_id, n + 1);
-      const tracked = this.attempt(row, endpoints.get(row.endpoint_id), events.get(row.event_id))
-        .catch((err: unknown) => this.o.logger.error({ err, webhook_delivery_id: row.id }, 'webhooks: an attempt could not be recorded; its claim lapses and it is tried again'))
-        .finally(() => {
-          const left = (this.perEndpoint.get(row.endpoint_id) ?? 1) - 1;
-          if (left <= 0) this.perEndpoint.delete(row.endpoint_id);
-          else this.perEndpoint.set(row.endpoint_id, left);
-          this.inFlight.delete(tracked);
-          // A slot is free: look again at once for that endpoint's next delivery (or another's).
-          this.poked = true;
-          this.wake?.();
-        });
-      this.inFlight.add(tracked);
+      list.push({ row, event: events.get(row.event_id) });
+      this.queuedCount++;
     }
-    await releaseClaims(this.o.db, this.id, overCap, now);
-    return rows.length - overCap.length;
+    await releaseClaims(this.o.db, this.id, overflow, now);
+    // A full batch: more may be due for these endpoints; a short one: nothing else was due for endpoints not left out.
+    if (rows.length === CLAIM_BATCH) {
+      for (const row of rows) this.moreDue.add(row.endpoint_id);
+      this.wantClaim = rows.some((row) => (this.queued.get(row.endpoint_id)?.length ?? 0) < CLAIM_BATCH);
+    } else {
+      const leftOut = new Set(full);
+      for (const id of this.moreDue) if (!leftOut.has(id)) this.moreDue.delete(id);
+    }
+    started += await this.startQueued(now);
+    return started;
+  }
+
+  /** Reads the endpoints not read within `endpointCacheMs` (or never). */
+  private async readEndpoints(ids: ReadonlySet<string>): Promise<void> {
+    const at = performance.now();
+    const stale = [...ids].filter((id) => {
+      const known = this.endpoints.get(id);
+      return !known || at - known.readAt >= this.o.tunables.endpointCacheMs;
+    });
+    if (stale.length === 0) return;
+    const found = new Map((await findEndpointsByIds(this.o.db, stale)).map((e) => [e.id, e]));
+    for (const id of stale) this.endpoints.set(id, { row: found.get(id), readAt: at });
+  }
+
+  /**
+   * Starts waiting deliveries while their endpoints have free slots (and the process has room), in
+   * claim order; hands back those that waited past their hold. Returns how many it started.
+   */
+  private async startQueued(now: number): Promise<number> {
+    const { maxInFlight, concurrencyPerEndpoint, timeoutMs } = this.o.tunables;
+    const starting: Queued[] = [];
+    const expired: string[] = [];
+    for (const [endpointId, list] of this.queued) {
+      let n = this.perEndpoint.get(endpointId) ?? 0;
+      while (list.length > 0) {
+        const head = list[0]!;
+        if ((head.row.locked_until ?? 0) - now < timeoutMs + LEASE_MARGIN_MS) {
+          expired.push(head.row.id);
+        } else if (n < concurrencyPerEndpoint && this.inFlight.size + starting.length < maxInFlight) {
+          starting.push(head);
+          n++;
+        } else {
+          break;
+        }
+        list.shift();
+        this.queuedCount--;
+      }
+      if (list.length === 0) this.queued.delete(endpointId);
+    }
+    await releaseClaims(this.o.db, this.id, expired, now);
+    if (starting.length === 0) return 0;
+    await this.readEndpoints(new Set(starting.map((q) => q.row.endpoint_id)));
+    for (const { row, event } of starting) this.launch(row, event);
+    return starting.length;
+  }
+
+  private launch(row: WebhookDeliveryRow, event: EventRow | undefined): void {
+    this.perEndpoint.set(row.endpoint_id, (this.perEndpoint.get(row.endpoint_id) ?? 0) + 1);
+    const tracked = this.attempt(row, this.endpoints.get(row.endpoint_id)?.row, event)
+      .catch((err: unknown) => this.o.logger.error({ err, webhook_delivery_id: row.id }, 'webhooks: an attempt could not be recorded; its claim lapses and it is tried again'))
+      .finally(() => {
+        const left = (this.perEndpoint.get(row.endpoint_id) ?? 1) - 1;
+        if (left <= 0) this.perEndpoint.delete(row.endpoint_id);
+        else this.perEndpoint.set(row.endpoint_id, left);
+        this.inFlight.delete(tracked);
+        // A slot is free: start that endpoint's next waiting delivery at once, and claim more for it when its queue runs low.
+        if (this.moreDue.has(row.endpoint_id) && (this.queued.get(row.endpoint_id)?.length ?? 0) < CLAIM_BATCH) this.wantClaim = true;
+        this.poked = true;
+        this.wake?.();
+      });
+    this.inFlight.add(tracked);
   }
 
   private async attempt(row: WebhookDeliveryRow, endpoint: WebhookEndpointRow | undefined, event: EventRow | undefined): Promise<void> {
@@ -262,6 +380,7 @@ export class WebhookDispatcher {
         await updateEndpoint(trx, row.endpoint_id, { is_active: 0, disabled_reason: `The receiver answered 410 Gone on ${toIso(at)}; deliveries are held until is_active is set to true again.`, updated_at: now });
         await holdPending(trx, row.endpoint_id, now);
       });
+      this.endpoints.delete(row.endpoint_id);
       this.o.logger.warn({ webhook_delivery_id: row.id, integration_id: row.integration_id }, 'webhooks: the receiver answered 410; endpoint disabled');
       this.o.onAttempt?.('disabled');
       return;

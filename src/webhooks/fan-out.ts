@@ -27,7 +27,7 @@ interface Presence {
 
 const presence = new Map<string, Presence>();
 let cacheMs = 1_000;
-const listeners = new Set<() => void>();
+const listeners = new Set<(endpointId: string) => void>();
 
 /** Sets the cache's lifetime (the process's configuration). */
 export function configureFanOut(options: { cacheMs: number }): void {
@@ -35,8 +35,8 @@ export function configureFanOut(options: { cacheMs: number }): void {
   presence.clear();
 }
 
-/** Calls `listener` whenever an event got a delivery (the dispatcher's wake-up); returns the undo. */
-export function onFanOut(listener: () => void): () => void {
+/** Calls `listener` with the endpoint whenever an event got a delivery (the dispatcher's wake-up); returns the undo. */
+export function onFanOut(listener: (endpointId: string) => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
 }
@@ -62,7 +62,7 @@ export async function fanOut(db: QueryRunner, event: { id: string; integration_i
   if (!endpoint || !endpoint.wants(event.type)) return;
   await insertDelivery(db, endpoint, event);
   // Before the commit: an early wake finds nothing and the dispatcher's poll picks it up.
-  for (const listener of listeners) listener();
+  for (const listener of listeners) listener(endpoint.id);
 }
 
 function wantsFor(eventsJson: string): (type: string) => boolean {
