@@ -10,7 +10,7 @@ const DELIVERY_COLUMNS = allColumns<DeliveryRow>()([
   'error_code', 'message_json', 'sent_at', 'delivered_at', 'failed_at', 'fell_back_at',
 ]);
 
-const insertDeliveryQuery = prepared<DeliveryRow>((db) => db.insertInto('deliveries').values(slots<DeliveryRow>(DELIVERY_COLUMNS)));
+const insertDeliveryQuery = prepared<DeliveryRow>((db) => db.insertInto('deliveries').values(slots<DeliveryRow>(DELIVERY_COLUMNS)), { deferrable: true });
 
 export async function insertDelivery(db: QueryRunner, row: DeliveryRow): Promise<void> {
   await insertDeliveryQuery(db, row);

@@ -3,7 +3,7 @@ import { fanOut } from '../webhooks/fan-out.js';
 import type { EventsTable, Mode } from './tables.js';
 
 // Prepared: a test-mode send records `verification.delivered` on every sandbox capture.
-const insertEventQuery = prepared<EventsTable>((db) => db.insertInto('events').values(slots<EventsTable>(['id', 'integration_id', 'mode', 'type', 'data_json', 'created_at'])));
+const insertEventQuery = prepared<EventsTable>((db) => db.insertInto('events').values(slots<EventsTable>(['id', 'integration_id', 'mode', 'type', 'data_json', 'created_at'])), { deferrable: true });
 
 /**
  * Records an event in the caller's transaction, and with it the webhook delivery that announces it

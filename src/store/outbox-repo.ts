@@ -27,6 +27,7 @@ const enqueueQuery = prepared<Omit<EnqueueArgs, 'claim' | 'availableAt'> & { ava
     last_error: null,
     created_at: slot('now'),
   }),
+  { deferrable: true },
 );
 
 /** Adds a message; returns the row as stored. */

@@ -1,10 +1,14 @@
 import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import { PipelinedTransaction, pipelinedTransaction } from './pg-pipeline.js';
 import { DirectTransaction, groupCommitDriverOf } from './sqlite-driver.js';
 import type { Store } from './database.js';
 import type { Db, Executor } from './tables.js';
 
-/** Where a prepared query runs: Kysely (an instance or a transaction) or the embedded store's direct transaction. */
-export type QueryRunner = Executor | DirectTransaction;
+/**
+ * Where a prepared query runs: Kysely (an instance or a transaction), the embedded store's direct
+ * transaction, or a pipelined Postgres transaction.
+ */
+export type QueryRunner = Executor | DirectTransaction | PipelinedTransaction;
 
 /** A named placeholder in a prepared query: replaced by `args[name]` each time the query runs. */
 class Slot {
@@ -28,6 +32,15 @@ interface Template {
   constants: readonly unknown[];
 }
 
+export interface PreparedOptions {
+  /**
+   * Its caller never reads the result (an INSERT, a lock): in a pipelined Postgres transaction it
+   * resolves at once and is sent with the next statement that answers, or with the COMMIT; a failure
+   * fails the transaction. Elsewhere it runs as any query.
+   */
+  deferrable?: boolean;
+}
+
 export type PreparedQuery<Args, Row> = (db: QueryRunner, args: Args) => Promise<QueryResult<Row>>;
 
 /**
@@ -37,10 +50,11 @@ export type PreparedQuery<Args, Row> = (db: QueryRunner, args: Args) => Promise<
  * the statement; the SQL text is the same each time, so it is done once (and the store's statement
  * cache then reuses the prepared statement as well).
  */
-export function prepared<Args extends object, Row = never>(build: (db: Executor) => Compilable<Row>): PreparedQuery<Args, Row> {
+export function prepared<Args extends object, Row = never>(build: (db: Executor) => Compilable<Row>, options: PreparedOptions = {}): PreparedQuery<Args, Row> {
   const templates = new Map<unknown, Template>();
+  const runOptions = { deferred: options.deferrable === true };
   return (runner, args) => {
-    const db = runner instanceof DirectTransaction ? (runner.kysely as unknown as Db) : runner;
+    const db = runner instanceof DirectTransaction || runner instanceof PipelinedTransaction ? (runner.kysely as unknown as Db) : runner;
     const dialect = db.getExecutor().adapter.constructor; // SQLite and Postgres compile differently
     let template = templates.get(dialect);
     if (!template) {
@@ -66,6 +80,7 @@ export function prepared<Args extends object, Row = never>(build: (db: Executor)
       parameters[i] = value;
     }
     if (runner instanceof DirectTransaction) return runner.run<Row>(template.sql, parameters);
+    if (runner instanceof PipelinedTransaction) return runner.run<Row>(template.sql, parameters, runOptions);
     // The embedded store runs it at once when it can (no Kysely executor in between).
     const direct = groupCommitDriverOf(db)?.runDirect<Row>(template.sql, parameters, db.isTransaction);
     return direct ?? (db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>);
@@ -87,9 +102,11 @@ export function allColumns<T>() {
 
 /**
  * A transaction whose work runs prepared queries only: on the embedded store a direct transaction
- * (GroupCommitDriver.transact), elsewhere a Kysely transaction. Either way the returned promise
- * settles once the work is committed.
+ * (GroupCommitDriver.transact), on Postgres a pipelined one (pg-pipeline.ts: its statements share
+ * round trips). Either way the returned promise settles once the work is committed.
  */
 export function preparedTransaction<T>(store: Store, work: (trx: QueryRunner) => Promise<T>): Promise<T> {
-  return store.sqliteDriver ? store.sqliteDriver.transact(store.db as unknown as Kysely<never>, work) : store.db.transaction().execute(work);
+  if (store.sqliteDriver) return store.sqliteDriver.transact(store.db as unknown as Kysely<never>, work);
+  if (store.pgPool) return pipelinedTransaction(store.db as unknown as Kysely<never>, store.pgPool, work);
+  return store.db.transaction().execute(work);
 }

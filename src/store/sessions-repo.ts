@@ -6,7 +6,7 @@ export type SessionRow = SessionsTable;
 const SESSION_COLUMNS = allColumns<SessionRow>()([
   'id', 'integration_id', 'mode', 'token_hash', 'identifier', 'identity_id', 'verification_id', 'action', 'expires_at', 'revoked_at', 'created_at',
 ]);
-const insertSessionQuery = prepared<SessionRow>((db) => db.insertInto('sessions').values(slots<SessionRow>(SESSION_COLUMNS)));
+const insertSessionQuery = prepared<SessionRow>((db) => db.insertInto('sessions').values(slots<SessionRow>(SESSION_COLUMNS)), { deferrable: true });
 
 export async function insertSession(db: QueryRunner, row: SessionRow): Promise<void> {
   await insertSessionQuery(db, row);

@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
+import { PipelinedTransaction } from './pg-pipeline.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
+import { DirectTransaction } from './sqlite-driver.js';
 import type { Executor, Mode, VerificationsTable } from './tables.js';
 
 /**
@@ -26,7 +28,7 @@ interface ScopeArgs {
   mode: Mode;
 }
 
-const insertVerificationQuery = prepared<VerificationsTable>((db) => db.insertInto('verifications').values(slots<VerificationsTable>(VERIFICATION_COLUMNS)));
+const insertVerificationQuery = prepared<VerificationsTable>((db) => db.insertInto('verifications').values(slots<VerificationsTable>(VERIFICATION_COLUMNS)), { deferrable: true });
 
 export async function insertVerification(db: QueryRunner, row: VerificationRow): Promise<void> {
   await insertVerificationQuery(db, { ...row, canonical_identifier: canonicalIdentifier(row.identifier) });
@@ -99,10 +101,14 @@ export async function findLatestVerification(db: Executor, scope: Scope, identif
  * the earlier pending one" leaves exactly one pending verification under concurrency.
  */
 export async function lockIdentifier(trx: QueryRunner, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
-  if (!postgres || !('getExecutor' in trx)) return; // a direct transaction is the embedded store's
+  if (!postgres || trx instanceof DirectTransaction) return; // a direct transaction is the embedded store's
   const key = `${scope.integrationId}:${scope.mode}:${canonicalIdentifier(identifier)}`; // one lock for every spelling
-  await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+  // Sent with the statement after it: the lock is taken before that one runs, in the same round trip.
+  if (trx instanceof PipelinedTransaction) await trx.run(LOCK_SQL, [key], { deferred: true });
+  else await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
 }
+
+const LOCK_SQL = 'select pg_advisory_xact_lock(hashtextextended($1, 0))';
 
 const cancelPendingQuery = prepared<ScopeArgs & { canonical: string; now: number }, VerificationRow>((db) =>
   db

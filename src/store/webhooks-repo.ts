@@ -93,6 +93,7 @@ const insertDeliveryQuery = prepared<NewDelivery>((db) =>
     .insertInto('webhook_deliveries')
     .values(slots<NewDelivery>(['id', 'event_id', 'endpoint_id', 'integration_id', 'mode', 'event_type', 'status', 'attempts', 'next_attempt_at', 'created_at', 'updated_at']))
     .onConflict((oc) => oc.doNothing()),
+  { deferrable: true },
 );
 
 /**

@@ -1,0 +1,210 @@
+import { createRequire } from 'node:module';
+import type { Kysely, QueryResult } from 'kysely';
+import type pg from 'pg';
+
+// node-postgres's own value conversion (what it sends for a parameter) and literal quoting.
+const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as {
+  prepareValue(value: unknown): string | Buffer | null;
+  escapeLiteral(text: string): string;
+};
+
+/**
+ * A Postgres transaction that reaches the server in as few round trips as its reads allow.
+ *
+ * node-postgres sends one statement per round trip, and a transaction of BEGIN, a lock, a read, four
+ * INSERTs and COMMIT cost seven round trips in which the connection sat idle while holding its
+ * locks. Here statements are queued and sent together, as one multi-statement query:
+ * - `BEGIN` goes with the first statement sent, `COMMIT` with the last ones (a transaction that
+ *   only writes is one round trip; one that reads first is two);
+ * - a statement whose result the caller does not need (`deferred`: an INSERT, a lock) resolves at
+ *   once and is sent with the next statement that must answer, or with the COMMIT;
+ * - statements asked for in the same turn (e.g. under Promise.all) share a round trip.
+ * A multi-statement query takes no bind parameters, so values are written into the SQL as quoted
+ * literals, converted and quoted by node-postgres's own functions (the text it would have sent
+ * as the parameter, an untyped literal as a parameter is untyped). A deferred statement's failure
+ * is reported by the next statement sent and by the commit, which then rolls back: the transaction
+ * fails as a whole, as it would have with the statement run on its own.
+ */
+export class PipelinedTransaction {
+  #queue: Array<{ sql: string; settle?: { resolve(result: QueryResult<unknown>): void; reject(error: unknown): void } }> = [];
+  #begun = false;
+  #failure: unknown = undefined;
+  #failed = false;
+  #open = true;
+  #scheduled = false;
+
+  constructor(
+    /** The store's Kysely instance: prepared queries compile their SQL with it. */
+    readonly kysely: Kysely<never>,
+    private readonly client: pg.PoolClient,
+  ) {}
+
+  run<R>(sql: string, parameters: readonly unknown[], options: { deferred?: boolean } = {}): Promise<QueryResult<R>> {
+    if (!this.#open) return Promise.reject(new Error('the transaction is over'));
+    if (this.#failed) return Promise.reject(this.#failure);
+    const text = inlineParameters(sql, parameters);
+    if (options.deferred) {
+      this.#queue.push({ sql: text });
+      return Promise.resolve({ rows: [] });
+    }
+    return new Promise<QueryResult<R>>((resolve, reject) => {
+      this.#queue.push({ sql: text, settle: { resolve: resolve as (result: QueryResult<unknown>) => void, reject } });
+      if (this.#scheduled) return;
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        void this.#flush();
+      });
+    });
+  }
+
+  /** Sends what is queued with the COMMIT; throws (after a rollback) if anything in the transaction failed. */
+  async commit(): Promise<void> {
+    this.#open = false;
+    if (!this.#failed && !this.#begun && this.#queue.length === 0) return; // nothing was asked for
+    if (!this.#failed) {
+      this.#queue.push({ sql: 'COMMIT' });
+      await this.#flush();
+    }
+    if (this.#failed) {
+      await this.#rollback();
+      throw this.#failure;
+    }
+  }
+
+  /** Abandons the transaction: nothing queued is sent; what was sent is rolled back. */
+  async rollback(): Promise<void> {
+    this.#open = false;
+    this.#queue = [];
+    if (this.#begun) await this.#rollback();
+  }
+
+  async #rollback(): Promise<void> {
+    this.#begun = false;
+    await this.client.query('ROLLBACK');
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    if (this.#failed) {
+      for (const entry of batch) entry.settle?.reject(this.#failure);
+      return;
+    }
+    const statements = batch.map((entry) => entry.sql);
+    const offset = this.#begun ? 0 : 1;
+    if (!this.#begun) statements.unshift('BEGIN');
+    this.#begun = true;
+    try {
+      // Sent in order: node-postgres queues a client's queries, so a later flush follows this one.
+      const answer = (await this.client.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+      const results = Array.isArray(answer) ? answer : [answer];
+      batch.forEach((entry, i) => entry.settle?.resolve(toQueryResult(results[i + offset])));
+    } catch (error) {
+      this.#failed = true;
+      this.#failure = error;
+      for (const entry of batch) entry.settle?.reject(error);
+    }
+  }
+}
+
+function toQueryResult(result: pg.QueryResult | undefined): QueryResult<unknown> {
+  if (!result) return { rows: [] };
+  const { command, rowCount, rows } = result;
+  const affected = command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE';
+  return affected ? { numAffectedRows: BigInt(rowCount ?? 0), rows: rows ?? [] } : { rows: rows ?? [] };
+}
+
+/** `value` as a quoted SQL literal holding the text node-postgres would send for it as a parameter. */
+export function literal(value: unknown): string {
+  const prepared = pgUtils.prepareValue(value);
+  if (prepared === null) return 'NULL';
+  if (Buffer.isBuffer(prepared)) return `'\\x${prepared.toString('hex')}'::bytea`;
+  return pgUtils.escapeLiteral(prepared);
+}
+
+/**
+ * Replaces the `$n` placeholders of a statement compiled for Postgres with literals of its
+ * parameters. Quoted strings, quoted identifiers and comments are copied as they are.
+ */
+export function inlineParameters(sql: string, parameters: readonly unknown[]): string {
+  if (parameters.length === 0) return sql;
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"') {
+      const end = closingQuote(sql, i, c);
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end === -1 ? sql.length : end;
+      out += sql.slice(i, stop);
+      i = stop;
+    } else if (c === '$' && isDigit(sql.charCodeAt(i + 1))) {
+      let j = i + 1;
+      while (j < sql.length && isDigit(sql.charCodeAt(j))) j++;
+      const index = Number(sql.slice(i + 1, j)) - 1;
+      if (index < 0 || index >= parameters.length) throw new Error(`no parameter for $${index + 1}`);
+      out += literal(parameters[index]);
+      i = j;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/** The index just past the quote closing the one at `start` (a doubled quote is part of the text). */
+function closingQuote(sql: string, start: number, quote: string): number {
+  let i = start + 1;
+  for (;;) {
+    const next = sql.indexOf(quote, i);
+    if (next === -1) throw new Error('unterminated quoted text in a statement');
+    if (sql[next + 1] === quote) {
+      i = next + 2;
+      continue;
+    }
+    return next + 1;
+  }
+}
+
+/**
+ * Runs `work` in a pipelined transaction on a connection of `pool`; the promise settles once the
+ * transaction is committed (or rolled back, rethrowing what failed).
+ */
+export async function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Pool, work: (trx: PipelinedTransaction) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    const trx = new PipelinedTransaction(kysely, client);
+    let result: T;
+    try {
+      result = await work(trx);
+    } catch (error) {
+      await trx.rollback();
+      throw error;
+    }
+    await trx.commit();
+    return result;
+  } catch (error) {
+    // A connection whose ROLLBACK failed may still hold an open transaction: it is not reused.
+    broken = isConnectionError(error);
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  // SQLSTATE errors come from the server over a working connection; anything else (ECONNRESET, a timeout) may not.
+  return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
+}

@@ -1,0 +1,94 @@
+/**
+ * How many round trips to Postgres a send and a check cost on the hot path (a known integration, a
+ * webhook configured, Redis for limits): counted on node-postgres's client, so that a change that adds
+ * one back fails here. A round trip is one `client.query` call (a pipelined transaction sends several
+ * statements in one; see src/store/pg-pipeline.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
+import { hooks } from '../webhooks/support.js';
+import { createThrowawayDatabase, NEEDS_POSTGRES, NEEDS_REDIS, POSTGRES_URL, REDIS_URL } from '../helpers/stores.js';
+
+const skip = !POSTGRES_URL ? NEEDS_POSTGRES : !REDIS_URL ? NEEDS_REDIS : null;
+
+/** Every query sent by any node-postgres client while `work` runs, its statements (values elided) each. */
+async function roundTripsOf(work: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const config = args[0] as string | { text?: string };
+    const text = typeof config === 'string' ? config : (config.text ?? '');
+    seen.push(text.split(';\n').map((statement) => statement.replace(/'(?:[^']|'')*'/g, '?').replace(/\s+/g, ' ').slice(0, 60)).join('; '));
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    await work();
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+  return seen;
+}
+
+let phone = 5511987650000;
+const nextPhone = (): string => `+${phone++}`;
+
+describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let rt: TestRuntime;
+  let integration: TestIntegration;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await createThrowawayDatabase(POSTGRES_URL as string);
+    drop = db.drop;
+    rt = await startRuntime({
+      env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: randomBytes(32).toString('base64url'), OTPGATE_REDIS_URL: REDIS_URL as string, OTPGATE_WEBHOOK_ALLOW_INSECURE: '1' },
+    });
+    integration = await createIntegration(rt.app);
+    const hook = await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
+    expect(hook.statusCode, hook.body).toBe(200);
+    // Warm: the API key, the webhook endpoint and the policy are cached after a first send and check.
+    const first = nextPhone();
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
+    const code = await latestCode(rt, integration.testKey, first);
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await rt?.dispose();
+    await drop?.();
+  });
+
+  it('a send reaches Postgres in two round trips: BEGIN with the lock and the read of the pending one, then every write with the COMMIT', async () => {
+    const to = nextPhone();
+    const webhookDeliveries = async (): Promise<number> => ((await hooks(rt.app, integration.testKey).deliveries('?limit=100')).json() as { data: unknown[] }).data.length;
+    const before = await webhookDeliveries();
+    let sent: { statusCode: number; body: string } = { statusCode: 0, body: '' };
+    const trips = await roundTripsOf(async () => {
+      sent = await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to });
+    });
+    expect(sent.statusCode).toBe(201);
+    expect(trips, trips.join('\n')).toHaveLength(2);
+    expect(trips[0]).toMatch(/^BEGIN; select pg_advisory_xact_lock/);
+    expect(trips[1]).toMatch(/^insert into "verifications"/);
+    expect(trips[1]).toMatch(/COMMIT$/);
+    // Everything the send wrote is there: the verification, and its event's webhook delivery.
+    const { id } = JSON.parse(sent.body) as { id: string };
+    expect((await api(rt.app, integration.testKey).get(`/v1/verifications/${id}`)).statusCode).toBe(200);
+    expect(await webhookDeliveries()).toBe(before + 1);
+  });
+
+  it('a check of the right code reaches Postgres in three: the latest verification, the approval with its deliveries, then the event and the session with the COMMIT', async () => {
+    const to = nextPhone();
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
+    const code = await latestCode(rt, integration.testKey, to);
+    let status = 0;
+    const trips = await roundTripsOf(async () => {
+      status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+    });
+    expect(status).toBe(200);
+    expect(trips, trips.join('\n')).toHaveLength(3);
+    expect(trips[1]).toMatch(/^BEGIN; update "verifications" .*; select \* from "deliveries"/);
+    expect(trips[2]).toMatch(/insert into "events".*insert into "sessions".*COMMIT$/);
+  });
+});
