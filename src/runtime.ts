@@ -1,3 +1,6 @@
+import type { Kysely } from 'kysely';
+import { pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
+import type { Db, Tables } from './store/tables.js';
 import { setBillingCurrency } from './billing/currency.js';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -248,9 +251,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     notifyOutbox: () => backends.notifier.publish('outbox'),
     outbox: options.worker === false ? undefined : { claim: () => worker.claimForHandoff(), handoff: (row) => worker.handoff(row) },
   };
+  const pgPool = store.pgPool;
   const worker = new OutboxWorker({
     db: store.db,
     postgres: store.dialect === 'postgres',
+    ...(pgPool ? { pipelined: <T>(work: (db: Db) => Promise<T>) => pipelinedTransaction(store.db as unknown as Kysely<never>, pgPool, (trx) => work(pipelinedKysely<Tables>(trx))) } : {}),
     clock,
     random,
     logger,

@@ -33,6 +33,11 @@ const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000, 600_000];
 export interface OutboxWorkerOptions {
   db: Db;
   postgres: boolean;
+  /**
+   * Runs a batch's records in one transaction whose statements may run concurrently and share round
+   * trips (Postgres: pg-pipeline.ts); without it they run one after another in a Kysely transaction.
+   */
+  pipelined?: <T>(work: (db: Db) => Promise<T>) => Promise<T>;
   clock: Clock;
   random: Random;
   logger: Logger;
@@ -208,9 +213,18 @@ export class OutboxWorker {
     const batch = (async () => {
       const results = await Promise.all(rows.map(async (row) => ({ row, outcome: await this.run1(row) })));
       try {
-        await this.o.db.transaction().execute(async (trx) => {
-          for (const { row, outcome } of results) await this.record(trx, row, outcome);
-        });
+        if (this.o.pipelined) {
+          // Postgres: the messages are recorded side by side, so their statements share round trips.
+          await this.o.pipelined(async (db) => {
+            const settled = await Promise.allSettled(results.map(({ row, outcome }) => this.record(db, row, outcome)));
+            const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+            if (failed) throw failed.reason;
+          });
+        } else {
+          await this.o.db.transaction().execute(async (trx) => {
+            for (const { row, outcome } of results) await this.record(trx, row, outcome);
+          });
+        }
         for (const { outcome } of results) afterCommit(outcome);
       } catch (err) {
         // One bad write must not hold the whole batch hostage: record each on its own.

@@ -78,6 +78,10 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
     identifier = parsed.value.value;
   }
 
+  // The latest verification is read while the limits are asked (on Postgres + Redis: two servers at
+  // once instead of one after the other); a refusal leaves the read unused.
+  const latest = verification ? Promise.resolve(verification) : findLatestVerification(deps.store.db, tenant, identifier);
+  latest.catch(() => {}); // awaited below, unless a limit refuses first
   const locked = await checkNotLocked(deps, tenant, identifier);
   if (!locked.ok) return locked;
   const key = identifierKey(tenant, identifier);
@@ -85,7 +89,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   if (!limit.ok) {
     return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, limit.msBeforeNext));
   }
-  verification ??= await findLatestVerification(deps.store.db, tenant, identifier);
+  verification = await latest;
 
   const now = deps.clock.now();
   if (!verification) return fail(problem('not-found', 'No pending verification for this identifier.'));
@@ -102,8 +106,11 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   if (!slot.ok) return slot;
 
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
-    await deps.limits.releaseFailure(key, rule);
-    return approve(deps, tenant, verification, now, claim);
+    // Given back while the approval is written; the approval's reset of the budget waits for it (a
+    // give-back after the reset would leave the budget one failure larger).
+    const released = deps.limits.releaseFailure(key, rule);
+    released.catch(() => {}); // awaited in approve
+    return approve(deps, tenant, verification, now, claim, released);
   }
 
   // The wrong code was compared: it keeps its failure, and the last one locks, even when it lost a race.
@@ -156,7 +163,7 @@ async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, ru
   }
 }
 
-async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
+async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined, released: Promise<void>): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const sessionId = newId('ses', deps.random); // also the access token's `sid`
@@ -196,6 +203,7 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: null };
       });
+  await released;
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   await deps.limits.resetFailures(identifierKey(tenant, v.identifier));

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Kysely, QueryResult } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
 import type pg from 'pg';
 
 // node-postgres's own value conversion (what it sends for a parameter) and literal quoting.
@@ -207,4 +207,38 @@ function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   // SQLSTATE errors come from the server over a working connection; anything else (ECONNRESET, a timeout) may not.
   return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
+}
+
+/**
+ * A Kysely instance whose every query runs in `trx` (no transaction of its own: it is inside one).
+ * Unlike a Kysely transaction, which runs one query at a time, it lets callers run queries
+ * concurrently, so independent work (the outbox worker recording a batch of messages) shares round
+ * trips: the first statements of every message go together, then the second ones, and so on.
+ */
+export function pipelinedKysely<DB>(trx: PipelinedTransaction): Kysely<DB> {
+  const connection: DatabaseConnection = {
+    executeQuery: <R>(compiled: CompiledQuery) => trx.run<R>(compiled.sql, compiled.parameters),
+    // eslint-disable-next-line require-yield -- never streams
+    async *streamQuery() {
+      throw new Error('a pipelined transaction does not stream');
+    },
+  };
+  const refuse = (): Promise<never> => Promise.reject(new Error('already inside a pipelined transaction'));
+  const driver: Driver = {
+    init: async () => {},
+    acquireConnection: async () => connection,
+    beginTransaction: refuse,
+    commitTransaction: refuse,
+    rollbackTransaction: refuse,
+    releaseConnection: async () => {},
+    destroy: async () => {},
+  };
+  return new Kysely<DB>({
+    dialect: {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => driver,
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    },
+  });
 }

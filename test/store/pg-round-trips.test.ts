@@ -91,4 +91,17 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     expect(trips[1]).toMatch(/^BEGIN; update "verifications" .*; select \* from "deliveries"/);
     expect(trips[2]).toMatch(/insert into "events".*insert into "sessions".*COMMIT$/);
   });
+
+  it('the outbox worker records a batch of messages side by side: one round trip carries every capture of the batch', async () => {
+    const numbers = Array.from({ length: 20 }, nextPhone);
+    for (const to of numbers) expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
+    const trips = await roundTripsOf(() => rt.worker.drain());
+    const captures = trips.filter((trip) => trip.includes('insert into "sandbox_messages"'));
+    expect(captures, trips.join('\n')).toHaveLength(1);
+    expect(captures[0]!.split('insert into "sandbox_messages"')).toHaveLength(numbers.length + 1);
+    // Recording the batch (captures, deliveries, events, outbox) took a few round trips, not a few per message.
+    const recording = trips.filter((trip) => /insert into "sandbox_messages"|update "deliveries"|insert into "events"|update "outbox" set "status"/.test(trip));
+    expect(recording.length).toBeLessThanOrEqual(6);
+    for (const to of numbers) expect(await latestCode(rt, integration.testKey, to)).toMatch(/^\d+$/);
+  });
 });
