@@ -27,7 +27,7 @@ import { phases, warmUpLoads } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
-import { startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
+import { startOtpgateWorker, startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const MAX_FAILED_RATIO = 0.01;
 
@@ -78,12 +78,19 @@ async function startServers(ctx) {
     const count = ctx.options.processes;
     ctx.otpgates = [];
     // One after the other: the first migrates the new database, the next ones find it ready.
+    const separateWorker = ctx.options.worker === 'process';
     for (let i = 1; i <= count; i++) {
       const name = count === 1 ? 'otpgate' : `otpgate-${i}`;
-      ctx.log(`starting ${name} (store: ${ctx.options.store}${providers.size ? `, live provider: ${[...providers].join(', ')} (fake)` : ''})`);
-      const server = await startOtpgate(env, { name });
+      ctx.log(`starting ${name} (store: ${ctx.options.store}${separateWorker ? ', --no-worker' : ''}${providers.size ? `, live provider: ${[...providers].join(', ')} (fake)` : ''})`);
+      const server = await startOtpgate(env, { name, serveArgs: separateWorker ? ['--no-worker'] : [] });
       ctx.otpgates.push(server);
+      ctx.otpgateCpuProcesses.push(server);
       ctx.servers[i === 1 ? 'otpgate' : name] = server;
+    }
+    if (separateWorker) {
+      ctx.log('starting otpgate worker (outbox and webhooks, no HTTP)');
+      ctx.otpgateWorker = await startOtpgateWorker(env);
+      ctx.otpgateCpuProcesses.push(ctx.otpgateWorker);
     }
     ctx.apiKey = await createBenchIntegration(ctx.servers.otpgate);
     if (providers.size) ctx.liveApiKey = await createBenchIntegration(ctx.servers.otpgate, { name: 'bench-live', policy: LIVE_BENCH_POLICY, mode: 'live' });
@@ -170,6 +177,7 @@ async function main() {
     log: options.json ? () => {} : (line) => process.stderr.write(`${line}\n`),
     servers: {},
     otpgates: [],
+    otpgateCpuProcesses: [], // the serve processes, and `otpgate worker` when it runs apart
     notes: [],
     problems: [],
     details: {}, // phase name -> lines for the report
@@ -194,9 +202,9 @@ async function main() {
     ctx.log(`${phase.name}: ${phase.description}`);
     await phase.before?.(ctx);
     const webhooksBefore = ctx.servers.receiver ? await ctx.servers.receiver.counts() : null;
-    const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgates) : null;
+    const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses) : null;
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
-    if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgates) - cpuBefore);
+    if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgateCpuProcesses) - cpuBefore);
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
     row.result = result;

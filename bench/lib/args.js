@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>]
+export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>] [--worker inline|process]
                          [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
@@ -10,6 +10,10 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
                       postgres://postgres@127.0.0.1:5432/postgres, dropped at the end) plus Redis
                       (OTPGATE_BENCH_REDIS_URL, default redis://127.0.0.1:6379)
   --processes <n>     otpgate serve processes sharing the store (default 1; more needs --store postgres)
+  --worker <where>    inline: each serve process runs the outbox worker and the webhook dispatcher;
+                      process: the serve processes run with --no-worker and one \`otpgate worker\` process
+                      delivers (its CPU counts as otpgate's). Default: process with --store postgres and
+                      --processes 2 or more, else inline; process needs --store postgres
   --whatsapp-latency <ms>
                       the fake WhatsApp Cloud API of the live phase answers each send this late
                       (default 0: only the local round trip; Meta's real API takes a few hundred ms)
@@ -54,6 +58,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       connections: { type: 'string', default: '50' },
       store: { type: 'string', default: 'sqlite' },
       processes: { type: 'string', default: '1' },
+      worker: { type: 'string' },
       'whatsapp-latency': { type: 'string', default: '0' },
       webhook: { type: 'string', default: '*' },
       warmup: { type: 'string', default: '3' },
@@ -68,12 +73,16 @@ export function parseOptions(argv = process.argv.slice(2)) {
   if (processes > 1 && values.store !== 'postgres') {
     throw new Error(`--processes ${processes} needs --store postgres: an embedded SQLite store belongs to one process`);
   }
+  const worker = values.worker ?? (values.store === 'postgres' && processes > 1 ? 'process' : 'inline');
+  if (worker !== 'inline' && worker !== 'process') throw new Error(`--worker must be inline or process, got "${worker}"`);
+  if (worker === 'process' && values.store !== 'postgres') throw new Error('--worker process needs --store postgres: the embedded store belongs to one process');
   if (connections < processes) throw new Error(`--connections (${connections}) must be at least --processes (${processes}): each process gets its share`);
   return {
     duration: positiveInt('duration', values.duration),
     connections,
     store: values.store,
     processes,
+    worker,
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
     webhookEvents: webhookEvents(values.webhook),
     warmup: nonNegativeInt('warmup', values.warmup),

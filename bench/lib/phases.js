@@ -13,7 +13,8 @@
 //                      process; their figures are merged by runLoads); `label` names each target
 //   after(ctx, result) optional: runs once the load is done (e.g. to prepare the next phase); may set
 //                      ctx.details[name] (a line for the report) and ctx.figures[name] (JSON keys)
-// ctx: { options, log, servers: { bare, otpgate, whatsapp, ... }, otpgates: [process 1, ...], apiKey,
+// ctx: { options, log, servers: { bare, otpgate, whatsapp, ... }, otpgates: [process 1, ...],
+//   otpgateCpuProcesses: [the otpgates, and `otpgate worker` when it runs apart], apiKey,
 //        liveApiKey, notes[], problems[], details{}, figures{}, ...state between phases }.
 //        servers.otpgate is process 1 (it made the integrations).
 // With several otpgate processes the connections are split between them, counters are shared so
@@ -154,7 +155,7 @@ export const phases = [
     versus: { phase: 'request', floor: 0.8 },
     async before(ctx) {
       ctx.whatsappBefore = await ctx.servers.whatsapp.counts();
-      ctx.liveCpuBefore = serversCpuMs(ctx.otpgates);
+      ctx.liveCpuBefore = serversCpuMs(ctx.otpgateCpuProcesses);
     },
     load(ctx) {
       let next = LIVE_NUMBERS_FROM;
@@ -295,7 +296,7 @@ async function drainLive(ctx, result) {
   const duplicates = counts.duplicates - before.duplicates;
   const rejected = counts.rejected - before.rejected;
   // otpgate's CPU from the start of the load to the last delivery: what a live send costs in all.
-  const cpuAfter = serversCpuMs(ctx.otpgates);
+  const cpuAfter = serversCpuMs(ctx.otpgateCpuProcesses);
   const cpuPerSend = cpuAfter === null || ctx.liveCpuBefore === null ? null : (cpuAfter - ctx.liveCpuBefore) / Math.max(1, delivered(counts));
   const fraud = await metricTotals(ctx, 'otpgate_fraud_guard_total', 'rule');
   const failures = await metricTotals(ctx, 'otpgate_provider_failures_total', 'reason');

@@ -29,12 +29,12 @@ export function describeStore(store) {
 }
 
 /**
- * The one-line JSON: store and processes, then <phase>_rps, <phase>_p99_ms, <phase>_ratio (phases
+ * The one-line JSON: store, processes and worker (inline or process), then <phase>_rps, <phase>_p99_ms, <phase>_ratio (phases
  * with a floor against the baseline or another phase), <phase>_<other>_ratio (e.g. live_request_ratio)
  * and the phases' extra figures (`figures`: phase name -> { key: value }).
  */
-export function toJson(judged, { store, processes }, figures = {}) {
-  const out = { store, processes };
+export function toJson(judged, { store, processes, worker }, figures = {}) {
+  const out = { store, processes, worker };
   for (const { phase, result } of judged) out[`${phase.name}_rps`] = round(result?.rps, 1);
   for (const { phase, result } of judged) out[`${phase.name}_p99_ms`] = round(result?.p99, 2);
   for (const { phase, ratio } of judged) if (phase.floor !== undefined || phase.versus) out[`${phase.name}_ratio`] = round(ratio, 3);
@@ -65,7 +65,7 @@ export function toText(judged, { options, notes, problems, details = {} }) {
       `${result.unexpected}/${result.errors}`,
     ];
   });
-  const processes = `${options.processes} otpgate process${options.processes === 1 ? '' : 'es'}`;
+  const processes = `${options.processes} otpgate serve process${options.processes === 1 ? '' : 'es'}${options.worker === 'process' ? ' (--no-worker) + 1 otpgate worker' : ''}`;
   const out = [
     `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase, webhook: ${options.webhookEvents ? options.webhookEvents.join(', ') : 'none'}`,
     '',

@@ -151,7 +151,7 @@ async function pollRedisReady(url, isCancelled, patienceMs = 10_000) {
  * `nodeArgs` go to node before the script (e.g. --cpu-prof).
  * Returns { name, url, adminToken, dataDir, child, stop }.
  */
-export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs = [] } = {}) {
+export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs = [], serveArgs = [] } = {}) {
   if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
   trackTempDir(dataDir);
@@ -169,11 +169,35 @@ export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs =
     OTPGATE_SANDBOX_SMTP_PORT: String(await freePort()),
     ...extraEnv,
   };
-  const child = spawnNode(name, [...nodeArgs, OTPGATE_CLI, 'serve'], { env, cwd: ROOT });
+  const child = spawnNode(name, [...nodeArgs, OTPGATE_CLI, 'serve', ...serveArgs], { env, cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
   await untilReady(child, name, async (isCancelled) => {
     await pollHealthy(`${url}/healthz`, isCancelled);
     if (env.OTPGATE_REDIS_URL) await pollRedisReady(url, isCancelled);
   });
   return { name, url, adminToken, dataDir, child, stop: () => stopChild(child) };
+}
+
+/**
+ * `otpgate worker` (the outbox worker and the webhook dispatcher, no HTTP server) on the store of
+ * `extraEnv`; resolves once it says it runs. Returns { name, child, stop }.
+ */
+export async function startOtpgateWorker(extraEnv, { name = 'otpgate-worker' } = {}) {
+  if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
+  const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
+  trackTempDir(dataDir);
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !variable.startsWith('OTPGATE_')));
+  const env = { ...inherited, OTPGATE_DATA_DIR: dataDir, OTPGATE_LOG_LEVEL: 'warn', OTPGATE_SANDBOX_SMTP_PORT: 'off', ...extraEnv };
+  const child = spawnNode(name, [OTPGATE_CLI, 'worker'], { env, cwd: ROOT });
+  await untilReady(child, name, () => new Promise((resolve) => {
+    let printed = '';
+    const onData = (chunk) => {
+      printed += chunk.toString();
+      if (!/otpgate worker \S+ running/.test(printed)) return;
+      child.stdout.off('data', onData);
+      resolve();
+    };
+    child.stdout.on('data', onData);
+  }));
+  return { name, child, stop: () => stopChild(child) };
 }
