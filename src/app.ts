@@ -6,7 +6,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { PromMetrics } from './http/metrics.js';
-import { ApiKeyCache, adminAuth, integrationAuth } from './http/plugins/auth.js';
+import { ApiKeyCache, integrationAuth } from './http/plugins/auth.js';
+import { OperatorSessions, SESSION_COOKIE, operatorAuth, registerOperatorCredentials } from './http/plugins/operator-session.js';
+import { dashboardRoutes } from './http/routes/dashboard.js';
+import { adminIntegrationDataRoutes } from './http/routes/admin/integration-data.js';
+import { adminSigningKeyRoutes } from './http/routes/admin/signing-keys.js';
+import { adminVerificationLogRoutes } from './http/routes/admin/verification-log.js';
 import { answerClientError, frameworkErrorProblem, registerErrorHandling } from './http/plugins/error-handler.js';
 import { registerIdempotency } from './http/plugins/idempotency.js';
 import { adminResources, integrationResources } from './http/plugins/idempotency-resources.js';
@@ -42,7 +47,7 @@ import type { Notifier } from './pubsub.js';
 import type { ServiceDeps } from './services/context.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer' | 'idempotencyLeaseMs'> & Partial<Pick<Config, 'apiKeyCacheMs'>>;
+  config: Pick<Config, 'bodyLimit' | 'whatsapp' | 'twilio' | 'publicUrl' | 'webhookAllowInsecure' | 'httpServer' | 'idempotencyLeaseMs'> & Partial<Pick<Config, 'apiKeyCacheMs' | 'dashboard'>>;
   services: ServiceDeps;
   metrics: PromMetrics;
   adminToken: string;
@@ -59,6 +64,9 @@ export interface AppDeps {
   /** Outgoing webhooks: the dispatcher's wake-up, what to do when an endpoint changes, and the attempt timeout. */
   webhooks?: { poke: () => void; changed: (scope: Scope) => void; timeoutMs: number; lookup?: HostLookup; connectLookup?: HostLookup };
 }
+
+/** The operator console's defaults when the caller's config has none (tests that build the app by hand). */
+const DASHBOARD_DEFAULTS: Config['dashboard'] = { sessionIdleMs: 30 * 60_000, sessionMaxMs: 12 * 3_600_000, signInAttempts: 5, signInWindowMs: 300_000, livePollMs: 1_000 };
 
 /** The integrator and operator APIs (not /healthz, /docs, /.well-known). */
 const API_PATH = /^\/(?:v1|admin)(?:[/?#]|$)/;
@@ -152,6 +160,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(providerRoutes({ config: deps.config, services: deps.services, ...(deps.observer ? { observer: deps.observer } : {}), ...(deps.integrationProviders ? { secrets: deps.integrationProviders } : {}) }));
   await app.register(inboundSmsRoutes({ config: deps.config, services: deps.services }));
 
+  const { store, clock, random, serverSecret } = deps.services;
+  const webhookDeps = {
+    db: store.db,
+    clock,
+    random,
+    serverSecret,
+    allowInsecure: deps.config.webhookAllowInsecure,
+    timeoutMs: deps.webhooks?.timeoutMs ?? 10_000,
+    changed: deps.webhooks?.changed ?? (() => {}),
+    poke: deps.webhooks?.poke ?? (() => {}),
+    ...(deps.webhooks?.lookup ? { lookup: deps.webhooks.lookup } : {}),
+    ...(deps.webhooks?.connectLookup ? { connectLookup: deps.webhooks.connectLookup } : {}),
+  };
+
   const keyCache = new ApiKeyCache(deps.config.apiKeyCacheMs);
   deps.notifier.subscribe('keys', () => keyCache.clear());
   await app.register(async (v1) => {
@@ -166,25 +188,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await v1.register(identityRoutes(deps.services));
     await v1.register(tokenRoutes(deps.services));
     await v1.register(billingRoutes(deps.services));
-    const { store, clock, random, serverSecret } = deps.services;
-    await v1.register(
-      webhookRoutes({
-        db: store.db,
-        clock,
-        random,
-        serverSecret,
-        allowInsecure: deps.config.webhookAllowInsecure,
-        timeoutMs: deps.webhooks?.timeoutMs ?? 10_000,
-        changed: deps.webhooks?.changed ?? (() => {}),
-        poke: deps.webhooks?.poke ?? (() => {}),
-        ...(deps.webhooks?.lookup ? { lookup: deps.webhooks.lookup } : {}),
-        ...(deps.webhooks?.connectLookup ? { connectLookup: deps.webhooks.connectLookup } : {}),
-      }),
-    );
+    await v1.register(webhookRoutes(webhookDeps));
   });
 
+  // The operator console (/dashboard): its session cookie and CSRF token are an operator credential too.
+  const consoleSettings = deps.config.dashboard ?? DASHBOARD_DEFAULTS;
+  const sessions = new OperatorSessions({
+    serverSecret: deps.services.serverSecret,
+    adminToken: deps.adminToken,
+    idleMs: consoleSettings.sessionIdleMs,
+    maxMs: consoleSettings.sessionMaxMs,
+    secure: deps.config.publicUrl?.startsWith('https:') ?? false,
+    now: () => Date.now(),
+    notifier: deps.notifier,
+  });
+  await app.register(dashboardRoutes({ sessions, signInAttempts: consoleSettings.signInAttempts, signInWindowMs: consoleSettings.signInWindowMs }));
+
   await app.register(async (admin) => {
-    admin.addHook('onRequest', adminAuth(deps.adminToken));
+    await registerOperatorCredentials(admin, sessions);
+    admin.addHook('onRequest', operatorAuth(admin, sessions));
     const adminDeps = { db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random, serverSecret: deps.services.serverSecret };
     registerIdempotency(admin, { ...deps.services, leaseMs: deps.config.idempotencyLeaseMs, resources: adminResources(adminDeps) });
     // Every operator write may revoke a key or change a policy: forget cached keys at once.
@@ -200,6 +222,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await admin.register(adminBillingRoutes({ db: deps.services.store.db, clock: deps.services.clock, random: deps.services.random }));
     await admin.register(adminStatsRoutes({ db: deps.services.store.db, clock: deps.services.clock }));
     await admin.register(adminSandboxNumberRoutes({ db: deps.services.store.db, clock: deps.services.clock }));
+    await admin.register(adminIntegrationDataRoutes(deps.services, webhookDeps));
+    await admin.register(
+      adminVerificationLogRoutes(deps.services, {
+        livePollMs: consoleSettings.livePollMs,
+        stillSignedIn: (request) => request.operatorSession === undefined || sessions.read(request.cookies[SESSION_COOKIE]) !== null,
+      }),
+    );
+    await admin.register(
+      adminSigningKeyRoutes({ db: deps.services.store.db, clock: deps.services.clock, signingKeys: deps.services.signingKeys, metrics: deps.metrics, providers: deps.providers ?? (() => []) }),
+    );
   });
 
   return app;

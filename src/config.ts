@@ -71,6 +71,21 @@ export interface Config {
    * USD). Amounts are not converted: change it only on a store with no balances (docs/billing.md).
    */
   readonly billingCurrency: string;
+  /** The operator console at /dashboard (docs/dashboard.md). */
+  readonly dashboard: DashboardTunables;
+}
+
+export interface DashboardTunables {
+  /** A console session ends after this long without a request (OTPGATE_DASHBOARD_SESSION_IDLE_MS, default 1,800,000: 30 min; 60,000–86,400,000). */
+  readonly sessionIdleMs: number;
+  /** A console session ends this long after sign-in, however active (OTPGATE_DASHBOARD_SESSION_MAX_MS, default 43,200,000: 12 h; 60,000–604,800,000). */
+  readonly sessionMaxMs: number;
+  /** Wrong admin tokens one client address may try at sign-in per window before 429 (OTPGATE_DASHBOARD_SIGNIN_ATTEMPTS, default 5; 1–1,000). */
+  readonly signInAttempts: number;
+  /** That window (OTPGATE_DASHBOARD_SIGNIN_WINDOW_MS, default 300,000: 5 min; 1,000–86,400,000). */
+  readonly signInWindowMs: number;
+  /** How often the console's live streams look for new events (OTPGATE_DASHBOARD_LIVE_POLL_MS, default 1,000; 100–60,000). */
+  readonly livePollMs: number;
 }
 
 export interface SandboxInboxTunables {
@@ -348,6 +363,13 @@ export function loadConfig(env: Env = process.env): Config {
       sweepIntervalMs: integer(env, 'OTPGATE_SANDBOX_INBOX_SWEEP_INTERVAL_MS', 15_000, 100, 60_000),
     }),
     billingCurrency: currency(env, 'OTPGATE_BILLING_CURRENCY', 'USD'),
+    dashboard: Object.freeze({
+      sessionIdleMs: integer(env, 'OTPGATE_DASHBOARD_SESSION_IDLE_MS', 30 * 60_000, 60_000, 86_400_000),
+      sessionMaxMs: integer(env, 'OTPGATE_DASHBOARD_SESSION_MAX_MS', 12 * 3_600_000, 60_000, 7 * 86_400_000),
+      signInAttempts: integer(env, 'OTPGATE_DASHBOARD_SIGNIN_ATTEMPTS', 5, 1, 1_000),
+      signInWindowMs: integer(env, 'OTPGATE_DASHBOARD_SIGNIN_WINDOW_MS', 300_000, 1_000, 86_400_000),
+      livePollMs: integer(env, 'OTPGATE_DASHBOARD_LIVE_POLL_MS', 1_000, 100, 60_000),
+    }),
   };
   return Object.freeze(config);
 }

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 
 /** Topics processes tell each other about. */
 /** `inbox` carries the id of a sandbox inbox that changed: long-poll waiters of every process wake. */
-export type Topic = 'outbox' | 'keys' | 'webhooks' | 'inbox';
+/** `console-session` carries `<session id> <until ms>`: a console session signed out (http/plugins/operator-session.ts). */
+export type Topic = 'outbox' | 'keys' | 'webhooks' | 'inbox' | 'console-session';
 
 /**
  * Fire-and-forget notices between processes: "the outbox has work" (wakes idle workers at once

@@ -15,6 +15,7 @@ export const PROBLEM_TYPES = {
   'forbidden-country': { status: 403, title: 'The destination country is not allowed' },
   'fraud-suspected': { status: 403, title: 'The request looks fraudulent' },
   'test-mode-only': { status: 403, title: 'This endpoint is only available in test mode' },
+  'csrf-failed': { status: 403, title: 'The CSRF token is missing or not valid for this session' },
   'not-found': { status: 404, title: 'Not found' },
   conflict: { status: 409, title: 'Conflict' },
   'invalid-state': { status: 409, title: 'The resource is not in a state that allows this' },

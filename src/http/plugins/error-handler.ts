@@ -64,6 +64,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
         return sendProblem(reply, validationProblem('Request bodies must be JSON (Content-Type: application/json).', { '(body)': ['unsupported_media_type'] }));
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return sendProblem(reply, validationProblem('The Content-Length does not match the body.', { '(body)': ['invalid_length'] }));
+      // @fastify/csrf-protection (the operator console's session): a state change without its token.
+      case 'FST_CSRF_MISSING_SECRET':
+      case 'FST_CSRF_INVALID_TOKEN':
+        return sendProblem(reply, problem('csrf-failed', 'A signed-in console request that changes state needs the X-CSRF-Token header of its session.'));
     }
     if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.statusCode === 400) {
       return sendProblem(reply, validationProblem('The request body is not valid JSON.', { '(body)': ['invalid_json'] }));

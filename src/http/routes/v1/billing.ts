@@ -21,7 +21,7 @@ export const PriceSchema = Type.Object({
 });
 export const PricingSchema = Type.Object({ data: Type.Array(PriceSchema) });
 
-const BalanceSchema = Type.Object({
+export const BalanceSchema = Type.Object({
   balance: Money('The prepaid balance of the integration (shared by its test and live keys)'),
   currency: Type.String(),
   billing_enabled: Type.Boolean({ description: "The policy's billing.enabled: live sends are charged." }),

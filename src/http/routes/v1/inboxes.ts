@@ -38,8 +38,8 @@ const summaryFields = {
   created_at: Type.String(),
   updated_at: Type.String(),
 };
-const InboxSummarySchema = Type.Object(summaryFields);
-const InboxSchema = Type.Object({
+export const InboxSummarySchema = Type.Object(summaryFields);
+export const InboxSchema = Type.Object({
   ...summaryFields,
   otps: Type.Array(Type.Object({ code: Type.String(), received_at: Type.String() }), { description: 'Every code, oldest first' }),
   messages: Type.Array(

@@ -6,7 +6,7 @@ import { tenantOf } from '../../plugins/auth.js';
 import { sendResult } from '../../problem-reply.js';
 import { ListQuery, NullableString, errorResponses } from '../../schemas.js';
 
-const MessageSchema = Type.Object({
+export const MessageSchema = Type.Object({
   id: Type.String(),
   to: Type.String(),
   channel: Type.String(),

@@ -18,7 +18,7 @@ const NullableInteger = Type.Unsafe<number | null>({ type: ['integer', 'null'] }
 
 const EventName = StringEnum(['*', ...WEBHOOK_EVENT_TYPES] as const, { description: 'An event type, or * for all.' });
 
-const WebhookSchema = Type.Object({
+export const WebhookSchema = Type.Object({
   url: Type.String(),
   events: Type.Array(Type.String()),
   is_active: Type.Boolean(),
@@ -27,12 +27,12 @@ const WebhookSchema = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
 });
-const WebhookWithSecretSchema = Type.Object({
+export const WebhookWithSecretSchema = Type.Object({
   ...WebhookSchema.properties,
   secret: Type.Optional(Type.String({ description: 'Only in the answer of the PATCH that set it (generated, or the one given).' })),
 });
 
-const PatchBody = Type.Object(
+export const PatchBody = Type.Object(
   {
     url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'An https URL that resolves to public addresses only (required to create).' })),
     events: Type.Optional(Type.Array(EventName, { minItems: 1, maxItems: 32, description: 'Event types to send (default ["*"]).' })),
@@ -42,7 +42,7 @@ const PatchBody = Type.Object(
   closed,
 );
 
-const DeliverySchema = Type.Object({
+export const DeliverySchema = Type.Object({
   id: Type.String(),
   event_id: Type.String(),
   event_type: Type.String(),
@@ -60,7 +60,7 @@ const DeliverySchema = Type.Object({
 
 const DeliveryParams = Type.Object({ id: Type.String({ pattern: '^whd_[0-9A-Za-z]{1,64}$' }) }, closed);
 
-const TestSchema = Type.Object({
+export const TestSchema = Type.Object({
   event_id: Type.String(),
   delivered: Type.Boolean(),
   status: NullableInteger,
