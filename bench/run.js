@@ -25,7 +25,7 @@ import { runLoads } from './lib/load.js';
 import { configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { phases, warmUpLoads } from './lib/phases.js';
 import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
-import { cleanup, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
+import { cleanup, commandsCpuMs, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startOtpgateWorker, startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
@@ -159,6 +159,25 @@ function noteServerCpu(ctx, phase, result, cpuMs) {
   ctx.figures[phase.name] = { ...ctx.figures[phase.name], [`${phase.name}_otpgate_cpu_ms_per_response`]: Number(perResponse.toFixed(3)) };
 }
 
+/** The servers of the Postgres store, by command name: what they spent is reported per response. */
+const STORE_COMMANDS = [
+  ['postgres', ['postgres']],
+  ['redis', ['redis-server']],
+];
+
+/**
+ * What Postgres (every backend) and Redis spent per response during a phase's load: the figures the
+ * scale-out model of bench/README.md starts from; <phase>_postgres_cpu_ms_per_response and
+ * <phase>_redis_cpu_ms_per_response. Includes whatever else those servers did meanwhile.
+ */
+function noteStoreCpu(ctx, phase, result, cpuMs) {
+  if (!result.responses || cpuMs.some((ms) => ms === null || Number.isNaN(ms))) return;
+  const perResponse = cpuMs.map((ms) => ms / result.responses);
+  (ctx.details[phase.name] ??= []).push(`store CPU during the load: Postgres ${perResponse[0].toFixed(3)} ms, Redis ${perResponse[1].toFixed(3)} ms per response`);
+  const figures = Object.fromEntries(STORE_COMMANDS.map(([name], i) => [`${phase.name}_${name}_cpu_ms_per_response`, Number(perResponse[i].toFixed(3))]));
+  ctx.figures[phase.name] = { ...ctx.figures[phase.name], ...figures };
+}
+
 function describeFailures(phase, result) {
   const share = (result.failedRatio * 100).toFixed(2);
   const samples = result.samples.map(({ status, body, label }) => `\n    ${label ? `${label}: ` : ''}${status}: ${body}`).join('');
@@ -203,8 +222,10 @@ async function main() {
     await phase.before?.(ctx);
     const webhooksBefore = ctx.servers.receiver ? await ctx.servers.receiver.counts() : null;
     const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses) : null;
+    const storesBefore = phase.server === 'otpgate' && options.store === 'postgres' ? STORE_COMMANDS.map(([, names]) => commandsCpuMs(names)) : null;
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
     if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgateCpuProcesses) - cpuBefore);
+    if (storesBefore) noteStoreCpu(ctx, phase, result, STORE_COMMANDS.map(([, names], i) => commandsCpuMs(names) - storesBefore[i]));
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));
     row.result = result;

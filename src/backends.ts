@@ -38,9 +38,10 @@ function redisClient(url: string, logger: Logger, role: string, connectTimeout: 
   const subscriber = role === 'subscriber';
   // The subscriber queues its SUBSCRIBEs until connected; it must skip ioredis's ready check (an INFO,
   // which a connection in subscriber mode refuses, failing the subscription at random).
-  // Auto-pipelining: commands issued in the same turn of the event loop (a limiter's MULTI … EXEC, the
-  // reads of concurrent requests) leave in one socket write, which costs more than Redis's work here.
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout, enableAutoPipelining: !subscriber });
+  // No auto-pipelining: with it, 50 concurrent checks of one code left the lockout budget overcounted
+  // (test/routes/lockout-concurrency.test.ts on Postgres + Redis, 2 runs of 3), through
+  // rate-limiter-flexible's MULTI and Lua calls.
+  const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout });
   let lastWarn = 0;
   client.on('error', (err: Error) => {
     if (Date.now() - lastWarn > 10_000) logger.warn({ err: err.message, role }, 'redis: connection problem; degrading to the database');

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import { pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
+import { batchedOpenInboxes } from './store/inboxes-repo.js';
+import { preparedTransaction } from './store/prepared.js';
 import type { Db, Tables } from './store/tables.js';
 import { setBillingCurrency } from './billing/currency.js';
 import pino, { type Logger } from 'pino';
@@ -273,7 +275,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         postgres,
         keptReceipts,
         serverSecret,
-        sandbox: new SandboxChannel(clock, random, { ...inboxes, db: store.db }),
+        sandbox: new SandboxChannel(clock, random, { ...inboxes, db: postgres ? batchedOpenInboxes(store.db) : store.db }),
         live: (integrationId, channel) => integrationProviders.adapter(integrationId, channel),
         customisation: (integrationId) => integrationProviders.customisation(integrationId),
         onSend: (channel, mode, outcome) => metrics.delivered(channel, mode, outcome.ok ? outcome.status : 'failed'),
@@ -293,6 +295,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     ...(options.webhookConnectLookup ? { connectLookup: options.webhookConnectLookup } : {}),
     tunables: config.webhooks,
     onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
+    transact: (work) => preparedTransaction(store, work),
   });
   configureFanOut({ cacheMs: config.webhooks.endpointCacheMs });
   backends.notifier.subscribe('webhooks', () => {

@@ -1,7 +1,7 @@
 // Child processes, temporary files and other resources (a throwaway database) the benchmark owns,
 // and their cleanup on every way out (normal end, thrown error, SIGINT/SIGTERM, process.exit).
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -176,4 +176,32 @@ export function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * CPU ms used so far by every process of this machine whose command is one of `names` (e.g. the
+ * Postgres server and its backends, redis-server), added up; null without /proc. Backends that
+ * exited between two readings take their time with them, so compare readings of one phase only.
+ */
+export function commandsCpuMs(names) {
+  let entries;
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  let total = 0;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!names.includes(command)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }

@@ -1,7 +1,7 @@
 import { unseal } from '../domain/codes.js';
 import type { Channel } from '../domain/policy.js';
 import { effectiveStatus } from '../domain/verification.js';
-import { loadDeliveryForSend, markFailed, markSent, noteRetry, type DeliveryForSend } from '../store/deliveries-repo.js';
+import { batchedDeliveriesForSend, loadDeliveryForSend, markFailed, markSent, noteRetry, type DeliveryForSend } from '../store/deliveries-repo.js';
 import type { OutboxRow } from '../store/outbox-repo.js';
 import type { Db, Executor, Mode } from '../store/tables.js';
 import type { ChannelAdapter, SenderOverrides, SendOutcome } from './channel.js';
@@ -51,9 +51,11 @@ function legacySpec(p: LegacyPayload): MessageSpec {
  * the next channel of the route; a transient failure with no channel left is retried by the outbox.
  */
 export function deliverMessageHandler(deps: DeliverMessageDeps): OutboxHandler {
+  // On Postgres the messages of a batch, started together, read their deliveries in one query.
+  const load = deps.postgres ? batchedDeliveriesForSend(deps.db) : (id: string) => loadDeliveryForSend(deps.db, id);
   return async (row: OutboxRow): Promise<JobOutcome> => {
     const p = JSON.parse(row.payload_json) as LegacyPayload;
-    const d = await loadDeliveryForSend(deps.db, p.delivery_id);
+    const d = await load(p.delivery_id);
     if (!d) return { done: true };
     const spec = d.message_json ? (JSON.parse(d.message_json) as MessageSpec) : legacySpec(p);
     const now = deps.clock.now();

@@ -1,15 +1,15 @@
 import type { Clock, Random } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { ChannelAdapter, DeliveryJob, SendOutcome } from '../delivery/channel.js';
-import { landInInbox, prepareLanding } from '../services/inbox-landing.js';
+import { landInInbox, prepareLanding, type InboxLookup } from '../services/inbox-landing.js';
 import { captureMessage } from '../store/sandbox-messages-repo.js';
 import type { Executor } from '../store/tables.js';
 import { extractCode } from './extract-code.js';
 
 /** What a test-mode send needs to land in a sandbox inbox as well. */
 export interface SandboxInboxHook {
-  /** Where the inbox is looked up before the worker's write (the store). */
-  db: Executor;
+  /** Where the inbox is looked up before the worker's write: the store, or a batched look-up of it (Postgres). */
+  db: InboxLookup;
   /** The sandbox domain: an email elsewhere is no inbox's, and is not looked up. */
   domain: string;
   /** An inbox regex's time budget (OTPGATE_SANDBOX_REGEX_TIMEOUT_MS). */

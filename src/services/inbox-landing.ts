@@ -56,10 +56,13 @@ function codeIn(inbox: InboxRow, text: string, regexTimeoutMs: number): string |
   return inbox.regex === null ? extractCode(text) : extractWithPattern(inbox.regex, text, regexTimeoutMs).code;
 }
 
-async function openInboxFor(db: Executor, message: LandingMessage, scope?: Scope): Promise<InboxRow | null> {
+/** How the open inbox at an address is found: a store to read, or a look-up of its own (batchedOpenInboxes). */
+export type InboxLookup = Executor | ((address: string) => Promise<InboxRow | undefined>);
+
+async function openInboxFor(db: InboxLookup, message: LandingMessage, scope?: Scope): Promise<InboxRow | null> {
   const address = normalizeInboxAddress(message.to);
   if (address === null) return null;
-  const inbox = await findOpenInbox(db, address);
+  const inbox = typeof db === 'function' ? await db(address) : await findOpenInbox(db, address);
   if (!inbox || (scope && (inbox.integration_id !== scope.integrationId || inbox.mode !== scope.mode))) return null;
   return inbox;
 }
@@ -69,7 +72,7 @@ async function openInboxFor(db: Executor, message: LandingMessage, scope?: Scope
  * own regex runs here, so a slow pattern (up to its budget) never holds the store's write lock (on
  * SQLite, every writer's). Null: no open inbox of `scope` has that address, nothing to land.
  */
-export async function prepareLanding(db: Executor, deps: LandingDeps, message: LandingMessage, scope?: Scope): Promise<PreparedLanding | null> {
+export async function prepareLanding(db: InboxLookup, deps: LandingDeps, message: LandingMessage, scope?: Scope): Promise<PreparedLanding | null> {
   const inbox = await openInboxFor(db, message, scope);
   return inbox ? { inboxId: inbox.id, code: codeIn(inbox, message.text.slice(0, MAX_TEXT), deps.regexTimeoutMs) } : null;
 }

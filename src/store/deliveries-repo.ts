@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import { sql } from 'kysely';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { DeliveriesTable, DeliveryReceiptsTable, Executor, Mode } from './tables.js';
@@ -54,6 +55,28 @@ const loadForSendQuery = prepared<{ id: string }, DeliveryForSend>((db) =>
 export async function loadDeliveryForSend(db: Executor, id: string): Promise<DeliveryForSend | undefined> {
   const { rows } = await loadForSendQuery(db, { id });
   return rows[0];
+}
+
+/**
+ * loadDeliveryForSend for a networked store: the reads asked for in the same turn (the worker starts
+ * a batch's messages together) go as one query, instead of a round trip each.
+ */
+export function batchedDeliveriesForSend(db: Executor): (id: string) => Promise<DeliveryForSend | undefined> {
+  const loader = new DataLoader<string, DeliveryForSend | undefined>(
+    async (ids) => {
+      const rows = await db
+        .selectFrom('deliveries as d')
+        .innerJoin('verifications as v', 'v.id', 'd.verification_id')
+        .selectAll('d')
+        .select(['v.integration_id', 'v.mode', 'v.status as v_status', 'v.expires_at as v_expires_at', 'v.code_sealed as v_code_sealed'])
+        .where('d.id', 'in', [...ids])
+        .execute();
+      const byId = new Map(rows.map((row) => [row.id, row as DeliveryForSend]));
+      return ids.map((id) => byId.get(id));
+    },
+    { cache: false, maxBatchSize: 200 },
+  );
+  return (id) => loader.load(id);
 }
 
 /** The delivery a provider's message id belongs to (status callbacks). */

@@ -1,3 +1,4 @@
+import DataLoader from 'dataloader';
 import { prepared, slot } from './prepared.js';
 import type { Executor, SandboxInboxMessagesTable, SandboxInboxesTable } from './tables.js';
 import type { Scope } from './verifications-repo.js';
@@ -33,6 +34,19 @@ const findOpenInboxQuery = prepared<{ address: string }, InboxRow>((db) => db.se
 export async function findOpenInbox(db: Executor, address: string): Promise<InboxRow | undefined> {
   const { rows } = await findOpenInboxQuery(db, { address });
   return rows[0];
+}
+
+/** findOpenInbox for a networked store: the look-ups asked for in the same turn go as one query. */
+export function batchedOpenInboxes(db: Executor): (address: string) => Promise<InboxRow | undefined> {
+  const loader = new DataLoader<string, InboxRow | undefined>(
+    async (addresses) => {
+      const rows = await db.selectFrom('sandbox_inboxes').selectAll().where('open_address', 'in', [...addresses]).execute();
+      const byAddress = new Map(rows.map((row) => [row.open_address, row]));
+      return addresses.map((address) => byAddress.get(address));
+    },
+    { cache: false, maxBatchSize: 200 },
+  );
+  return (address) => loader.load(address);
 }
 
 /** Newest first, keyset-paginated on (created_at, id). */

@@ -3,6 +3,7 @@ import type { WebhookTunables } from '../config.js';
 import { toIso, type Clock, type Random } from '../domain/clock.js';
 import { base62 } from '../domain/ids.js';
 import type { HostLookup } from '../net/url-guard.js';
+import type { QueryRunner } from '../store/prepared.js';
 import type { Db } from '../store/tables.js';
 import {
   claimDueDeliveries,
@@ -40,6 +41,8 @@ export interface WebhookDispatcherOptions {
   connectLookup?: HostLookup;
   tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs' | 'endpointCacheMs'>;
   onAttempt?: (result: AttemptResult) => void;
+  /** Runs prepared queries in one transaction (preparedTransaction): attempts ending together are recorded in one. */
+  transact?: <T>(work: (trx: QueryRunner) => Promise<T>) => Promise<T>;
 }
 
 /** Deliveries claimed by one look, and how few claimed ones an endpoint has waiting before it is claimed for again. */
@@ -103,6 +106,9 @@ export class WebhookDispatcher {
   private abort = new AbortController();
   /** When this dispatcher last looked for held deliveries of active endpoints (performance.now()). */
   private heldCheckedAt = -Infinity;
+  /** Attempt records waiting for the next flush (see recordAttempt). */
+  private readonly pendingRecords: Array<{ id: string; record: AttemptRecord; resolve(held: boolean): void; reject(err: unknown): void }> = [];
+  private recordTimer: NodeJS.Immediate | null = null;
 
   constructor(private readonly o: WebhookDispatcherOptions) {
     this.id = `whw_${base62(o.random, 12)}`;
@@ -293,6 +299,31 @@ export class WebhookDispatcher {
     return starting.length;
   }
 
+  /**
+   * Records an attempt with the others that end in the same turn: one transaction for all (with
+   * `transact`: on Postgres one round trip for their UPDATEs, one for the COMMIT) instead of one
+   * statement each. Resolves with whether this dispatcher still held the delivery.
+   */
+  private recordAttempt(id: string, record: AttemptRecord): Promise<boolean> {
+    if (!this.o.transact) return recordAttempt(this.o.db, id, this.id, record);
+    return new Promise<boolean>((resolve, reject) => {
+      this.pendingRecords.push({ id, record, resolve, reject });
+      this.recordTimer ??= setImmediate(() => void this.flushRecords());
+    });
+  }
+
+  private async flushRecords(): Promise<void> {
+    this.recordTimer = null;
+    const batch = this.pendingRecords.splice(0);
+    if (batch.length === 0 || !this.o.transact) return;
+    try {
+      const held = await this.o.transact((trx) => Promise.all(batch.map(({ id, record }) => recordAttempt(trx, id, this.id, record))));
+      batch.forEach(({ resolve }, i) => resolve(held[i] ?? false));
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    }
+  }
+
   private launch(row: WebhookDeliveryRow, event: EventRow | undefined): void {
     this.perEndpoint.set(row.endpoint_id, (this.perEndpoint.get(row.endpoint_id) ?? 0) + 1);
     const tracked = this.attempt(row, this.endpoints.get(row.endpoint_id)?.row, event)
@@ -319,11 +350,11 @@ export class WebhookDispatcher {
     }
     const base = { last_attempt_at: row.last_attempt_at, last_response_status: row.last_response_status, last_response_ms: row.last_response_ms, last_response_body: row.last_response_body, last_error: row.last_error };
     if (endpoint.is_active !== 1) {
-      await recordAttempt(db, row.id, this.id, { ...base, status: 'held', attempts: row.attempts, next_attempt_at: null, updated_at: clock.now() });
+      await this.recordAttempt(row.id, { ...base, status: 'held', attempts: row.attempts, next_attempt_at: null, updated_at: clock.now() });
       return;
     }
     if (!event) {
-      await recordAttempt(db, row.id, this.id, { ...base, status: 'failed', attempts: row.attempts, next_attempt_at: null, last_error: 'the event is no longer stored', updated_at: clock.now() });
+      await this.recordAttempt(row.id, { ...base, status: 'failed', attempts: row.attempts, next_attempt_at: null, last_error: 'the event is no longer stored', updated_at: clock.now() });
       return;
     }
     const now = clock.now();
@@ -367,7 +398,7 @@ export class WebhookDispatcher {
       updated_at: clock.now(),
     };
     if (outcome.ok) {
-      await recordAttempt(db, row.id, this.id, { ...seen, status: 'succeeded', next_attempt_at: null });
+      await this.recordAttempt(row.id, { ...seen, status: 'succeeded', next_attempt_at: null });
       this.o.onAttempt?.('succeeded');
       return;
     }
@@ -387,11 +418,11 @@ export class WebhookDispatcher {
     }
     const delay = nextRetryDelay(attempts, random, outcome.retryAfterMs);
     if (delay === null) {
-      await recordAttempt(db, row.id, this.id, { ...seen, status: 'failed', next_attempt_at: null });
+      await this.recordAttempt(row.id, { ...seen, status: 'failed', next_attempt_at: null });
       this.o.onAttempt?.('failed');
       return;
     }
-    await recordAttempt(db, row.id, this.id, { ...seen, status: 'pending', next_attempt_at: clock.now() + delay });
+    await this.recordAttempt(row.id, { ...seen, status: 'pending', next_attempt_at: clock.now() + delay });
     this.o.onAttempt?.('retry');
   }
 }
