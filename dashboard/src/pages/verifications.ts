@@ -1,6 +1,8 @@
 import { get, qs, type Page } from '../api.js';
 import { integrationPicker, liveEvents, pageHeader, type PageContext } from '../app-shell.js';
 import { field, h, notice, select, table, when, say } from '../dom.js';
+// The API's own description of a delivery attempt (the SDK's types; erased from the bundle).
+import type { Delivery } from '../../../packages/client/src/types.js';
 
 interface Summary {
   id: string;
@@ -10,17 +12,6 @@ interface Summary {
   channel: string;
   action: string;
   created_at: string;
-}
-interface Delivery {
-  channel: string;
-  status: string;
-  provider: string | null;
-  error_code?: string;
-  error?: string;
-  created_at: string;
-  sent_at: string | null;
-  delivered_at: string | null;
-  failed_at: string | null;
 }
 interface Detail extends Summary {
   identifier_type: string;
