@@ -1,17 +1,9 @@
 import { get, qs, type Page } from '../api.js';
 import { integrationPicker, liveEvents, pageHeader, type PageContext } from '../app-shell.js';
 import { dialog, h, table, when } from '../dom.js';
+// The API's own description of a captured message (the SDK's types; erased from the bundle).
+import type { SandboxMessage as Message } from '../../../packages/client/src/types.js';
 
-interface Message {
-  id: string;
-  to: string;
-  channel: string;
-  subject: string | null;
-  body: string;
-  code: string | null;
-  verification_id: string | null;
-  received_at: string;
-}
 interface InboxDetail extends Inbox {
   messages: Array<{ id: string; channel: string; from: string; subject: string | null; text: string; code: string | null; received_at: string }>;
 }

@@ -2,6 +2,8 @@ import { ApiError, del, get, patch, post, qs, type Page } from '../api.js';
 import { integrationPicker, pageHeader, type PageContext } from '../app-shell.js';
 import { WEBHOOK_EVENT_TYPES } from '../../../src/webhooks/event-types.js';
 import { confirmDialog, dialog, field, h, notice, secretField, setFieldError, table, when, say } from '../dom.js';
+// The API's own description of a webhook delivery (the SDK's types; erased from the bundle).
+import type { WebhookDelivery as Delivery } from '../../../packages/client/src/types.js';
 
 interface Webhook {
   url: string;
@@ -10,17 +12,6 @@ interface Webhook {
   disabled_reason: string | null;
   previous_secret_expires_at: string | null;
   secret?: string;
-}
-interface Delivery {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempts: number;
-  next_attempt_at: string | null;
-  response_status: number | null;
-  error: string | null;
-  created_at: string;
 }
 
 export async function webhooksPage(ctx: PageContext): Promise<void> {
