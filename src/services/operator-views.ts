@@ -7,13 +7,13 @@
 import { toIso, type Clock } from '../domain/clock.js';
 import { fail, ok, problem, validationProblem, type Result } from '../domain/errors.js';
 import { canonicalIdentifier, parseIdentifier } from '../domain/identifiers.js';
-import { deliveriesOf } from '../store/deliveries-repo.js';
 import { findIntegration } from '../store/integrations-repo.js';
 import type { Db, Mode } from '../store/tables.js';
-import type { Tenant } from './context.js';
+import type { ServiceDeps, Tenant } from './context.js';
+import { getVerification } from './manage-verification.js';
 import { integrationPolicy } from './integrations.js';
 import { decodeCursor, toPage, type Page } from './pagination.js';
-import { presentVerification, type VerificationView } from './present-verification.js';
+import type { VerificationView } from './present-verification.js';
 
 /** The tenant an operator acts as: the integration's policy in `mode`, as a key of that mode would. */
 export async function operatorTenant(db: Db, integrationId: string, mode: Mode): Promise<Result<Tenant>> {
@@ -118,25 +118,18 @@ export interface EventView {
 /** Events recorded about one verification are at most this long after its creation (expiry, late receipts). */
 const EVENT_HORIZON_MS = 2 * 86_400_000;
 
-/** One verification as GET /v1/verifications/{id} shows it, plus the events recorded about it, oldest first. */
-export async function verificationDetail(deps: { db: Db; clock: Clock }, tenant: Tenant, id: string): Promise<Result<VerificationView & { events: EventView[] }>> {
-  const row = await deps.db
-    .selectFrom('verifications')
-    .selectAll()
-    .where('id', '=', id)
-    .where('integration_id', '=', tenant.integrationId)
-    .where('mode', '=', tenant.mode)
-    .executeTakeFirst();
-  if (!row) return fail(problem('not-found', 'No verification with this id for this integration and mode.'));
-  const { canonical_identifier: _canonical, ...verification } = row;
-  const deliveries = await deliveriesOf(deps.db, id);
-  const events = await deps.db
+/** One verification as GET /v1/verifications/{id} shows it (the same service), plus the events recorded about it, oldest first. */
+export async function verificationDetail(deps: ServiceDeps, tenant: Tenant, id: string): Promise<Result<VerificationView & { events: EventView[] }>> {
+  const view = await getVerification(deps, tenant, id);
+  if (!view.ok) return view;
+  const createdAt = Date.parse(view.value.created_at);
+  const events = await deps.store.db
     .selectFrom('events')
     .select(['id', 'type', 'data_json', 'created_at'])
     .where('integration_id', '=', tenant.integrationId)
     .where('mode', '=', tenant.mode)
-    .where('created_at', '>=', row.created_at)
-    .where('created_at', '<=', row.created_at + EVENT_HORIZON_MS)
+    .where('created_at', '>=', createdAt)
+    .where('created_at', '<=', createdAt + EVENT_HORIZON_MS)
     .where('type', 'like', 'verification.%')
     .where('data_json', 'like', `%"id":"${id}"%`)
     .orderBy('created_at', 'asc')
@@ -146,7 +139,7 @@ export async function verificationDetail(deps: { db: Db; clock: Clock }, tenant:
   const mine = events
     .map((e) => ({ id: e.id, type: e.type, created_at: toIso(e.created_at), data: JSON.parse(e.data_json) as { id?: unknown } }))
     .filter((e) => e.data.id === id);
-  return ok({ ...presentVerification(verification, deliveries, tenant.policy, deps.clock.now()), events: mine });
+  return ok({ ...view.value, events: mine });
 }
 
 /** Events of a tenant recorded at or after `since` (ms), oldest first, for the live view. */

@@ -82,7 +82,7 @@ export const adminVerificationLogRoutes = (deps: ServiceDeps, options: Verificat
         response: { 200: Type.Object({ ...VerificationSchema.properties, events: Type.Array(EventSchema) }), ...errorResponses(400, 401, 404) },
       },
     },
-    async (request, reply) => asIntegration(db, reply, request.params.id, request.query.mode, (t) => verificationDetail({ db, clock: deps.clock }, t, request.params.verification_id)),
+    async (request, reply) => asIntegration(db, reply, request.params.id, request.query.mode, (t) => verificationDetail(deps, t, request.params.verification_id)),
   );
 
   app.get(
