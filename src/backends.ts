@@ -70,14 +70,16 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
     return { ready: db === 'ok', checks: { database: db } };
   };
   if (store.sqlite) {
+    const limits = override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined, { maxKeys: config.limitCountersMaxKeys });
     return {
-      limits: override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined),
+      limits,
       counters: new MemoryCounters(() => clock.now()),
       sessionCache: new MemorySessionCache(config.sessionCache.maxEntries, config.sessionCache.maxAgeMs, () => clock.now()),
       notifier: new LocalNotifier(),
       replays: new StoreReplayGuard(store.db, clock),
       readiness: databaseOnly,
-      close: async () => {},
+      // Counts still only in memory reach the file before the store closes.
+      close: () => (limits instanceof FlexibleLimits ? limits.flush() : Promise.resolve()),
     };
   }
   const pool = store.pgPool;
@@ -96,7 +98,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   }
   const redis = redisClient(config.redisUrl, logger, 'client', config.redisConnectTimeoutMs);
   const subscriber = redisClient(config.redisUrl, logger, 'subscriber', config.redisConnectTimeoutMs);
-  const limits = override?.limits ?? FlexibleLimits.redis(redis, FlexibleLimits.postgres(pool));
+  const limits = override?.limits ?? FlexibleLimits.redis(redis, pool);
   return {
     limits,
     counters: limits,

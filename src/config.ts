@@ -43,6 +43,8 @@ export interface Config {
   readonly apiKeyCacheMs: number;
   /** The session cache: in memory on SQLite, in Redis with Postgres + Redis. */
   readonly sessionCache: SessionCacheTunables;
+  /** Rate-limit and lockout counters the embedded store keeps in memory (written behind to its file); beyond it, written-back ones are forgotten and read again when needed (OTPGATE_LIMIT_COUNTERS_MAX_KEYS, default 100,000). */
+  readonly limitCountersMaxKeys: number;
   /** How long a Redis connection attempt may take before it counts as failed (OTPGATE_REDIS_CONNECT_TIMEOUT_MS, default 2,000). */
   readonly redisConnectTimeoutMs: number;
   /** Connections in the Postgres pool of one process (OTPGATE_POSTGRES_POOL_SIZE, default 10); unused on SQLite. */
@@ -349,6 +351,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxEntries: integer(env, 'OTPGATE_SESSION_CACHE_MAX_ENTRIES', 50_000, 1, 10_000_000),
       maxAgeMs: integer(env, 'OTPGATE_SESSION_CACHE_MS', 60_000, 1_000, 3_600_000),
     }),
+    limitCountersMaxKeys: integer(env, 'OTPGATE_LIMIT_COUNTERS_MAX_KEYS', 100_000, 100, 100_000_000),
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),

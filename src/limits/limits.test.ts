@@ -70,23 +70,58 @@ it('keeps counts in the SQLite file across limiter instances (a restart)', async
   expect((await FlexibleLimits.sqlite(db).lockStatus('x')).locked).toBe(true);
 });
 
-it('in the group commit: counts join the open group transaction (no COMMIT of their own) and reach the file with it', async () => {
+it('in the group commit: counts are written behind, once per turn, inside the open group transaction, and reach the file with it', async () => {
   const { limits, store, file } = await groupCommitLimits();
   const observer = new BetterSqlite3(file, { readonly: true });
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   try {
     const count = (): unknown => observer.prepare("SELECT points FROM rate_limits WHERE key LIKE '%:k'").get();
     const driver = store.sqliteDriver;
     if (!driver) throw new Error('expected the SQLite group-commit driver');
     await limits.consume('send', 'k', 5, 60);
+    expect(driver.group.open).toBe(false); // counted in memory: nothing written yet
+    await turn();
     expect(driver.group.open).toBe(true); // written inside the group transaction, not committed alone
     expect(count()).toBeUndefined();
     await driver.group.durable();
     expect(count()).toEqual({ points: 1 });
     await Promise.all([limits.consume('send', 'k', 5, 60), limits.consume('send', 'k', 5, 60)]);
+    await turn();
     await driver.group.durable();
     expect(count()).toEqual({ points: 3 });
     expect(store.sqlite?.inTransaction).toBe(false);
   } finally {
     observer.close();
   }
+});
+
+it('in the group commit: counts and a lockout survive a restart (flushed when the store closes)', async () => {
+  const { limits, store, file } = await groupCommitLimits();
+  for (let i = 0; i < 2; i++) await limits.consume('send', 'k', 2, 60);
+  for (let i = 0; i < 3; i++) await limits.recordFailure('x', rule);
+  await limits.flush(); // what the backends' close does before the store closes
+  await store.close();
+  stores.splice(stores.indexOf(store), 1);
+  const reopened = openStore(`sqlite:${file}`);
+  stores.push(reopened);
+  const again = FlexibleLimits.sqlite(reopened.sqlite as BetterSqlite3.Database, reopened.sqliteDriver ?? undefined);
+  expect((await again.consume('send', 'k', 2, 60)).ok).toBe(false);
+  expect((await again.consume('send', 'other', 2, 60)).ok).toBe(true);
+  expect((await again.lockStatus('x')).locked).toBe(true);
+});
+
+it('in the group commit: counters forgotten past maxKeys are read back from the file, still counting', async () => {
+  const { store } = await groupCommitLimits();
+  const limits = FlexibleLimits.sqlite(store.sqlite as BetterSqlite3.Database, store.sqliteDriver ?? undefined, { maxKeys: 100 });
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  await limits.consume('send', 'k', 2, 60);
+  await turn();
+  // 300 other keys push 'k' out of memory (it was written back, so it may be forgotten).
+  for (let i = 0; i < 300; i++) {
+    await limits.consume('send', `other-${i}`, 2, 60);
+    if (i % 50 === 0) await turn();
+  }
+  await limits.consume('send', 'k', 2, 60);
+  expect((await limits.consume('send', 'k', 2, 60)).ok).toBe(false); // the third in the window
+  expect((await limits.consume('send', 'other-0', 2, 60)).ok).toBe(true); // its second
 });

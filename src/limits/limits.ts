@@ -6,9 +6,8 @@ import {
   RateLimiterPostgres,
   RateLimiterRedis,
   RateLimiterRes,
-  RateLimiterSQLite,
-  type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
+import { WriteBehindCounters, type CounterLimiter } from './write-behind-counters.js';
 
 export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
 export type LockStatus = { locked: false } | { locked: true; msLeft: number };
@@ -50,78 +49,59 @@ export interface Limits {
 /** Counters never refuse: their limit is out of reach. */
 const UNLIMITED = 2 ** 30;
 
-/**
- * The handle rate-limiter-flexible reads and writes through:
- * - its statements are prepared once: it calls `prepare(sql)` on every count, and compiling the SQL
- *   cost more than running it (better-sqlite3 statements are reusable, and never run concurrently);
- * - inside the store's group transaction (`nested`), its `transaction(fn)` runs `fn` as it is: it
- *   wraps its single upsert in `db.transaction(...)` built anew on every call, which inside an open
- *   transaction costs a SAVEPOINT, a RELEASE and the wrapper's construction for nothing (one
- *   statement is atomic by itself, and the group transaction around it is already open).
- */
-function limiterHandle(db: BetterSqlite3.Database, nested: boolean): BetterSqlite3.Database {
-  const statements = new Map<string, BetterSqlite3.Statement>();
-  const prepare = (sql: string): BetterSqlite3.Statement => {
-    let statement = statements.get(sql);
-    if (!statement) {
-      statement = db.prepare(sql);
-      statements.set(sql, statement); // a handful of fixed SQL strings
-    }
-    return statement;
-  };
-  return new Proxy(db, {
-    get(target, property, receiver) {
-      if (property === 'prepare') return prepare;
-      if (nested && property === 'transaction' && target.inTransaction) return <F extends (...args: never[]) => unknown>(fn: F): F => fn;
-      const value: unknown = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-
-type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterAbstract;
+type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => CounterLimiter;
 
 const LIMITS_TABLE = 'rate_limits';
 
-/** rate-limiter-flexible over a factory of its stores; limiter objects are cached per rule. */
+/** rate-limiter-flexible (or the embedded store's write-behind counters) over a factory of limiters, cached per rule. */
 export class FlexibleLimits implements Limits {
-  private readonly cache = new Map<string, RateLimiterAbstract>();
+  private readonly cache = new Map<string, CounterLimiter>();
 
   constructor(
-    readonly factory: Factory,
-    /** Runs each write: on the embedded store, holding its connection and inside its group commit. */
-    private readonly write: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+    private readonly factory: Factory,
+    /** Writes what is still only in memory (the embedded store's counters); called before the store closes. */
+    readonly flush: () => Promise<void> = async () => {},
   ) {}
 
   /**
-   * Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts. With
-   * `store`, the counters' writes run under the store's connection lock and join its group commit
-   * (no COMMIT of their own); they are not waited for: a crash may lose the last counts of a batch.
+   * Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts: counted
+   * in memory and written behind (see WriteBehindCounters). With `store`, the rows changed in a turn
+   * are written under the store's connection lock and join its group commit (no COMMIT of their
+   * own); they are not waited for: a crash may lose the last counts of a batch. Without it (a bare
+   * handle), each change is written at once.
    */
-  static sqlite(db: BetterSqlite3.Database, store?: { exclusive<T>(work: () => Promise<T>): Promise<T> }): FlexibleLimits {
+  static sqlite(
+    db: BetterSqlite3.Database,
+    store?: { exclusive<T>(work: () => Promise<T>): Promise<T> },
+    options: { maxKeys?: number; now?: () => number } = {},
+  ): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
-    const client = limiterHandle(db, store !== undefined);
+    const counters = new WriteBehindCounters(db, {
+      table: LIMITS_TABLE,
+      exclusive: store ? (work) => store.exclusive(work) : undefined,
+      maxKeys: options.maxKeys ?? 100_000,
+      now: options.now,
+    });
     return new FlexibleLimits(
-      (opts) =>
-        new RateLimiterSQLite({ ...opts, storeClient: client, storeType: 'better-sqlite3', tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }),
-      store ? (work) => store.exclusive(work) : undefined,
+      (opts) => counters.limiter(opts.keyPrefix, opts.points, opts.duration),
+      store ? () => store.exclusive(async () => counters.flushNow()) : undefined,
     );
   }
 
   /** Persisted in Postgres (shared by every process of a deployment); the table comes from migration 005. */
   static postgres(pool: pg.Pool): FlexibleLimits {
-    return new FlexibleLimits((opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true }));
+    return new FlexibleLimits(postgresFactory(pool));
   }
 
   /**
    * In Redis, with the database store as rate-limiter-flexible's insurance: while Redis is down,
    * counting goes on in the database instead of failing requests (a logged, degraded mode).
    */
-  static redis(client: Redis, insurance: FlexibleLimits): FlexibleLimits {
+  static redis(client: Redis, insurance: pg.Pool): FlexibleLimits {
+    const insured = postgresFactory(insurance);
     return new FlexibleLimits(
-      (opts) =>
-        new RateLimiterRedis({ ...opts, storeClient: client, rejectIfRedisNotReady: true, insuranceLimiter: insurance.factory(opts) }),
+      (opts) => new RateLimiterRedis({ ...opts, storeClient: client, rejectIfRedisNotReady: true, insuranceLimiter: insured(opts) }),
     );
   }
 
@@ -130,7 +110,7 @@ export class FlexibleLimits implements Limits {
     return new FlexibleLimits((opts) => new RateLimiterMemory(opts));
   }
 
-  private limiter(prefix: string, points: number, duration: number): RateLimiterAbstract {
+  private limiter(prefix: string, points: number, duration: number): CounterLimiter {
     const id = `${prefix}:${points}:${duration}`;
     let limiter = this.cache.get(id);
     if (!limiter) {
@@ -143,7 +123,7 @@ export class FlexibleLimits implements Limits {
 
   async consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome> {
     try {
-      await this.write(() => this.limiter(name, points, durationS).consume(key));
+      await this.limiter(name, points, durationS).consume(key);
       return { ok: true };
     } catch (err) {
       if (err instanceof RateLimiterRes) return { ok: false, msBeforeNext: err.msBeforeNext };
@@ -161,10 +141,8 @@ export class FlexibleLimits implements Limits {
     const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
     const consumed = await this.countFailure(failures, key);
     if (consumed < rule.maxFailures) return { lockedNow: false };
-    await this.write(async () => {
-      await this.limiter('lock', 1, 1).block(key, rule.durationS);
-      await failures.delete(key); // counting starts afresh once the lock ends
-    });
+    await this.limiter('lock', 1, 1).block(key, rule.durationS);
+    await failures.delete(key); // counting starts afresh once the lock ends
     return { lockedNow: true };
   }
 
@@ -181,9 +159,9 @@ export class FlexibleLimits implements Limits {
   }
 
   /** Counts one failure and returns the running count, refused or not (a refused consume counts too). */
-  private async countFailure(failures: RateLimiterAbstract, key: string): Promise<number> {
+  private async countFailure(failures: CounterLimiter, key: string): Promise<number> {
     try {
-      return (await this.write(() => failures.consume(key))).consumedPoints;
+      return (await failures.consume(key)).consumedPoints;
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       return err.consumedPoints;
@@ -191,7 +169,7 @@ export class FlexibleLimits implements Limits {
   }
 
   async releaseFailure(key: string, rule: FailureRule): Promise<void> {
-    await this.write(() => this.limiter('fail', rule.maxFailures, rule.windowS).reward(key, 1));
+    await this.limiter('fail', rule.maxFailures, rule.windowS).reward(key, 1);
   }
 
   async failureRoom(key: string, rule: FailureRule): Promise<boolean> {
@@ -200,15 +178,13 @@ export class FlexibleLimits implements Limits {
   }
 
   async lock(key: string, rule: FailureRule): Promise<void> {
-    await this.write(async () => {
-      await this.limiter('lock', 1, 1).block(key, rule.durationS);
-      // Not deleted: a fresh budget now would let checks that passed the lock check compare again.
-      await this.limiter('fail', rule.maxFailures, rule.windowS).block(key, rule.durationS);
-    });
+    await this.limiter('lock', 1, 1).block(key, rule.durationS);
+    // Not deleted: a fresh budget now would let checks that passed the lock check compare again.
+    await this.limiter('fail', rule.maxFailures, rule.windowS).block(key, rule.durationS);
   }
 
   async tally(name: string, key: string, durationS: number): Promise<number> {
-    const res = await this.write(() => this.limiter(`tally_${name}`, UNLIMITED, durationS).consume(key));
+    const res = await this.limiter(`tally_${name}`, UNLIMITED, durationS).consume(key);
     return res.consumedPoints;
   }
 
@@ -220,6 +196,10 @@ export class FlexibleLimits implements Limits {
   async resetFailures(key: string): Promise<void> {
     // Every cached failure limiter: the in-memory store keeps one map per limiter object.
     const failureLimiters = [...this.cache.entries()].filter(([id]) => id.startsWith('fail:')).map(([, limiter]) => limiter);
-    await this.write(() => Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key))));
+    await Promise.all((failureLimiters.length ? failureLimiters : [this.limiter('fail', 1, 1)]).map((l) => l.delete(key)));
   }
+}
+
+function postgresFactory(pool: pg.Pool): (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterPostgres {
+  return (opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true });
 }

@@ -1,0 +1,215 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+
+/** What FlexibleLimits asks of a counter (rate-limiter-flexible's limiters have these methods). */
+export interface CounterLimiter {
+  consume(key: string, points?: number): Promise<RateLimiterRes>;
+  get(key: string): Promise<RateLimiterRes | null>;
+  block(key: string, secDuration: number): Promise<RateLimiterRes>;
+  delete(key: string): Promise<boolean>;
+  reward(key: string, points?: number): Promise<RateLimiterRes>;
+}
+
+/** A row of the `rate_limits` table: `expire` is epoch ms, null for a window without end. */
+interface Entry {
+  points: number;
+  expire: number | null;
+  /** No row in the table (known absent, kept so the next look needs no SELECT). */
+  absent?: boolean;
+}
+
+const ABSENT: Readonly<Entry> = Object.freeze({ points: 0, expire: null, absent: true });
+/** Rows per flushing statement. */
+const CHUNK = 100;
+/** Expired rows are deleted from the table this often, an hour after they expired (as rate-limiter-flexible does). */
+const CLEAR_EVERY_MS = 5 * 60_000;
+const CLEAR_AFTER_MS = 3_600_000;
+
+export interface WriteBehindOptions {
+  /** The table's name (migration 005 creates `rate_limits`). */
+  table: string;
+  /**
+   * Runs a flush: on the embedded store, holding its connection inside its group transaction
+   * (`exclusive`), so the counts are committed with the requests of the same turn. Without it,
+   * every change is written at once (a bare handle: tests, tools).
+   */
+  exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Counters kept in memory; beyond it, flushed ones are forgotten (read again when needed). */
+  maxKeys: number;
+  now?: () => number;
+}
+
+/**
+ * The embedded store's counters: rate-limiter-flexible's fixed windows (a window starts at its
+ * first count; `block` sets the count past the limit until the block ends) kept in this process's
+ * memory and written behind to the same `rate_limits` rows RateLimiterSQLite used, so a restart
+ * keeps counts and lockouts.
+ *
+ * Why not RateLimiterSQLite, as before: it ran an upsert (or a SELECT) per count, inside its own
+ * promise chains, under the store's connection lock: about a tenth of a send's and of a check's
+ * CPU. Here a count is a Map update; the changed rows of a whole turn go to the table in one
+ * multi-row upsert joined to the group commit (a crash loses at most the counts of that turn, as
+ * before, when they were not waited for either). A key not in memory is read from the table once.
+ * The embedded store has one process, so memory is the truth and the table its copy.
+ */
+export class WriteBehindCounters {
+  readonly #entries = new Map<string, Entry>();
+  /** Keys changed since the last flush (their entry holds the new value; a deleted key is ABSENT). */
+  readonly #dirty = new Set<string>();
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  readonly #now: () => number;
+  #flushScheduled = false;
+  #lastClear: number;
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly options: WriteBehindOptions,
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#lastClear = this.#now();
+  }
+
+  /** A limiter of `points` per `durationS` (0: no end) over keys prefixed `keyPrefix:`. */
+  limiter(keyPrefix: string, points: number, durationS: number): CounterLimiter {
+    const key = (k: string): string => `${keyPrefix}:${k}`;
+    const result = (entry: Entry, now: number): RateLimiterRes =>
+      new RateLimiterRes(Math.max(points - entry.points, 0), entry.expire === null ? -1 : Math.max(entry.expire - now, 0), entry.points);
+    return {
+      consume: (k, n = 1) => {
+        const now = this.#now();
+        const entry = this.#add(key(k), n, durationS * 1000, now);
+        const res = result(entry, now);
+        return entry.points > points ? Promise.reject(res) : Promise.resolve(res);
+      },
+      reward: (k, n = 1) => {
+        const now = this.#now();
+        return Promise.resolve(result(this.#add(key(k), -n, durationS * 1000, now), now));
+      },
+      get: (k) => {
+        const now = this.#now();
+        const entry = this.#live(key(k), now);
+        return Promise.resolve(entry ? result(entry, now) : null);
+      },
+      block: (k, secDuration) => {
+        const ms = secDuration * 1000;
+        this.#set(key(k), { points: points + 1, expire: ms > 0 ? this.#now() + ms : null });
+        return Promise.resolve(new RateLimiterRes(0, ms > 0 ? ms : -1, points + 1));
+      },
+      delete: (k) => {
+        const rlKey = key(k);
+        const existed = this.#live(rlKey, this.#now()) !== undefined;
+        this.#set(rlKey, ABSENT);
+        return Promise.resolve(existed);
+      },
+    };
+  }
+
+  /** Writes every pending change now (tests; shutdown goes through the store's own flush). */
+  flushNow(): void {
+    this.#flush();
+  }
+
+  /** Counters kept in memory (tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry of a window still running, or undefined. */
+  #live(rlKey: string, now: number): Entry | undefined {
+    const entry = this.#read(rlKey);
+    if (entry.absent || (entry.expire !== null && entry.expire <= now)) return undefined;
+    return entry;
+  }
+
+  /** The upsert of RateLimiterSQLite: adds to a running window, or starts one with `n`. */
+  #add(rlKey: string, n: number, msDuration: number, now: number): Entry {
+    const running = this.#live(rlKey, now);
+    const entry = running ? { points: running.points + n, expire: running.expire } : { points: n, expire: msDuration > 0 ? now + msDuration : null };
+    this.#set(rlKey, entry);
+    return entry;
+  }
+
+  #read(rlKey: string): Entry {
+    const cached = this.#entries.get(rlKey);
+    if (cached) return cached;
+    const row = this.#statement(`SELECT points, expire FROM ${this.options.table} WHERE key = ?`).get(rlKey) as
+      | { points: number; expire: number | bigint | null }
+      | undefined;
+    const entry = row ? { points: row.points, expire: row.expire === null ? null : Number(row.expire) } : ABSENT;
+    this.#remember(rlKey, entry);
+    return entry;
+  }
+
+  #set(rlKey: string, entry: Entry): void {
+    this.#remember(rlKey, entry);
+    this.#dirty.add(rlKey);
+    if (!this.options.exclusive) {
+      this.#flush();
+      return;
+    }
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      // A failed flush keeps its keys dirty: the next change schedules another try.
+      this.options.exclusive!(async () => this.#flush()).catch(() => undefined);
+    });
+  }
+
+  #remember(rlKey: string, entry: Entry): void {
+    const entries = this.#entries;
+    if (!entries.has(rlKey) && entries.size >= this.options.maxKeys) this.#evict();
+    entries.set(rlKey, entry);
+  }
+
+  /** Forgets expired and then the oldest written-back entries (a quarter of the map), never unflushed ones. */
+  #evict(): void {
+    const now = this.#now();
+    const entries = this.#entries;
+    for (const [rlKey, entry] of entries) {
+      if (!this.#dirty.has(rlKey) && (entry.absent || (entry.expire !== null && entry.expire <= now))) entries.delete(rlKey);
+    }
+    let excess = entries.size - Math.floor(this.options.maxKeys * 0.75);
+    for (const rlKey of entries.keys()) {
+      if (excess <= 0) break;
+      if (this.#dirty.has(rlKey)) continue;
+      entries.delete(rlKey);
+      excess -= 1;
+    }
+  }
+
+  #flush(): void {
+    const upserts: unknown[] = [];
+    const deletes: string[] = [];
+    for (const rlKey of this.#dirty) {
+      const entry = this.#entries.get(rlKey) ?? ABSENT;
+      if (entry.absent) deletes.push(rlKey);
+      else upserts.push(rlKey, entry.points, entry.expire);
+    }
+    const table = this.options.table;
+    for (let i = 0; i < upserts.length; i += CHUNK * 3) {
+      const rows = upserts.slice(i, i + CHUNK * 3);
+      const values = Array.from({ length: rows.length / 3 }, () => '(?, ?, ?)').join(', ');
+      this.#statement(`INSERT INTO ${table} (key, points, expire) VALUES ${values} ON CONFLICT(key) DO UPDATE SET points = excluded.points, expire = excluded.expire`).run(rows);
+    }
+    for (let i = 0; i < deletes.length; i += CHUNK) {
+      const keys = deletes.slice(i, i + CHUNK);
+      this.#statement(`DELETE FROM ${table} WHERE key IN (${keys.map(() => '?').join(', ')})`).run(keys);
+    }
+    this.#dirty.clear();
+    const now = this.#now();
+    if (now - this.#lastClear >= CLEAR_EVERY_MS) {
+      this.#lastClear = now;
+      this.#statement(`DELETE FROM ${table} WHERE expire < ?`).run(now - CLEAR_AFTER_MS);
+    }
+  }
+
+  #statement(sql: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.#statements.set(sql, statement); // at most 2 × CHUNK shapes, plus two
+    }
+    return statement;
+  }
+}
