@@ -108,6 +108,10 @@ it('in the group commit: counts and a lockout survive a restart (flushed when th
   expect((await again.consume('send', 'k', 2, 60)).ok).toBe(false);
   expect((await again.consume('send', 'other', 2, 60)).ok).toBe(true);
   expect((await again.lockStatus('x')).locked).toBe(true);
+  // More running rows than fit in memory at start: none loaded, each read from the file when needed.
+  const small = FlexibleLimits.sqlite(reopened.sqlite as BetterSqlite3.Database, reopened.sqliteDriver ?? undefined, { maxKeys: 2 });
+  expect((await small.lockStatus('x')).locked).toBe(true);
+  expect((await small.consume('send', 'k', 2, 60)).ok).toBe(false);
 });
 
 it('in the group commit: counters forgotten past maxKeys are read back from the file, still counting', async () => {

@@ -60,6 +60,13 @@ export class WriteBehindCounters {
   readonly #now: () => number;
   #flushScheduled = false;
   #lastClear: number;
+  /**
+   * Memory holds every row of the table that is still running: a key it does not know has no row,
+   * and needs no SELECT. True from the start when the running rows fit in half of `maxKeys` (they
+   * are loaded then), false for good once a running counter is forgotten to make room. Only with
+   * `exclusive` (one owner of the table: the embedded store's process).
+   */
+  #complete = false;
 
   constructor(
     private readonly db: BetterSqlite3.Database,
@@ -67,6 +74,17 @@ export class WriteBehindCounters {
   ) {
     this.#now = options.now ?? Date.now;
     this.#lastClear = this.#now();
+    if (options.exclusive) this.#loadRunning();
+  }
+
+  #loadRunning(): void {
+    const now = this.#now();
+    const where = `FROM ${this.options.table} WHERE expire IS NULL OR expire > ?`;
+    const { n } = this.#statement(`SELECT count(*) AS n ${where}`).get(now) as { n: number };
+    if (n > this.options.maxKeys / 2) return;
+    const rows = this.#statement(`SELECT key, points, expire ${where}`).all(now) as { key: string; points: number; expire: number | bigint | null }[];
+    for (const row of rows) this.#entries.set(row.key, { points: row.points, expire: row.expire === null ? null : Number(row.expire) });
+    this.#complete = true;
   }
 
   /** A limiter of `points` per `durationS` (0: no end) over keys prefixed `keyPrefix:`. */
@@ -132,6 +150,7 @@ export class WriteBehindCounters {
   #read(rlKey: string): Entry {
     const cached = this.#entries.get(rlKey);
     if (cached) return cached;
+    if (this.#complete) return ABSENT;
     const row = this.#statement(`SELECT points, expire FROM ${this.options.table} WHERE key = ?`).get(rlKey) as
       | { points: number; expire: number | bigint | null }
       | undefined;
@@ -174,6 +193,7 @@ export class WriteBehindCounters {
       if (excess <= 0) break;
       if (this.#dirty.has(rlKey)) continue;
       entries.delete(rlKey);
+      this.#complete = false; // a running counter now lives only in the table
       excess -= 1;
     }
   }
