@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Config } from './config.js';
 import { MemoryCounters, type Counters } from './limits/memory-counters.js';
 import { FlexibleLimits, type Limits } from './limits/limits.js';
+import { RedisLimits } from './limits/redis-limits.js';
 import { RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from './limits/replay-guard.js';
 import { LocalNotifier, RedisNotifier, type Notifier } from './pubsub.js';
 import { RedisSessionCache, noSessionCache } from './services/redis-session-cache.js';
@@ -98,7 +99,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   }
   const redis = redisClient(config.redisUrl, logger, 'client', config.redisConnectTimeoutMs);
   const subscriber = redisClient(config.redisUrl, logger, 'subscriber', config.redisConnectTimeoutMs);
-  const limits = override?.limits ?? FlexibleLimits.redis(redis, pool);
+  const limits = override?.limits ?? new RedisLimits(redis, pool);
   return {
     limits,
     counters: limits,

@@ -1,15 +1,15 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import {
   RateLimiterMemory,
   RateLimiterPostgres,
-  RateLimiterRedis,
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import { WriteBehindCounters, type CounterLimiter } from './write-behind-counters.js';
 
 export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
+/** A send or a check let through, or refused: by a running lockout (not counted), or by its limit. */
+export type Admission = { ok: true } | { ok: false; locked: true; msLeft: number } | { ok: false; locked: false; msBeforeNext: number };
 export type LockStatus = { locked: false } | { locked: true; msLeft: number };
 export interface FailureRule {
   maxFailures: number;
@@ -24,6 +24,16 @@ export interface FailureRule {
 export interface Limits {
   /** Counts one event against `points` per `durationS` for `key`. */
   consume(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<LimitOutcome>;
+  /**
+   * The lockout check and the count of one send or check, together (on Redis one round trip, a
+   * script): refused while the key is locked (nothing counted), else counted as `consume` does.
+   */
+  admit(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission>;
+  /**
+   * Settles the failure a right code had reserved: when its approval was recorded the failures are
+   * reset (the budget counts afresh), otherwise (it lost a race, or its write failed) it is given back.
+   */
+  settleRightCode(key: string, rule: FailureRule, approved: boolean): Promise<void>;
   lockStatus(key: string): Promise<LockStatus>;
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;
@@ -49,9 +59,9 @@ export interface Limits {
 /** Counters never refuse: their limit is out of reach. */
 const UNLIMITED = 2 ** 30;
 
-type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => CounterLimiter;
+export type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => CounterLimiter;
 
-const LIMITS_TABLE = 'rate_limits';
+export const LIMITS_TABLE = 'rate_limits';
 
 /** rate-limiter-flexible (or the embedded store's write-behind counters) over a factory of limiters, cached per rule. */
 export class FlexibleLimits implements Limits {
@@ -94,17 +104,6 @@ export class FlexibleLimits implements Limits {
     return new FlexibleLimits(postgresFactory(pool));
   }
 
-  /**
-   * In Redis, with the database store as rate-limiter-flexible's insurance: while Redis is down,
-   * counting goes on in the database instead of failing requests (a logged, degraded mode).
-   */
-  static redis(client: Redis, insurance: pg.Pool): FlexibleLimits {
-    const insured = postgresFactory(insurance);
-    return new FlexibleLimits(
-      (opts) => new RateLimiterRedis({ ...opts, storeClient: client, rejectIfRedisNotReady: true, insuranceLimiter: insured(opts) }),
-    );
-  }
-
   /** The in-memory twin, for tests and throwaway runs. */
   static memory(): FlexibleLimits {
     return new FlexibleLimits((opts) => new RateLimiterMemory(opts));
@@ -129,6 +128,22 @@ export class FlexibleLimits implements Limits {
       if (err instanceof RateLimiterRes) return { ok: false, msBeforeNext: err.msBeforeNext };
       throw err;
     }
+  }
+
+  async admit(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission> {
+    const lock = await this.lockStatus(key);
+    if (lock.locked) return { ok: false, locked: true, msLeft: lock.msLeft };
+    const counted = await this.consume(name, key, points, durationS);
+    return counted.ok ? counted : { ok: false, locked: false, msBeforeNext: counted.msBeforeNext };
+  }
+
+  async settleRightCode(key: string, rule: FailureRule, approved: boolean): Promise<void> {
+    // Approved: the reset forgets the reservation with the rest (giving it back first changes nothing).
+    if (approved) return this.resetFailures(key);
+    // Given back only while failures are counted: after a reset by the check that approved, a give-back
+    // would make the next budget larger than max_failures.
+    const current = await this.limiter('fail', rule.maxFailures, rule.windowS).get(key);
+    if (current && current.consumedPoints > 0 && current.msBeforeNext !== 0) await this.releaseFailure(key, rule);
   }
 
   async lockStatus(key: string): Promise<LockStatus> {
@@ -200,6 +215,6 @@ export class FlexibleLimits implements Limits {
   }
 }
 
-function postgresFactory(pool: pg.Pool): (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterPostgres {
+export function postgresFactory(pool: pg.Pool): (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterPostgres {
   return (opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true });
 }

@@ -19,7 +19,7 @@ import { noteApproval } from './fraud-guard.js';
 import { recordVerifiedAddress } from './identity-merge.js';
 import { identifierKey, type CheckOutcome, type ServiceDeps, type Tenant } from './context.js';
 import { newSessionToken, sessionKey } from './sessions.js';
-import { checkNotLocked, lockedRefusal, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import { lockedRefusal, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import type { FailureRule } from '../limits/limits.js';
 import { markApproved, recordWrongAttempt } from './check-outcomes.js';
 import { expireNoticed } from './expiry-sweeper.js';
@@ -82,12 +82,11 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   // once instead of one after the other); a refusal leaves the read unused.
   const latest = verification ? Promise.resolve(verification) : findLatestVerification(deps.store.db, tenant, identifier);
   latest.catch(() => {}); // awaited below, unless a limit refuses first
-  const locked = await checkNotLocked(deps, tenant, identifier);
-  if (!locked.ok) return locked;
   const key = identifierKey(tenant, identifier);
-  const limit = await deps.limits.consume('check', key, policy.limits.check_per_minute, 60);
-  if (!limit.ok) {
-    return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, limit.msBeforeNext));
+  const admitted = await deps.limits.admit('check', key, policy.limits.check_per_minute, 60);
+  if (!admitted.ok) {
+    if (admitted.locked) return lockedRefusal(admitted.msLeft);
+    return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, admitted.msBeforeNext));
   }
   verification = await latest;
 
@@ -106,11 +105,16 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   if (!slot.ok) return slot;
 
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
-    // Given back while the approval is written; the approval's reset of the budget waits for it (a
-    // give-back after the reset would leave the budget one failure larger).
-    const released = deps.limits.releaseFailure(key, rule);
-    released.catch(() => {}); // awaited in approve
-    return approve(deps, tenant, verification, now, claim, released);
+    // Once the approval is written (or lost), the reserved failure is settled: an approval resets the
+    // budget, a lost race or a failed write gives the failure back.
+    let approved = false;
+    try {
+      const result = await approve(deps, tenant, verification, now, claim);
+      approved = result.ok;
+      return result;
+    } finally {
+      await deps.limits.settleRightCode(key, rule, approved);
+    }
   }
 
   // The wrong code was compared: it keeps its failure, and the last one locks, even when it lost a race.
@@ -163,7 +167,7 @@ async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, ru
   }
 }
 
-async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined, released: Promise<void>): Promise<Result<CheckApproved>> {
+async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const sessionId = newId('ses', deps.random); // also the access token's `sid`
@@ -203,10 +207,8 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: null };
       });
-  await released;
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
-  await deps.limits.resetFailures(identifierKey(tenant, v.identifier));
   if (tenant.mode === 'live' && (v.identifier_kind === 'phone' || v.destination !== null)) {
     // The phone the code went to: the identifier, or a CPF's phone on file (an email is no phone).
     const parsed = parseIdentifier(v.destination ?? v.identifier);

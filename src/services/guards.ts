@@ -16,22 +16,17 @@ export function parseIdentifierField(input: string, field = 'identifier'): Resul
   return fail(validationProblem('The identifier must be a phone number in international form (+…), an email address or a CPF.', { [field]: [parsed.error] }));
 }
 
-/** 429 identifier-locked (with `lock_duration`) while a lockout runs. */
-export async function checkNotLocked(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
-  const lock = await deps.limits.lockStatus(identifierKey(tenant, identifier));
-  if (!lock.locked) return ok(undefined);
-  return lockedRefusal(lock.msLeft);
-}
-
 /** 429 identifier-locked for `msLeft` more milliseconds. */
 export function lockedRefusal(msLeft: number): Result<never> {
   const lock_duration = Math.max(1, Math.ceil(msLeft / 1000));
   return fail(tooMany('identifier-locked', `Too many failed checks; the identifier is locked for ${lock_duration} s.`, msLeft, { lock_duration }));
 }
 
-/** Counts one send against the policy's per-identifier limit. */
-export async function consumeSend(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
+/** 429 identifier-locked while a lockout runs, else counts one send against the policy's per-identifier limit (one step: see Limits.admit). */
+export async function admitSend(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
   const limit = tenant.policy.limits.send_per_minute;
-  const res = await deps.limits.consume('send', identifierKey(tenant, identifier), limit, 60);
-  return res.ok ? ok(undefined) : fail(tooMany('rate-limit-exceeded', `At most ${limit} codes a minute may be sent to one identifier.`, res.msBeforeNext));
+  const res = await deps.limits.admit('send', identifierKey(tenant, identifier), limit, 60);
+  if (res.ok) return ok(undefined);
+  if (res.locked) return lockedRefusal(res.msLeft);
+  return fail(tooMany('rate-limit-exceeded', `At most ${limit} codes a minute may be sent to one identifier.`, res.msBeforeNext));
 }

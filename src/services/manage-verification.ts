@@ -14,7 +14,7 @@ import { listDeliveries } from '../store/deliveries-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { guardSend } from './fraud-guard.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
-import { checkNotLocked, consumeSend, requireOtpEnabled } from './guards.js';
+import { admitSend, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { resolveTarget, type Target } from './resolve-target.js';
 import { recordVerificationEvent } from './verification-events.js';
@@ -65,10 +65,8 @@ export async function resendVerification(deps: ServiceDeps, tenant: Tenant, id: 
   const resolved = await resendTarget(deps, tenant, v, channel);
   const parsedForGuard = parseIdentifier(v.identifier);
   if (!resolved.ok) return resolved;
-  const locked = await checkNotLocked(deps, tenant, v.identifier);
-  if (!locked.ok) return locked;
-  const limited = await consumeSend(deps, tenant, v.identifier);
-  if (!limited.ok) return limited;
+  const admitted = await admitSend(deps, tenant, v.identifier);
+  if (!admitted.ok) return admitted;
   if (parsedForGuard.ok) {
     const guarded = await guardSend(deps, tenant, parsedForGuard.identifier);
     if (!guarded.ok) return guarded;

@@ -9,7 +9,7 @@ import { cancelPendingFor, insertVerification, lockIdentifier, type Verification
 import type { ServiceDeps, Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
-import { checkNotLocked, consumeSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import { admitSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { recordEvent } from './record-event.js';
 import { recordVerificationEvent } from './verification-events.js';
@@ -48,10 +48,8 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   if (!target.ok) return target;
   const { channel, destination, identity, route } = target.value;
 
-  const locked = await checkNotLocked(deps, tenant, identifier.value);
-  if (!locked.ok) return locked;
-  const limited = await consumeSend(deps, tenant, identifier.value);
-  if (!limited.ok) return limited;
+  const admitted = await admitSend(deps, tenant, identifier.value);
+  if (!admitted.ok) return admitted;
   // The guard judges the phone the code goes to: the identifier, or a CPF's phone on file.
   const guarded = await guardSend(deps, tenant, channel === 'email' ? identifier : phoneOf(destination, identifier));
   if (!guarded.ok) return guarded;

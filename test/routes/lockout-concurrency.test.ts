@@ -114,11 +114,11 @@ describe(`lockout under concurrency (${TEST_STORE})`, () => {
     expect(responses.filter((r) => r.status === 404)).toHaveLength(49);
     expect(await attemptsOf(key, verification.id)).toMatchObject({ status: 'approved', attempts: 0 });
     // The next budget is never larger than max_failures: wrong codes on a new verification are compared
-    // until one locks, then refused. Known limit: a reservation refused while the budget was spent by
-    // the racing right codes still counts once (rate-limiter-flexible counts refused consumes), so when
-    // such refusals land after the approval's reset, a few failures stay counted and the lock comes
-    // earlier than the tenth (seen on Postgres + Redis: the eighth). A conditional increment per store
-    // would close it.
+    // until one locks, then refused. Known limit, without Redis: a reservation refused while the budget
+    // was spent by the racing right codes still counts once (rate-limiter-flexible counts refused
+    // consumes), so when such refusals land after the approval's reset, a few failures stay counted and
+    // the lock comes earlier than the tenth. On Redis the reservation is one script that counts only
+    // what it grants, and a give-back after the reset is dropped (it would make the budget larger).
     const next = await send(rt.app, key, { identifier: to });
     const nextCode = await codeOf(rt, key, next.id);
     const statuses: number[] = [];

@@ -1,10 +1,12 @@
 /**
  * How many round trips to Postgres a send and a check cost on the hot path (a known integration, a
  * webhook configured, Redis for limits): counted on node-postgres's client, so that a change that adds
- * one back fails here. A round trip is one `client.query` call (a pipelined transaction sends several
- * statements in one; see src/store/pg-pipeline.ts).
+ * one back fails here; and the commands each sends to Redis, counted on ioredis's client. A round
+ * trip is one `client.query` call (a pipelined transaction sends several statements in one; see
+ * src/store/pg-pipeline.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
@@ -12,6 +14,22 @@ import { hooks } from '../webhooks/support.js';
 import { createThrowawayDatabase, NEEDS_POSTGRES, NEEDS_REDIS, POSTGRES_URL, REDIS_URL } from '../helpers/stores.js';
 
 const skip = !POSTGRES_URL ? NEEDS_POSTGRES : !REDIS_URL ? NEEDS_REDIS : null;
+
+/** The commands any ioredis client sends while `work` runs (a script counts as one: EVALSHA). */
+async function redisCommandsOf(work: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const original = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function (this: Redis, command: { name: string }, ...rest: unknown[]) {
+    seen.push(command.name);
+    return (original as (...a: unknown[]) => unknown).call(this, command, ...rest);
+  } as typeof original;
+  try {
+    await work();
+  } finally {
+    Redis.prototype.sendCommand = original;
+  }
+  return seen;
+}
 
 /** Every query sent by any node-postgres client while `work` runs, its statements (values elided) each. */
 async function roundTripsOf(work: () => Promise<unknown>): Promise<string[]> {
@@ -64,10 +82,16 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     const webhookDeliveries = async (): Promise<number> => ((await hooks(rt.app, integration.testKey).deliveries('?limit=100')).json() as { data: unknown[] }).data.length;
     const before = await webhookDeliveries();
     let sent: { statusCode: number; body: string } = { statusCode: 0, body: '' };
+    let redisCommands: string[] = [];
     const trips = await roundTripsOf(async () => {
-      sent = await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to });
+      redisCommands = await redisCommandsOf(async () => {
+        sent = await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to });
+      });
     });
     expect(sent.statusCode).toBe(201);
+    // The lock check and the send's count: one script (they were a MULTI and a script). The PUBLISH is
+    // the outbox notice: this test's worker is not running, so the message is left for any process's.
+    expect(redisCommands).toEqual(['evalsha', 'publish']);
     expect(trips, trips.join('\n')).toHaveLength(2);
     expect(trips[0]).toMatch(/^BEGIN; select pg_advisory_xact_lock/);
     expect(trips[1]).toMatch(/^insert into "verifications"/);
@@ -83,10 +107,16 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
     const code = await latestCode(rt, integration.testKey, to);
     let status = 0;
+    let redisCommands: string[] = [];
     const trips = await roundTripsOf(async () => {
-      status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+      redisCommands = await redisCommandsOf(async () => {
+        status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+      });
     });
     expect(status).toBe(200);
+    // Redis: the lock check with the check's count, the failure reserved before comparing, the budget
+    // reset once approved: one script each (they were six commands).
+    expect(redisCommands).toEqual(['evalsha', 'evalsha', 'evalsha']);
     expect(trips, trips.join('\n')).toHaveLength(3);
     expect(trips[1]).toMatch(/^BEGIN; update "verifications" .*; select \* from "deliveries"/);
     expect(trips[2]).toMatch(/insert into "events".*insert into "sessions".*COMMIT$/);
