@@ -5,10 +5,15 @@ import { newId } from '../domain/ids.js';
 import { parseIdentifier } from '../domain/identifiers.js';
 import { afterWrongCode, gateCheck } from '../domain/verification.js';
 import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
-import { preparedTransaction } from '../store/prepared.js';
+import { preparedTransaction, type QueryRunner } from '../store/prepared.js';
 import { insertSession } from '../store/sessions-repo.js';
 import {
+  approveIfUnchanged,
   findLatestVerification,
+  findLatestWithDeliveries,
+  isNothingApproved,
+  type VerificationRow,
+  type VerificationWithDeliveries,
   findVerification,
   type CheckableVerification,
 } from '../store/verifications-repo.js';
@@ -22,6 +27,7 @@ import { newSessionToken, sessionKey } from './sessions.js';
 import { lockedRefusal, parseIdentifierField, requireOtpEnabled } from './guards.js';
 import type { FailureRule } from '../limits/limits.js';
 import { markApproved, recordWrongAttempt } from './check-outcomes.js';
+import { recordVerificationEvent } from './verification-events.js';
 import { expireNoticed } from './expiry-sweeper.js';
 import { recordIdentifierLocked } from './lockout-event.js';
 
@@ -80,7 +86,13 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
 
   // The latest verification is read while the limits are asked (on Postgres + Redis: two servers at
   // once instead of one after the other); a refusal leaves the read unused.
-  const latest = verification ? Promise.resolve(verification) : findLatestVerification(deps.store.db, tenant, identifier);
+  // On Postgres the read brings the whole row and its deliveries: what `verification.approved` shows,
+  // so a right code is approved in one more round trip (approveUnchanged).
+  const latest: Promise<CheckableVerification | undefined> = verification
+    ? Promise.resolve(verification)
+    : deps.store.dialect === 'postgres'
+      ? findLatestWithDeliveries(deps.store.db, tenant, identifier)
+      : findLatestVerification(deps.store.db, tenant, identifier);
   latest.catch(() => {}); // awaited below, unless a limit refuses first
   const key = identifierKey(tenant, identifier);
   const admitted = await deps.limits.admit('check', key, policy.limits.check_per_minute, 60);
@@ -167,6 +179,36 @@ async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, ru
   }
 }
 
+/**
+ * Postgres, when the check's read brought the deliveries: the approval, its event (built from that
+ * read) and `rest` (the session) go in one round trip, the approval conditional on the verification
+ * and its deliveries being still as read. Answers { identityId: null } once committed, or undefined
+ * when anything changed meanwhile (a wrong code counted, a receipt, another check's approval):
+ * nothing was written then, and the general path decides with what is there now.
+ */
+async function approveUnchanged(
+  deps: ServiceDeps,
+  tenant: Tenant,
+  v: CheckableVerification,
+  now: number,
+  rest: (trx: QueryRunner) => Promise<void>,
+): Promise<{ identityId: null } | undefined> {
+  if (!('deliveries' in v)) return undefined;
+  const seen = v as VerificationWithDeliveries;
+  const approved: VerificationRow = { ...seen, status: 'approved', failure_reason: null, code_sealed: null, updated_at: now };
+  try {
+    return await preparedTransaction(deps.store, async (trx) => {
+      await approveIfUnchanged(trx, seen, now);
+      await recordVerificationEvent(trx, deps, 'verification.approved', approved, tenant.policy, now, { deliveries: seen.deliveries });
+      await rest(trx);
+      return { identityId: null };
+    });
+  } catch (error) {
+    if (isNothingApproved(error)) return undefined;
+    throw error;
+  }
+}
+
 async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
@@ -200,13 +242,17 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: survivor };
       })
-    : // No identity: two prepared statements, in the store's lightest transaction.
-      await preparedTransaction(deps.store, async (trx) => {
+    : ((await approveUnchanged(deps, tenant, v, now, async (trx) => {
+        await insertSession(trx, session(null));
+        if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
+      })) ??
+      // No identity: two prepared statements, in the store's lightest transaction.
+      (await preparedTransaction(deps.store, async (trx) => {
         if (!(await markApproved(trx, deps, tenant, v.id, now))) return false;
         await insertSession(trx, session(null));
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: null };
-      });
+      })));
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   if (tenant.mode === 'live' && (v.identifier_kind === 'phone' || v.destination !== null)) {

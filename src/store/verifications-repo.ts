@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
+import type { DeliveryRow } from './deliveries-repo.js';
 import { PipelinedTransaction } from './pg-pipeline.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import { DirectTransaction } from './sqlite-driver.js';
@@ -93,6 +94,78 @@ const findLatestQuery = prepared<ScopeArgs & { canonical: string }, CheckableVer
 export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<CheckableVerification | undefined> {
   const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
   return rows[0];
+}
+
+/** A verification with its deliveries, read together (the check's optimistic approval on Postgres). */
+export interface VerificationWithDeliveries extends VerificationRow {
+  deliveries: DeliveryRow[];
+}
+
+// Postgres only: the deliveries come along as one JSON array (oldest first), so the check's first read
+// also holds everything `verification.approved` shows; code_sealed is left out (read as null).
+const findLatestWithDeliveriesQuery = prepared<ScopeArgs & { canonical: string }, Omit<VerificationRow, 'code_sealed'> & { deliveries: DeliveryRow[] }>((db) =>
+  db
+    .selectFrom('verifications as v')
+    .select(VERIFICATION_COLUMNS.filter((column) => column !== 'code_sealed').map((column) => `v.${column}` as const))
+    .select(sql<DeliveryRow[]>`coalesce((select json_agg(d order by d.created_at, d.id) from deliveries d where d.verification_id = v.id), '[]'::json)`.as('deliveries'))
+    .where('v.integration_id', '=', slot<string>('integrationId'))
+    .where('v.mode', '=', slot<Mode>('mode'))
+    .where('v.canonical_identifier', '=', slot<string>('canonical'))
+    .orderBy('v.created_at', 'desc')
+    .orderBy('v.id', 'desc')
+    .limit(sql.lit(1)),
+);
+
+/** findLatestVerification with the whole row and its deliveries, in one statement (Postgres). */
+export async function findLatestWithDeliveries(db: Executor, scope: Scope, identifier: string): Promise<VerificationWithDeliveries | undefined> {
+  const { rows } = await findLatestWithDeliveriesQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
+  const row = rows[0];
+  return row ? { ...row, code_sealed: null } : undefined;
+}
+
+/** What the deliveries of a verification looked like: their count and latest change. */
+export function deliveriesFingerprint(deliveries: readonly DeliveryRow[]): string {
+  return `${deliveries.length}:${deliveries.reduce((latest, d) => Math.max(latest, Number(d.updated_at)), 0)}`;
+}
+
+/** SQLSTATE of the division the unchanged-approval statement makes fail when it changed nothing. */
+const NOTHING_APPROVED = '22012';
+
+// Postgres only. A data-modifying CTE: the approval happens only if the row and its deliveries are as
+// read (attempts, sends, updated_at, the deliveries' count and latest change), and the statement then
+// fails (1 / 0) when it changed nothing, which fails the transaction it is sent in: the writes queued
+// with it (the event, the session) are never committed.
+const approveUnchangedQuery = prepared<{ id: string; now: number; attempts: number; sends: number; updatedAt: number; deliveries: string }>(
+  (db) =>
+    db
+      .with('approved', (qb) =>
+        qb
+          .updateTable('verifications')
+          .set({ status: sql.lit('approved'), failure_reason: null, code_sealed: null, updated_at: slot<number>('now') })
+          .where('id', '=', slot<string>('id'))
+          .where('status', '=', sql.lit('pending'))
+          .where('attempts', '=', slot<number>('attempts'))
+          .where('sends', '=', slot<number>('sends'))
+          .where('updated_at', '=', slot<number>('updatedAt'))
+          .where(sql<string>`(select count(*)::text || ':' || coalesce(max(d.updated_at), 0)::text from deliveries d where d.verification_id = verifications.id)`, '=', slot<string>('deliveries'))
+          .returning(sql<number>`1`.as('one')),
+      )
+      .selectNoFrom(sql<number>`1 / (select count(*)::int from approved)`.as('approved')),
+  { deferrable: true },
+);
+
+/**
+ * Approves a pending verification only if it is still as `seen` (the row and its deliveries), inside
+ * the caller's pipelined transaction without waiting for an answer: when it changed nothing, the
+ * transaction fails with an error isNothingApproved() recognises. Postgres only.
+ */
+export async function approveIfUnchanged(trx: QueryRunner, seen: VerificationWithDeliveries, now: number): Promise<void> {
+  await approveUnchangedQuery(trx, { id: seen.id, now, attempts: seen.attempts, sends: seen.sends, updatedAt: seen.updated_at, deliveries: deliveriesFingerprint(seen.deliveries) });
+}
+
+/** Whether a transaction failed because approveIfUnchanged found the verification changed (or no longer pending). */
+export function isNothingApproved(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === NOTHING_APPROVED;
 }
 
 /**

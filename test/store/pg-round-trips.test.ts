@@ -102,24 +102,68 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     expect(await webhookDeliveries()).toBe(before + 1);
   });
 
-  it('a check of the right code reaches Postgres in three: the latest verification, the approval with its deliveries, then the event and the session with the COMMIT', async () => {
+  it('a check of the right code reaches Postgres in two: the latest verification with its deliveries, then the approval (if still as read), its event, its webhook delivery and the session with the COMMIT', async () => {
     const to = nextPhone();
     expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
     const code = await latestCode(rt, integration.testKey, to);
     let status = 0;
+    let body = '';
     let redisCommands: string[] = [];
     const trips = await roundTripsOf(async () => {
       redisCommands = await redisCommandsOf(async () => {
-        status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+        const res = await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code });
+        status = res.statusCode;
+        body = res.body;
       });
     });
     expect(status).toBe(200);
     // Redis: the lock check with the check's count, the failure reserved before comparing, the budget
     // reset once approved: one script each (they were six commands).
     expect(redisCommands).toEqual(['evalsha', 'evalsha', 'evalsha']);
-    expect(trips, trips.join('\n')).toHaveLength(3);
-    expect(trips[1]).toMatch(/^BEGIN; update "verifications" .*; select \* from "deliveries"/);
-    expect(trips[2]).toMatch(/insert into "events".*insert into "sessions".*COMMIT$/);
+    expect(trips, trips.join('\n')).toHaveLength(2);
+    expect(trips[0]).toMatch(/^select "v"\."id", "v"\."integration_id"/); // with its deliveries, as a json_agg
+    expect(trips[1]).toMatch(/^BEGIN; with "approved" as \(update "verifications".*insert into "events".*insert into "webhook_deliveries".*insert into "sessions".*COMMIT$/);
+    // What was written: the approval, and its event with the verification as the API shows it now.
+    const { verification_id: id } = JSON.parse(body) as { verification_id: string };
+    const shown = (await api(rt.app, integration.testKey).get(`/v1/verifications/${id}`)).json() as { status: string; updated_at: string; deliveries: unknown[] };
+    expect(shown.status).toBe('approved');
+    const { rows } = await rt.store.pgPool!.query<{ data_json: string }>(`select data_json from events where type = 'verification.approved' and data_json like $1`, [`%${id}%`]);
+    expect(rows).toHaveLength(1);
+    expect(JSON.parse(rows[0]!.data_json)).toMatchObject({ id, status: 'approved', updated_at: shown.updated_at, deliveries: shown.deliveries });
+  });
+
+  it('a check whose verification changed after it was read (a wrong code counted) writes nothing in its first try and approves in the general path, with the event showing the change', async () => {
+    const to = nextPhone();
+    const sent = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).json() as { id: string };
+    const code = await latestCode(rt, integration.testKey, to);
+    // A wrong code lands between the check's read and its approval: counted on the row as the read returns.
+    const original = pg.Client.prototype.query;
+    let injected = false;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string }).text ?? '');
+      const result = (original as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+      if (!injected && text.includes('json_agg')) {
+        injected = true;
+        return result.then(async (answer) => {
+          await rt.store.pgPool!.query('update verifications set attempts = attempts + 1, updated_at = updated_at + 1 where id = $1', [sent.id]);
+          return answer;
+        });
+      }
+      return result;
+    } as typeof original;
+    let status = 0;
+    try {
+      status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(injected).toBe(true);
+    expect(status).toBe(200);
+    const { rows } = await rt.store.pgPool!.query<{ data_json: string }>(`select data_json from events where type = 'verification.approved' and data_json like $1`, [`%${sent.id}%`]);
+    expect(rows).toHaveLength(1); // the first try's event was never committed
+    expect(JSON.parse(rows[0]!.data_json)).toMatchObject({ id: sent.id, status: 'approved', attempts: 1 });
+    const sessions = await rt.store.pgPool!.query('select 1 from sessions where verification_id = $1', [sent.id]);
+    expect(sessions.rowCount).toBe(1);
   });
 
   it('the outbox worker records a batch of messages side by side: one round trip carries every capture of the batch', async () => {
