@@ -8,6 +8,8 @@ import {
 import { WriteBehindCounters, type CounterLimiter } from './write-behind-counters.js';
 
 export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
+/** A failure reserved before a code is compared (`last`: the budget's final one), or refused: the budget is spent. */
+export type Reservation = { ok: true; last: boolean } | { ok: false };
 /** A send or a check let through, or refused: by a running lockout (not counted), or by its limit. */
 export type Admission = { ok: true } | { ok: false; locked: true; msLeft: number } | { ok: false; locked: false; msBeforeNext: number };
 export type LockStatus = { locked: false } | { locked: true; msLeft: number };
@@ -30,10 +32,17 @@ export interface Limits {
    */
   admit(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission>;
   /**
-   * Settles the failure a right code had reserved: when its approval was recorded the failures are
-   * reset (the budget counts afresh), otherwise (it lost a race, or its write failed) it is given back.
+   * A check's admission (as `admit`) and, once admitted, the reservation of one failure of `rule`'s
+   * budget (as `reserveFailure`): one script on Redis. The caller gives the reservation back
+   * (settleReservation) when the code is not compared after all (no pending verification).
    */
-  settleRightCode(key: string, rule: FailureRule, approved: boolean): Promise<void>;
+  admitCheck(key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null }>;
+  /**
+   * Settles a reserved failure that was not spent on a wrong code: when a right code's approval was
+   * recorded the failures are reset (the budget counts afresh); otherwise (it lost a race, its write
+   * failed, the code was not compared) it is given back.
+   */
+  settleReservation(key: string, rule: FailureRule, approved: boolean): Promise<void>;
   lockStatus(key: string): Promise<LockStatus>;
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;
@@ -43,7 +52,7 @@ export interface Limits {
    * atomic count (so concurrent checks cannot share a failure): `last` when it took the final one.
    * Refused when the budget is spent (by failures, or by checks still comparing).
    */
-  reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }>;
+  reserveFailure(key: string, rule: FailureRule): Promise<Reservation>;
   /** Gives a reserved failure back (the code was right). */
   releaseFailure(key: string, rule: FailureRule): Promise<void>;
   /** Whether the failure budget has room now (a read; reserves nothing). */
@@ -137,7 +146,12 @@ export class FlexibleLimits implements Limits {
     return counted.ok ? counted : { ok: false, locked: false, msBeforeNext: counted.msBeforeNext };
   }
 
-  async settleRightCode(key: string, rule: FailureRule, approved: boolean): Promise<void> {
+  async admitCheck(key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null }> {
+    const admission = await this.admit('check', key, points, durationS);
+    return { admission, reservation: admission.ok ? await this.reserveFailure(key, rule) : null };
+  }
+
+  async settleReservation(key: string, rule: FailureRule, approved: boolean): Promise<void> {
     // Approved: the reset forgets the reservation with the rest (giving it back first changes nothing).
     if (approved) return this.resetFailures(key);
     // Given back only while failures are counted: after a reset by the check that approved, a give-back
@@ -161,7 +175,7 @@ export class FlexibleLimits implements Limits {
     return { lockedNow: true };
   }
 
-  async reserveFailure(key: string, rule: FailureRule): Promise<{ ok: true; last: boolean } | { ok: false }> {
+  async reserveFailure(key: string, rule: FailureRule): Promise<Reservation> {
     const failures = this.limiter('fail', rule.maxFailures, rule.windowS);
     // A budget already spent is refused on a read: a refused consume would still count (rate-limiter-
     // flexible counts it), and those landing after a right code reset the budget made the next lock

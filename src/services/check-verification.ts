@@ -95,25 +95,36 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
       : findLatestVerification(deps.store.db, tenant, identifier);
   latest.catch(() => {}); // awaited below, unless a limit refuses first
   const key = identifierKey(tenant, identifier);
-  const admitted = await deps.limits.admit('check', key, policy.limits.check_per_minute, 60);
-  if (!admitted.ok) {
-    if (admitted.locked) return lockedRefusal(admitted.msLeft);
-    return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, admitted.msBeforeNext));
+  // A failure is reserved before the code is compared (with the admission: one step), so that however
+  // many checks run at once, at most lockout.max_failures wrong codes are compared per window; a right
+  // code, or a check that compares nothing, gives it back.
+  const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
+  const { admission, reservation } = await deps.limits.admitCheck(key, policy.limits.check_per_minute, 60, rule);
+  if (!admission.ok) {
+    if (admission.locked) return lockedRefusal(admission.msLeft);
+    return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, admission.msBeforeNext));
   }
-  verification = await latest;
+  const giveBack = (): Promise<void> => (reservation?.ok ? deps.limits.settleReservation(key, rule, false) : Promise.resolve());
+  try {
+    verification = await latest;
+  } catch (error) {
+    await giveBack();
+    throw error;
+  }
 
   const now = deps.clock.now();
-  if (!verification) return fail(problem('not-found', 'No pending verification for this identifier.'));
+  if (!verification) {
+    await giveBack();
+    return fail(problem('not-found', 'No pending verification for this identifier.'));
+  }
   const gate = gateCheck(verification, now);
   if (!gate.compare) {
+    await giveBack();
     if (gate.problem.type === 'code-expired') await expireNoticed(deps, tenant, verification.id, now);
     return fail(gate.problem);
   }
 
-  // The failure is reserved before the code is compared, so that however many checks run at once, at
-  // most lockout.max_failures wrong codes are compared per window; a right code gives it back.
-  const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
-  const slot = await reserveFailure(deps, tenant, key, rule, verification.id, identifier);
+  const slot = reservation?.ok ? ok({ last: reservation.last }) : await waitForFailureSlot(deps, tenant, key, rule, verification.id, identifier);
   if (!slot.ok) return slot;
 
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
@@ -125,7 +136,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
       approved = result.ok;
       return result;
     } finally {
-      await deps.limits.settleRightCode(key, rule, approved);
+      await deps.limits.settleReservation(key, rule, approved);
     }
   }
 
@@ -148,16 +159,14 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
 const RESERVE_WAIT_MS = 5_000;
 
 /**
- * Reserves one failure of the identifier's budget before a comparison. When the budget is spent, the
- * checks holding it are still comparing or one of them locks: this waits, re-reading, until the lock
+ * Reserves one failure of the identifier's budget before a comparison, after the admission found it
+ * spent: the checks holding it are still comparing or one of them locks. This waits, re-reading, until the lock
  * is set (429 identifier-locked), the verification is no longer pending (what it says now: a right
  * code approved it, or wrong ones failed it), or a failure was given back (then reserves again).
  * Never compares without a reservation. Should nothing resolve in time (a holder crashed, or refused
  * reservations overcounted), the identifier is locked: the budget is spent either way.
  */
-async function reserveFailure(deps: ServiceDeps, tenant: Tenant, key: string, rule: FailureRule, id: string, identifier: string): Promise<Result<{ last: boolean }>> {
-  const first = await deps.limits.reserveFailure(key, rule);
-  if (first.ok) return ok({ last: first.last });
+async function waitForFailureSlot(deps: ServiceDeps, tenant: Tenant, key: string, rule: FailureRule, id: string, identifier: string): Promise<Result<{ last: boolean }>> {
   const started = performance.now();
   for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
     const lock = await deps.limits.lockStatus(key);

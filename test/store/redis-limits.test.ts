@@ -78,6 +78,27 @@ describe.skipIf(skip !== null)(`Redis limits: one script per step${skip ? ` (ski
     expect((await limits.lockStatus(k)).locked).toBe(true);
   });
 
+  it('admitCheck: one command; admits the check and reserves a failure, or refuses without reserving', async () => {
+    const k = key();
+    const first = await counted(() => limits.admitCheck(k, 2, 60, rule));
+    expect(first.commands).toHaveLength(1);
+    expect(first.result).toEqual({ admission: { ok: true }, reservation: { ok: true, last: false } });
+    expect(await limits.admitCheck(k, 2, 60, rule)).toEqual({ admission: { ok: true }, reservation: { ok: true, last: false } });
+    // Over the check limit: refused, and no failure reserved for it.
+    const refused = await limits.admitCheck(k, 2, 60, rule);
+    expect(refused.admission).toMatchObject({ ok: false, locked: false });
+    expect(refused.reservation).toBeNull();
+    expect(await redis.get(`otpg_fail:${k}`)).toBe('2');
+    // Admitted with the budget spent: admitted, not reserved.
+    const spent = key();
+    for (let i = 0; i < 3; i++) await limits.reserveFailure(spent, rule);
+    expect(await limits.admitCheck(spent, 5, 60, rule)).toEqual({ admission: { ok: true }, reservation: { ok: false } });
+    expect(await redis.get(`otpg_fail:${spent}`)).toBe('3');
+    // Locked: refused with the time left.
+    await limits.lock(spent, rule);
+    expect((await limits.admitCheck(spent, 5, 60, rule)).admission).toMatchObject({ ok: false, locked: true });
+  });
+
   it('reserveFailure: one command; the last of max_failures says so; a spent budget is refused without counting again', async () => {
     const k = key();
     const reservations = [];
@@ -93,17 +114,17 @@ describe.skipIf(skip !== null)(`Redis limits: one script per step${skip ? ` (ski
     expect(await limits.failureRoom(k, rule)).toBe(false);
   });
 
-  it('settleRightCode: one command; approved resets the budget, otherwise gives one back, never below zero', async () => {
+  it('settleReservation: one command; approved resets the budget, otherwise gives one back, never below zero', async () => {
     const k = key();
     await limits.reserveFailure(k, rule);
     await limits.reserveFailure(k, rule);
-    const { commands } = await counted(() => limits.settleRightCode(k, rule, false));
+    const { commands } = await counted(() => limits.settleReservation(k, rule, false));
     expect(commands).toHaveLength(1);
     expect(await redis.get(`otpg_fail:${k}`)).toBe('1');
-    await limits.settleRightCode(k, rule, true);
+    await limits.settleReservation(k, rule, true);
     expect(await redis.get(`otpg_fail:${k}`)).toBeNull();
     // A give-back landing after the approving check's reset: nothing to give back (the budget stays max_failures).
-    await limits.settleRightCode(k, rule, false);
+    await limits.settleReservation(k, rule, false);
     expect(await redis.get(`otpg_fail:${k}`)).toBeNull();
     for (let i = 0; i < 3; i++) expect((await limits.reserveFailure(k, rule)).ok).toBe(true);
     expect(await limits.reserveFailure(k, rule)).toEqual({ ok: false });
@@ -118,7 +139,8 @@ describe.skipIf(skip !== null)(`Redis limits: one script per step${skip ? ` (ski
       expect(await offline.admit('send', k, 1, 60)).toEqual({ ok: true });
       expect(await offline.admit('send', k, 1, 60)).toMatchObject({ ok: false, locked: false });
       expect(await offline.reserveFailure(k, rule)).toEqual({ ok: true, last: false });
-      await offline.settleRightCode(k, rule, true);
+      expect(await offline.admitCheck(k, 5, 60, rule)).toEqual({ admission: { ok: true }, reservation: { ok: true, last: false } });
+      await offline.settleReservation(k, rule, true);
       const { rows } = await pool.query<{ points: number }>('select points from rate_limits where key = $1', [`otpg_send:${k}`]);
       expect(rows).toEqual([{ points: 2 }]);
     } finally {
