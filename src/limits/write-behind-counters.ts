@@ -24,6 +24,8 @@ const CHUNK = 100;
 /** Expired rows are deleted from the table this often, an hour after they expired (as rate-limiter-flexible does). */
 const CLEAR_EVERY_MS = 5 * 60_000;
 const CLEAR_AFTER_MS = 3_600_000;
+/** Finished windows are dropped from memory this often. */
+const PRUNE_EVERY_MS = 10_000;
 
 export interface WriteBehindOptions {
   /** The table's name (migration 005 creates `rate_limits`). */
@@ -60,6 +62,7 @@ export class WriteBehindCounters {
   readonly #now: () => number;
   #flushScheduled = false;
   #lastClear: number;
+  #lastPrune: number;
   /**
    * Memory holds every row of the table that is still running: a key it does not know has no row,
    * and needs no SELECT. True from the start when the running rows fit in half of `maxKeys` (they
@@ -74,6 +77,7 @@ export class WriteBehindCounters {
   ) {
     this.#now = options.now ?? Date.now;
     this.#lastClear = this.#now();
+    this.#lastPrune = this.#lastClear;
     if (options.exclusive) this.#loadRunning();
   }
 
@@ -216,8 +220,15 @@ export class WriteBehindCounters {
       const keys = deletes.slice(i, i + CHUNK);
       this.#statement(`DELETE FROM ${table} WHERE key IN (${keys.map(() => '?').join(', ')})`).run(keys);
     }
+    // Written back: a deleted key need not be remembered (the table has no row, nor has memory).
+    for (const rlKey of deletes) this.#entries.delete(rlKey);
     this.#dirty.clear();
     const now = this.#now();
+    if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
+      // Finished windows leave memory too (they would only be read as absent), so it holds what runs.
+      this.#lastPrune = now;
+      for (const [rlKey, entry] of this.#entries) if (entry.expire !== null && entry.expire <= now) this.#entries.delete(rlKey);
+    }
     if (now - this.#lastClear >= CLEAR_EVERY_MS) {
       this.#lastClear = now;
       this.#statement(`DELETE FROM ${table} WHERE expire < ?`).run(now - CLEAR_AFTER_MS);
