@@ -132,38 +132,60 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     expect(JSON.parse(rows[0]!.data_json)).toMatchObject({ id, status: 'approved', updated_at: shown.updated_at, deliveries: shown.deliveries });
   });
 
-  it('a check whose verification changed after it was read (a wrong code counted) writes nothing in its first try and approves in the general path, with the event showing the change', async () => {
-    const to = nextPhone();
-    const sent = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).json() as { id: string };
-    const code = await latestCode(rt, integration.testKey, to);
-    // A wrong code lands between the check's read and its approval: counted on the row as the read returns.
+  /** Runs `change` (on another connection) right after the check's first read answers, then the check. */
+  async function checkWithChangeAfterRead(to: string, code: string, change: () => Promise<unknown>): Promise<number> {
     const original = pg.Client.prototype.query;
     let injected = false;
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
       const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string }).text ?? '');
       const result = (original as (...a: unknown[]) => Promise<unknown>).apply(this, args);
-      if (!injected && text.includes('json_agg')) {
-        injected = true;
-        return result.then(async (answer) => {
-          await rt.store.pgPool!.query('update verifications set attempts = attempts + 1, updated_at = updated_at + 1 where id = $1', [sent.id]);
-          return answer;
-        });
-      }
-      return result;
+      if (injected || !text.includes('json_agg')) return result;
+      injected = true;
+      return result.then(async (answer) => {
+        await change();
+        return answer;
+      });
     } as typeof original;
-    let status = 0;
     try {
-      status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+      const status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+      expect(injected).toBe(true);
+      return status;
     } finally {
       pg.Client.prototype.query = original;
     }
-    expect(injected).toBe(true);
+  }
+
+  async function approvedEventsOf(id: string): Promise<Array<{ attempts: number; deliveries: Array<{ status: string }> }>> {
+    const { rows } = await rt.store.pgPool!.query<{ data_json: string }>(`select data_json from events where type = 'verification.approved' and data_json like $1`, [`%${id}%`]);
+    return rows.map((row) => JSON.parse(row.data_json) as { attempts: number; deliveries: Array<{ status: string }> });
+  }
+
+  it('a check whose verification changed after it was read (a wrong code counted) writes nothing in its first try and approves in the general path, with the event showing the change', async () => {
+    const to = nextPhone();
+    const sent = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).json() as { id: string };
+    const code = await latestCode(rt, integration.testKey, to);
+    const status = await checkWithChangeAfterRead(to, code, () =>
+      rt.store.pgPool!.query('update verifications set attempts = attempts + 1, updated_at = updated_at + 1 where id = $1', [sent.id]),
+    );
     expect(status).toBe(200);
-    const { rows } = await rt.store.pgPool!.query<{ data_json: string }>(`select data_json from events where type = 'verification.approved' and data_json like $1`, [`%${sent.id}%`]);
-    expect(rows).toHaveLength(1); // the first try's event was never committed
-    expect(JSON.parse(rows[0]!.data_json)).toMatchObject({ id: sent.id, status: 'approved', attempts: 1 });
+    const events = await approvedEventsOf(sent.id);
+    expect(events).toHaveLength(1); // the first try's event was never committed
+    expect(events[0]).toMatchObject({ status: 'approved', attempts: 1 });
     const sessions = await rt.store.pgPool!.query('select 1 from sessions where verification_id = $1', [sent.id]);
     expect(sessions.rowCount).toBe(1);
+  });
+
+  it('a check whose delivery changed after it was read (a receipt) approves in the general path, its event showing the delivery as it is now', async () => {
+    const to = nextPhone();
+    const sent = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).json() as { id: string };
+    const code = await latestCode(rt, integration.testKey, to);
+    const status = await checkWithChangeAfterRead(to, code, () =>
+      rt.store.pgPool!.query(`update deliveries set status = 'failed', updated_at = updated_at + 1 where verification_id = $1`, [sent.id]),
+    );
+    expect(status).toBe(200);
+    const events = await approvedEventsOf(sent.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.deliveries.map((d) => d.status)).toEqual(['failed']);
   });
 
   it('the outbox worker records a batch of messages side by side: one round trip carries every capture of the batch', async () => {
