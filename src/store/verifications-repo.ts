@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
 import type { DeliveryRow } from './deliveries-repo.js';
 import { PipelinedTransaction } from './pg-pipeline.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import { DirectTransaction } from './sqlite-driver.js';
-import type { Executor, Mode, VerificationsTable } from './tables.js';
+import type { Executor, Mode, Tables, VerificationsTable } from './tables.js';
 
 /**
  * A verification as the services build and read it. `canonical_identifier` is derived from
@@ -77,18 +77,21 @@ const CHECK_COLUMNS = [
 ] as const satisfies readonly (keyof VerificationRow)[];
 export type CheckableVerification = Pick<VerificationRow, (typeof CHECK_COLUMNS)[number]>;
 
-const findLatestQuery = prepared<ScopeArgs & { canonical: string }, CheckableVerification>((db) =>
-  db
-    .selectFrom('verifications')
-    .select(CHECK_COLUMNS)
-    .where('integration_id', '=', slot<string>('integrationId'))
-    .where('mode', '=', slot<Mode>('mode'))
-    .where('canonical_identifier', '=', slot<string>('canonical'))
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    // A literal: with `LIMIT ?` SQLite's planner cannot count on one row and the look-up took twice as long.
-    .limit(sql.lit(1)),
-);
+/** The identifier's latest verification: `qb` narrowed to it (the look-up both reads of the check share). */
+function latestOfIdentifier<O>(qb: SelectQueryBuilder<Tables, 'verifications', O>): SelectQueryBuilder<Tables, 'verifications', O> {
+  return (
+    qb
+      .where('integration_id', '=', slot<string>('integrationId'))
+      .where('mode', '=', slot<Mode>('mode'))
+      .where('canonical_identifier', '=', slot<string>('canonical'))
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      // A literal: with `LIMIT ?` SQLite's planner cannot count on one row and the look-up took twice as long.
+      .limit(sql.lit(1))
+  );
+}
+
+const findLatestQuery = prepared<ScopeArgs & { canonical: string }, CheckableVerification>((db) => latestOfIdentifier(db.selectFrom('verifications').select(CHECK_COLUMNS)));
 
 /** The identifier's latest verification in this integration and mode, under any spelling of it (canonicalIdentifier). */
 export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<CheckableVerification | undefined> {
@@ -104,16 +107,12 @@ export interface VerificationWithDeliveries extends VerificationRow {
 // Postgres only: the deliveries come along as one JSON array (oldest first), so the check's first read
 // also holds everything `verification.approved` shows; code_sealed is left out (read as null).
 const findLatestWithDeliveriesQuery = prepared<ScopeArgs & { canonical: string }, Omit<VerificationRow, 'code_sealed'> & { deliveries: DeliveryRow[] }>((db) =>
-  db
-    .selectFrom('verifications as v')
-    .select(VERIFICATION_COLUMNS.filter((column) => column !== 'code_sealed').map((column) => `v.${column}` as const))
-    .select(sql<DeliveryRow[]>`coalesce((select json_agg(d order by d.created_at, d.id) from deliveries d where d.verification_id = v.id), '[]'::json)`.as('deliveries'))
-    .where('v.integration_id', '=', slot<string>('integrationId'))
-    .where('v.mode', '=', slot<Mode>('mode'))
-    .where('v.canonical_identifier', '=', slot<string>('canonical'))
-    .orderBy('v.created_at', 'desc')
-    .orderBy('v.id', 'desc')
-    .limit(sql.lit(1)),
+  latestOfIdentifier(
+    db
+      .selectFrom('verifications')
+      .select(VERIFICATION_COLUMNS.filter((column) => column !== 'code_sealed'))
+      .select(sql<DeliveryRow[]>`coalesce((select json_agg(d order by d.created_at, d.id) from deliveries d where d.verification_id = verifications.id), '[]'::json)`.as('deliveries')),
+  ),
 );
 
 /** findLatestVerification with the whole row and its deliveries, in one statement (Postgres). */

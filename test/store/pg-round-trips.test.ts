@@ -121,7 +121,7 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     // the budget reset once approved in another (they were six commands).
     expect(redisCommands).toEqual(['evalsha', 'evalsha']);
     expect(trips, trips.join('\n')).toHaveLength(2);
-    expect(trips[0]).toMatch(/^select "v"\."id", "v"\."integration_id"/); // with its deliveries, as a json_agg
+    expect(trips[0]).toMatch(/^select "id", "integration_id", "mode"/); // with its deliveries, as a json_agg
     expect(trips[1]).toMatch(/^BEGIN; with "approved" as \(update "verifications".*insert into "events".*insert into "webhook_deliveries".*insert into "sessions".*COMMIT$/);
     // What was written: the approval, and its event with the verification as the API shows it now.
     const { verification_id: id } = JSON.parse(body) as { verification_id: string };
