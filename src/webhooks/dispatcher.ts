@@ -6,9 +6,8 @@ import type { HostLookup } from '../net/url-guard.js';
 import type { QueryRunner } from '../store/prepared.js';
 import type { Db } from '../store/tables.js';
 import {
-  claimDueDeliveries,
+  claimDueWithEvents,
   findEndpointsByIds,
-  findEvents,
   holdPending,
   dropClaimed,
   recordAttempt,
@@ -216,7 +215,9 @@ export class WebhookDispatcher {
     this.wantClaim = false;
     this.claimedAt = performance.now();
     const full = [...this.queued].filter(([, list]) => list.length >= CLAIM_BATCH).map(([id]) => id);
-    const rows = await claimDueDeliveries(this.o.db, {
+    // The claim brings its events (on Postgres in the same statement); the endpoints of the whole
+    // claim come in one read (not one per attempt), when not known already.
+    const claimed = await claimDueWithEvents(this.o.db, {
       workerId: this.id,
       now,
       lease: now + this.o.tunables.timeoutMs + LEASE_MARGIN_MS + QUEUE_HOLD_MS,
@@ -224,22 +225,22 @@ export class WebhookDispatcher {
       excludeEndpoints: full,
       postgres: this.o.postgres,
     });
+    const rows = claimed.map((c) => c.row);
     if (rows.length === 0) {
       this.moreDue.clear();
       return started;
     }
-    // The events and endpoints of the whole claim in two reads (not two per attempt).
-    const events = new Map((await findEvents(this.o.db, rows.map((r) => r.event_id))).map((e) => [e.id, e]));
     await this.readEndpoints(new Set(rows.map((r) => r.endpoint_id)));
     const overflow: string[] = [];
-    for (const row of rows) {
+    for (const entry of claimed) {
+      const row = entry.row;
       let list = this.queued.get(row.endpoint_id);
       if (!list) this.queued.set(row.endpoint_id, (list = []));
       if (list.length >= QUEUE_LIMIT) {
         overflow.push(row.id);
         continue;
       }
-      list.push({ row, event: events.get(row.event_id) });
+      list.push(entry);
       this.queuedCount++;
     }
     await releaseClaims(this.o.db, this.id, overflow, now);
