@@ -121,6 +121,17 @@ describe(`webhook delivery (${TEST_STORE})`, () => {
     expect(raw).not.toMatch(/"(text|body|subject)"/);
   });
 
+  it('sends the events of one claim in the order they happened; a delivery whose event is gone fails without a request', async () => {
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) ids.push(await emitEvent(rt, scope(), 'verification.created', { object: 'ordered', n }));
+    const gone = await emitEvent(rt, scope(), 'verification.created', { object: 'gone' });
+    await rt.store.db.deleteFrom('events').where('id', '=', gone).execute();
+    await rt.webhooks.drain();
+    expect(receiver.received.map((r) => r.headers['webhook-id'])).toEqual(ids);
+    const failed = (await deliveries()).find((d) => d.event_id === gone || (d.event as { id?: string } | undefined)?.id === gone);
+    expect(failed).toMatchObject({ status: 'failed' });
+  });
+
   it('sends only the subscribed types; others get no delivery at all', async () => {
     await hooks(rt.app, integration.testKey).patch({ events: ['identity.merged'] });
     await emitEvent(rt, scope(), 'verification.delivered');
