@@ -195,7 +195,7 @@ export interface ClaimedDelivery {
 }
 
 /**
- * claimDueDeliveries, with each delivery's event, oldest first: on Postgres in the claiming statement
+ * claimDueDeliveries, with each delivery's event: on Postgres in the claiming statement
  * itself (the claim as a data-modifying CTE joined to `events`: one round trip, was two), elsewhere
  * read after it.
  */
@@ -211,7 +211,7 @@ export async function claimDueWithEvents(db: Executor, args: ClaimArgs): Promise
     .leftJoin('events as e', 'e.id', 'claimed.event_id')
     .selectAll('claimed')
     .select(['e.id as ev_id', 'e.integration_id as ev_integration_id', 'e.mode as ev_mode', 'e.type as ev_type', 'e.data_json as ev_data_json', 'e.created_at as ev_created_at'])
-    .orderBy('claimed.id') // ids are time-ordered: the order the events happened
+    .orderBy('claimed.id') // ids are time-ordered (to the millisecond): about the order the events happened
     .execute();
   return rows.map(({ ev_id, ev_integration_id, ev_mode, ev_type, ev_data_json, ev_created_at, ...row }) => ({
     row,
