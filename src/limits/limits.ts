@@ -68,9 +68,19 @@ export interface Limits {
 /** Counters never refuse: their limit is out of reach. */
 const UNLIMITED = 2 ** 30;
 
-export type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => CounterLimiter;
+type Factory = (opts: { keyPrefix: string; points: number; duration: number }) => CounterLimiter;
 
-export const LIMITS_TABLE = 'rate_limits';
+const LIMITS_TABLE = 'rate_limits';
+
+/** The prefix of a counter's keys (rate-limiter-flexible stores `<prefix>:<key>`); one place for every store. */
+export function counterPrefix(name: string): string {
+  return `otpg_${name}`;
+}
+
+/** The stored key of `name`'s counter for `key`, as rate-limiter-flexible writes it. */
+export function counterKey(name: string, key: string): string {
+  return `${counterPrefix(name)}:${key}`;
+}
 
 /** rate-limiter-flexible (or the embedded store's write-behind counters) over a factory of limiters, cached per rule. */
 export class FlexibleLimits implements Limits {
@@ -123,7 +133,7 @@ export class FlexibleLimits implements Limits {
     let limiter = this.cache.get(id);
     if (!limiter) {
       // The key prefix does not include the numbers: a policy change applies to the running count.
-      limiter = this.factory({ keyPrefix: `otpg_${prefix}`, points, duration });
+      limiter = this.factory({ keyPrefix: counterPrefix(prefix), points, duration });
       this.cache.set(id, limiter);
     }
     return limiter;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { FlexibleLimits, postgresFactory, type Admission, type FailureRule, type Reservation } from './limits.js';
+import { counterKey, FlexibleLimits, postgresFactory, type Admission, type FailureRule, type Reservation } from './limits.js';
 
 /**
  * The counters of the key formats rate-limiter-flexible's RateLimiterRedis keeps (`otpg_<name>:<key>`
@@ -113,7 +113,7 @@ export class RedisLimits extends FlexibleLimits {
     if (this.client.status !== 'ready') return super.admit(name, key, points, durationS);
     let answer: [number, number];
     try {
-      answer = await this.commands.otpgAdmit(`otpg_lock:${key}`, `otpg_${name}:${key}`, points, durationS);
+      answer = await this.commands.otpgAdmit(counterKey('lock', key), counterKey(name, key), points, durationS);
     } catch {
       return super.admit(name, key, points, durationS);
     }
@@ -127,7 +127,7 @@ export class RedisLimits extends FlexibleLimits {
     if (this.client.status !== 'ready') return super.admitCheck(key, points, durationS, rule);
     let answer: [number, number, number, number];
     try {
-      answer = await this.commands.otpgAdmitCheck(`otpg_lock:${key}`, `otpg_check:${key}`, `otpg_fail:${key}`, points, durationS, rule.maxFailures, rule.windowS);
+      answer = await this.commands.otpgAdmitCheck(counterKey('lock', key), counterKey('check', key), counterKey('fail', key), points, durationS, rule.maxFailures, rule.windowS);
     } catch {
       return super.admitCheck(key, points, durationS, rule);
     }
@@ -141,7 +141,7 @@ export class RedisLimits extends FlexibleLimits {
     if (this.client.status !== 'ready') return super.reserveFailure(key, rule);
     let answer: [number, number];
     try {
-      answer = await this.commands.otpgReserve(`otpg_fail:${key}`, rule.maxFailures, rule.windowS);
+      answer = await this.commands.otpgReserve(counterKey('fail', key), rule.maxFailures, rule.windowS);
     } catch {
       return super.reserveFailure(key, rule);
     }
@@ -152,7 +152,7 @@ export class RedisLimits extends FlexibleLimits {
   override async settleReservation(key: string, rule: FailureRule, approved: boolean): Promise<void> {
     if (this.client.status !== 'ready') return super.settleReservation(key, rule, approved);
     try {
-      await this.commands.otpgSettle(`otpg_fail:${key}`, approved ? 1 : 0);
+      await this.commands.otpgSettle(counterKey('fail', key), approved ? 1 : 0);
     } catch {
       await super.settleReservation(key, rule, approved);
     }
