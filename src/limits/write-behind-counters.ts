@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { RateLimiterRes } from 'rate-limiter-flexible';
+import { withStatementCache } from '../store/statement-cache.js';
 
 /** What FlexibleLimits asks of a counter (rate-limiter-flexible's limiters have these methods). */
 export interface CounterLimiter {
@@ -58,7 +59,8 @@ export class WriteBehindCounters {
   readonly #entries = new Map<string, Entry>();
   /** Keys changed since the last flush (their entry holds the new value; a deleted key is ABSENT). */
   readonly #dirty = new Set<string>();
-  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  /** Statements prepared once by SQL text (the store's handle already does; a bare one does not). */
+  readonly #db: BetterSqlite3.Database;
   readonly #now: () => number;
   #flushScheduled = false;
   #lastClear: number;
@@ -72,9 +74,10 @@ export class WriteBehindCounters {
   #complete = false;
 
   constructor(
-    private readonly db: BetterSqlite3.Database,
+    db: BetterSqlite3.Database,
     private readonly options: WriteBehindOptions,
   ) {
+    this.#db = withStatementCache(db);
     this.#now = options.now ?? Date.now;
     this.#lastClear = this.#now();
     this.#lastPrune = this.#lastClear;
@@ -236,11 +239,6 @@ export class WriteBehindCounters {
   }
 
   #statement(sql: string): BetterSqlite3.Statement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.#statements.set(sql, statement); // at most 2 × CHUNK shapes, plus two
-    }
-    return statement;
+    return this.#db.prepare(sql);
   }
 }
