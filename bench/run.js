@@ -3,7 +3,7 @@
 //
 //   npm run bench                      (builds first)
 //   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2]
-//                     [--whatsapp-latency 0] [--webhook '*'|<events>|none] [--json]
+//                     [--whatsapp-latency 0] [--webhook '*'|<events>|none] [--group-commit <n>] [--json]
 //
 // --store sqlite (default): one otpgate on an embedded SQLite file. --store postgres: otpgate on a
 // throwaway Postgres database (dropped at the end) with Redis; --processes 2 then runs two otpgate
@@ -47,6 +47,7 @@ async function otpgateEnv(ctx) {
     OTPGATE_REDIS_URL: redisUrl,
     OTPGATE_SECRET: randomBytes(32).toString('base64url'),
     OTPGATE_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    ...(ctx.options.groupCommit === null ? {} : { OTPGATE_POSTGRES_GROUP_COMMIT_MAX: String(ctx.options.groupCommit) }),
   };
 }
 

@@ -49,6 +49,12 @@ export interface Config {
   readonly redisConnectTimeoutMs: number;
   /** Connections in the Postgres pool of one process (OTPGATE_POSTGRES_POOL_SIZE, default 10); unused on SQLite. */
   readonly postgresPoolSize: number;
+  /**
+   * Sends and approvals ready in the same turn of the event loop share one Postgres transaction and
+   * COMMIT, this many at most (OTPGATE_POSTGRES_GROUP_COMMIT_MAX, default 64; 1 turns group commit
+   * off: one transaction each). Unused on SQLite, which always groups its commits.
+   */
+  readonly postgresGroupCommitMax: number;
   /** How often expired idempotency keys and finished outbox messages are purged (OTPGATE_HOUSEKEEPING_INTERVAL_MS, default 600,000). */
   readonly housekeepingIntervalMs: number;
   /** Days events and finished webhook deliveries are kept (OTPGATE_EVENT_RETENTION_DAYS, default 30); a delivery still pending or held keeps its event. */
@@ -354,6 +360,7 @@ export function loadConfig(env: Env = process.env): Config {
     limitCountersMaxKeys: integer(env, 'OTPGATE_LIMIT_COUNTERS_MAX_KEYS', 100_000, 100, 100_000_000),
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
+    postgresGroupCommitMax: integer(env, 'OTPGATE_POSTGRES_GROUP_COMMIT_MAX', 64, 1, 10_000),
     housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),
     eventRetentionDays: integer(env, 'OTPGATE_EVENT_RETENTION_DAYS', 30, 1, 3_650),
     idempotencyLeaseMs: integer(env, 'OTPGATE_IDEMPOTENCY_LEASE_MS', 60_000, 100, 3_600_000),

@@ -194,6 +194,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   setBillingCurrency(config.billingCurrency);
   const store = openStore(config.databaseUrl, {
     poolSize: config.postgresPoolSize,
+    groupCommitMax: config.postgresGroupCommitMax,
     backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
   });
   await migrateToLatest(store.db);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>] [--worker inline|process]
-                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--group-commit <n>] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -24,6 +24,9 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
   --warmup <s>        before the phases, each server gets this many seconds of its first phase's load,
                       not measured (default 3; 0: none): the phases then measure warm processes (JIT
                       done, statements prepared, caches filled), not their first seconds
+  --group-commit <n>  with --store postgres: OTPGATE_POSTGRES_GROUP_COMMIT_MAX of every otpgate process
+                      (transactions one Postgres group commit holds at most; 1: none, one each).
+                      Default: otpgate's own default
   --json              print only one JSON line with the figures
 `;
 
@@ -62,6 +65,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       'whatsapp-latency': { type: 'string', default: '0' },
       webhook: { type: 'string', default: '*' },
       warmup: { type: 'string', default: '3' },
+      'group-commit': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -76,6 +80,8 @@ export function parseOptions(argv = process.argv.slice(2)) {
   const worker = values.worker ?? (values.store === 'postgres' && processes > 1 ? 'process' : 'inline');
   if (worker !== 'inline' && worker !== 'process') throw new Error(`--worker must be inline or process, got "${worker}"`);
   if (worker === 'process' && values.store !== 'postgres') throw new Error('--worker process needs --store postgres: the embedded store belongs to one process');
+  const groupCommit = values['group-commit'] === undefined ? null : positiveInt('group-commit', values['group-commit']);
+  if (groupCommit !== null && values.store !== 'postgres') throw new Error('--group-commit needs --store postgres: the embedded store always groups its commits');
   if (connections < processes) throw new Error(`--connections (${connections}) must be at least --processes (${processes}): each process gets its share`);
   return {
     duration: positiveInt('duration', values.duration),
@@ -86,6 +92,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
     webhookEvents: webhookEvents(values.webhook),
     warmup: nonNegativeInt('warmup', values.warmup),
+    groupCommit,
     json: values.json,
     help: values.help,
   };

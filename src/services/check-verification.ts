@@ -195,6 +195,9 @@ async function waitForFailureSlot(deps: ServiceDeps, tenant: Tenant, key: string
  * when anything changed meanwhile (a wrong code counted, a receipt, another check's approval):
  * nothing was written then, and the general path decides with what is there now.
  */
+/** The approvals write only through their transaction: they may share a Postgres group commit (and run twice). */
+const GROUPABLE = { groupable: {} };
+
 async function approveUnchanged(
   deps: ServiceDeps,
   tenant: Tenant,
@@ -211,7 +214,7 @@ async function approveUnchanged(
       await recordVerificationEvent(trx, deps, 'verification.approved', approved, tenant.policy, now, { deliveries: seen.deliveries });
       await rest(trx);
       return { identityId: null };
-    });
+    }, GROUPABLE);
   } catch (error) {
     if (isNothingApproved(error)) return undefined;
     throw error;
@@ -261,7 +264,7 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
         await insertSession(trx, session(null));
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
         return { identityId: null };
-      })));
+      }, GROUPABLE)));
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.
   if (!won) return refusalAfterRace(deps, tenant, v.id);
   if (tenant.mode === 'live' && (v.identifier_kind === 'phone' || v.destination !== null)) {

@@ -5,7 +5,7 @@ import { newId } from '../domain/ids.js';
 import type { RequestedChannel } from '../domain/verification.js';
 import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { preparedTransaction } from '../store/prepared.js';
-import { cancelPendingFor, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
+import { cancelPendingFor, identifierLockKey, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
 import { guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
@@ -98,7 +98,8 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
       const queued = await enqueueDelivery(trx, deps, tenant, { verificationId: id, channel, to: destination, locale: row.locale, country: row.country, route });
       await recordEvent(trx, deps, tenant, 'verification.created', presentVerification(row, [queued.delivery], policy, now), now); // one prepared INSERT
       return queued;
-    });
+    }, { groupable: { lockKey: identifierLockKey(tenant, identifier.value) } }); // it writes only through trx
+
   } catch (error) {
     if (error instanceof BillingRefusal) return fail(error.problem); // nothing stored, nothing sent
     throw error;

@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
+import { PgGroupCommit } from './pg-group-commit.js';
 import { groupCommitDialect, type GroupCommitDriver } from './sqlite-driver.js';
 import { withStatementCache } from './statement-cache.js';
 import type { Db } from './tables.js';
@@ -19,6 +20,8 @@ export interface Store {
   /** SQLite's group-commit driver: writers outside Kysely (rate-limiter-flexible) go through `exclusive`; null on Postgres. */
   readonly sqliteDriver: GroupCommitDriver | null;
   readonly pgPool: pg.Pool | null;
+  /** Postgres group commit for the transactions that may share one (pg-group-commit.ts); null on SQLite or when off. */
+  readonly pgGroupCommit: PgGroupCommit | null;
   close(): Promise<void>;
 }
 
@@ -35,6 +38,8 @@ export interface StoreOptions {
   backgroundCheckpoint?: { onError?: (message: string) => void };
   /** Postgres: connections in the pool (default 10). */
   poolSize?: number;
+  /** Postgres: transactions one group commit holds at most (default 1: no group commit). */
+  groupCommitMax?: number;
 }
 
 /**
@@ -83,7 +88,7 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
       await db.destroy();
       await checkpointer?.stop();
     };
-    return { db, dialect: 'sqlite', sqlite, sqliteDriver: driver, pgPool: null, close };
+    return { db, dialect: 'sqlite', sqlite, sqliteDriver: driver, pgPool: null, pgGroupCommit: null, close };
   }
   // Bounded waits everywhere: a lost database answers 503 within seconds instead of hanging.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: options.poolSize ?? 10, connectionTimeoutMillis: 3000, query_timeout: 10_000, statement_timeout: 10_000 });
@@ -92,7 +97,9 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', sqlite: null, sqliteDriver: null, pgPool: pool, close: () => db.destroy() };
+  const groupCommitMax = options.groupCommitMax ?? 1;
+  const pgGroupCommit = groupCommitMax > 1 ? new PgGroupCommit(db as unknown as Kysely<never>, pool, { maxMembers: groupCommitMax }) : null;
+  return { db, dialect: 'postgres', sqlite: null, sqliteDriver: null, pgPool: pool, pgGroupCommit, close: () => db.destroy() };
 }
 
 /** Brings the schema to the latest migration; throws with the failing migration's name. */

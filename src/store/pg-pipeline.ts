@@ -180,10 +180,8 @@ function closingQuote(sql: string, start: number, quote: string): number {
  * Runs `work` in a pipelined transaction on a connection of `pool`; the promise settles once the
  * transaction is committed (or rolled back, rethrowing what failed).
  */
-export async function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Pool, work: (trx: PipelinedTransaction) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
+export function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Pool, work: (trx: PipelinedTransaction) => Promise<T>): Promise<T> {
+  return withPoolClient(pool, async (client) => {
     const trx = new PipelinedTransaction(kysely, client);
     let result: T;
     try {
@@ -194,6 +192,15 @@ export async function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Po
     }
     await trx.commit();
     return result;
+  });
+}
+
+/** Runs `use` with a connection of `pool`; one that failed with a connection error is not reused. */
+export async function withPoolClient<T>(pool: pg.Pool, use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    return await use(client);
   } catch (error) {
     // A connection whose ROLLBACK failed may still hold an open transaction: it is not reused.
     broken = isConnectionError(error);
@@ -203,9 +210,9 @@ export async function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Po
   }
 }
 
-function isConnectionError(error: unknown): boolean {
+/** Not an answer of the server (a SQLSTATE) but a failure of the connection (ECONNRESET, a timeout). */
+export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  // SQLSTATE errors come from the server over a working connection; anything else (ECONNRESET, a timeout) may not.
   return !(typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
 }
 

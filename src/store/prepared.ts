@@ -100,13 +100,27 @@ export function allColumns<T>() {
   };
 }
 
+export interface PreparedTransactionOptions {
+  /**
+   * On Postgres with group commit on, the work may share a transaction with the others ready in the
+   * same turn (pg-group-commit.ts). Only for works that write nothing but through `trx` (they may run
+   * twice: a group that fails runs each member again alone); `lockKey` names the advisory lock the
+   * work takes (identifierLockKey), so that no group holds it twice.
+   */
+  groupable?: { lockKey?: string };
+}
+
 /**
  * A transaction whose work runs prepared queries only: on the embedded store a direct transaction
  * (GroupCommitDriver.transact), on Postgres a pipelined one (pg-pipeline.ts: its statements share
- * round trips). Either way the returned promise settles once the work is committed.
+ * round trips), grouped with others when it is `groupable`. Either way the returned promise settles
+ * once the work is committed.
  */
-export function preparedTransaction<T>(store: Store, work: (trx: QueryRunner) => Promise<T>): Promise<T> {
+export function preparedTransaction<T>(store: Store, work: (trx: QueryRunner) => Promise<T>, options: PreparedTransactionOptions = {}): Promise<T> {
   if (store.sqliteDriver) return store.sqliteDriver.transact(store.db as unknown as Kysely<never>, work);
-  if (store.pgPool) return pipelinedTransaction(store.db as unknown as Kysely<never>, store.pgPool, work);
+  if (store.pgPool) {
+    if (options.groupable && store.pgGroupCommit) return store.pgGroupCommit.run(work, options.groupable.lockKey);
+    return pipelinedTransaction(store.db as unknown as Kysely<never>, store.pgPool, work);
+  }
   return store.db.transaction().execute(work);
 }

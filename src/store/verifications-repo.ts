@@ -174,13 +174,18 @@ export function isNothingApproved(error: unknown): boolean {
  */
 export async function lockIdentifier(trx: QueryRunner, scope: Scope, identifier: string, postgres: boolean): Promise<void> {
   if (!postgres || trx instanceof DirectTransaction) return; // a direct transaction is the embedded store's
-  const key = `${scope.integrationId}:${scope.mode}:${canonicalIdentifier(identifier)}`; // one lock for every spelling
+  const key = identifierLockKey(scope, identifier);
   // Sent with the statement after it: the lock is taken before that one runs, in the same round trip.
   if (trx instanceof PipelinedTransaction) await trx.run(LOCK_SQL, [key], { deferred: true });
   else await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
 }
 
 const LOCK_SQL = 'select pg_advisory_xact_lock(hashtextextended($1, 0))';
+
+/** The key of lockIdentifier's lock: one for every spelling of the identifier. */
+export function identifierLockKey(scope: Scope, identifier: string): string {
+  return `${scope.integrationId}:${scope.mode}:${canonicalIdentifier(identifier)}`;
+}
 
 const cancelPendingQuery = prepared<ScopeArgs & { canonical: string; now: number }, VerificationRow>((db) =>
   db

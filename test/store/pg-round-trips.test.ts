@@ -188,6 +188,35 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     expect(events[0]!.deliveries.map((d) => d.status)).toEqual(['failed']);
   });
 
+  it('sends and approvals ready together share one group commit: 20 sends, then 20 checks, reach Postgres in a few round trips, not two each', async () => {
+    const numbers = Array.from({ length: 20 }, nextPhone);
+    let sent: Array<{ statusCode: number }> = [];
+    const sendTrips = await roundTripsOf(async () => {
+      sent = await Promise.all(numbers.map((to) => api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })));
+    });
+    expect(sent.map((res) => res.statusCode)).toEqual(numbers.map(() => 201));
+    const sendCommits = sendTrips.filter((trip) => /COMMIT$/.test(trip));
+    // One transaction for the sends ready in the same turn (inject() may spread them over a few turns).
+    expect(sendCommits.length, sendTrips.join('\n')).toBeLessThanOrEqual(4);
+    expect(sendCommits.join('\n').split('insert into "verifications"')).toHaveLength(numbers.length + 1);
+    await rt.worker.drain(); // the test-mode messages captured: their codes are in the sandbox
+    const codes = await Promise.all(numbers.map((to) => latestCode(rt, integration.testKey, to)));
+    let checked: Array<{ statusCode: number }> = [];
+    const checkTrips = await roundTripsOf(async () => {
+      checked = await Promise.all(numbers.map((to, i) => api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code: codes[i] })));
+    });
+    expect(checked.map((res) => res.statusCode)).toEqual(numbers.map(() => 200));
+    const approvals = checkTrips.filter((trip) => trip.includes('with "approved" as'));
+    expect(approvals.length, checkTrips.join('\n')).toBeLessThanOrEqual(4);
+    expect(approvals.join('\n').split('with "approved" as')).toHaveLength(numbers.length + 1);
+    // Each was committed: its verification approved, one session each.
+    const { rows } = await rt.store.pgPool!.query<{ n: string }>(
+      `select count(*)::text as n from sessions s join verifications v on v.id = s.verification_id where v.status = 'approved' and v.identifier = any($1)`,
+      [numbers],
+    );
+    expect(Number(rows[0]!.n)).toBe(numbers.length);
+  });
+
   it('the outbox worker records a batch of messages side by side: one round trip carries every capture of the batch', async () => {
     const numbers = Array.from({ length: 20 }, nextPhone);
     for (const to of numbers) expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
