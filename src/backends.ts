@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Config } from './config.js';
 import { MemoryCounters, type Counters } from './limits/memory-counters.js';
 import { FlexibleLimits, type Limits } from './limits/limits.js';
+import { PostgresLimits } from './limits/postgres-limits.js';
 import { RedisLimits } from './limits/redis-limits.js';
 import { RedisReplayGuard, StoreReplayGuard, type ReplayGuard } from './limits/replay-guard.js';
 import { LocalNotifier, RedisNotifier, type Notifier } from './pubsub.js';
@@ -86,7 +87,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   const pool = store.pgPool;
   if (!pool) throw new Error('a Postgres store without a pool');
   if (!config.redisUrl) {
-    const limits = override?.limits ?? FlexibleLimits.postgres(pool);
+    const limits = override?.limits ?? new PostgresLimits(pool);
     return {
       limits,
       counters: limits,

@@ -118,11 +118,6 @@ export class FlexibleLimits implements Limits {
     );
   }
 
-  /** Persisted in Postgres (shared by every process of a deployment); the table comes from migration 005. */
-  static postgres(pool: pg.Pool): FlexibleLimits {
-    return new FlexibleLimits(postgresFactory(pool));
-  }
-
   /** The in-memory twin, for tests and throwaway runs. */
   static memory(): FlexibleLimits {
     return new FlexibleLimits((opts) => new RateLimiterMemory(opts));
@@ -239,6 +234,7 @@ export class FlexibleLimits implements Limits {
   }
 }
 
+/** rate-limiter-flexible on Postgres, on migration 005's table (shared by every process of a deployment). */
 export function postgresFactory(pool: pg.Pool): (opts: { keyPrefix: string; points: number; duration: number }) => RateLimiterPostgres {
   return (opts) => new RateLimiterPostgres({ ...opts, storeClient: pool, tableName: LIMITS_TABLE, tableCreated: true, clearExpiredByTimeout: true });
 }
