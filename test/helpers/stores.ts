@@ -110,7 +110,7 @@ export async function storeEnv(): Promise<{ env: Record<string, string>; drop():
   // A Postgres deployment must set OTPGATE_SECRET (the runtime refuses to start without it).
   const secret = randomBytes(32).toString('base64url');
   // OTPGATE_TEST_WITHOUT_REDIS=1: the runtimes run on Postgres alone (limits, lockouts and sessions in the database).
-  const redis = REDIS_URL && process.env.OTPGATE_TEST_WITHOUT_REDIS !== '1' ? { OTPGATE_REDIS_URL: REDIS_URL } : {};
+  const redis: Record<string, string> = REDIS_URL && process.env.OTPGATE_TEST_WITHOUT_REDIS !== '1' ? { OTPGATE_REDIS_URL: REDIS_URL } : {};
   return { env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: secret, ...redis }, drop: db.drop };
 }
 
