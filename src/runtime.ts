@@ -207,6 +207,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
 
   const backends = await createBackends(config, store, clock, logger, { limits: options.limits });
   const metrics = new PromMetrics();
+  if (store.pgGroupCommit) metrics.watchGroupCommit(store.pgGroupCommit.stats);
   const providers = ProviderDirectory.fromConfig(config, (attempt) => metrics.observeProviderAttempt(attempt));
   const liveChannels: ChannelRegistry = { ...providers.registry, ...options.liveChannels };
   const integrationProviders = new IntegrationProviders({

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AttemptObservation } from '../delivery/resilience.js';
 import type { CheckOutcome, Metrics } from '../services/context.js';
+import type { GroupCommitStats } from '../store/pg-group-commit.js';
 import type { Mode } from '../store/tables.js';
 
 /** One registry per app instance (tests build many apps in one process). */
@@ -139,6 +140,28 @@ export class PromMetrics implements Metrics {
 
   check(outcome: CheckOutcome, mode: Mode): void {
     childOf(this.#checkChildren, `${outcome} ${mode}`, () => this.checks.labels(outcome, mode)).inc();
+  }
+
+  /**
+   * Postgres group commit (store/pg-group-commit.ts), read from its counts when scraped: groups
+   * committed, the transactions they held (members per group = the ratio of the two), and groups
+   * rolled back and run again one transaction at a time (a member failed, or a deadlock).
+   */
+  watchGroupCommit(stats: Readonly<GroupCommitStats>): void {
+    const counter = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
+    counter('otpgate_postgres_group_commits_total', 'Postgres group commits: transactions of several requests committed with one COMMIT', () => stats.groups);
+    counter('otpgate_postgres_group_commit_members_total', 'Requests (sends, approvals) committed inside Postgres group commits', () => stats.members);
+    counter('otpgate_postgres_group_commit_retries_total', 'Postgres group commits rolled back and run again one request at a time (a request failed, or a deadlock)', () => stats.retriedAlone);
   }
 }
 

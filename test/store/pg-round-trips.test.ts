@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
+import { ADMIN_TOKEN, api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
 import { hooks } from '../webhooks/support.js';
 import { createThrowawayDatabase, NEEDS_POSTGRES, NEEDS_REDIS, POSTGRES_URL, REDIS_URL } from '../helpers/stores.js';
 
@@ -215,6 +215,13 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
       [numbers],
     );
     expect(Number(rows[0]!.n)).toBe(numbers.length);
+    // /metrics counts the groups and what they held: several requests a group.
+    const metrics = (await rt.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body;
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const groups = value('otpgate_postgres_group_commits_total');
+    expect(groups).toBeGreaterThanOrEqual(1);
+    expect(value('otpgate_postgres_group_commit_members_total')).toBeGreaterThanOrEqual(Math.max(2 * groups, numbers.length));
+    expect(value('otpgate_postgres_group_commit_retries_total')).toBe(0);
   });
 
   it('the outbox worker records a batch of messages side by side: one round trip carries every capture of the batch', async () => {
