@@ -1,42 +1,19 @@
-import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createThrowawayDatabase, NEEDS_POSTGRES, POSTGRES_URL } from '../../test/helpers/stores.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { NEEDS_POSTGRES, POSTGRES_URL, useRecordingDatabase } from '../../test/helpers/stores.js';
 import { PgGroupCommit } from './pg-group-commit.js';
 import type { PipelinedTransaction } from './pg-pipeline.js';
 
 const LOCK = 'select pg_advisory_xact_lock(hashtextextended($1, 0))';
 
 describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : ` (skipped: ${NEEDS_POSTGRES})`}`, () => {
-  let pool: pg.Pool;
-  let kysely: Kysely<never>;
-  let drop: () => Promise<void>;
-  const trips: string[] = [];
-
-  beforeAll(async () => {
-    const db = await createThrowawayDatabase(POSTGRES_URL as string);
-    drop = db.drop;
-    pool = new pg.Pool({ connectionString: db.url, max: 6 });
-    pool.on('error', () => {}); // the drop at the end ends idle connections
-    kysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
-    pool.on('connect', (client) => {
-      client.on('error', () => {});
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        trips.push(typeof args[0] === 'string' ? args[0] : '(config)');
-        return query(...args);
-      };
-    });
+  const db = useRecordingDatabase(6, async (pool) => {
     await pool.query('create table rows (id text primary key, txid bigint not null)');
     await pool.query('create table counters (key text primary key, n bigint not null)');
   });
   beforeEach(async () => {
-    await pool.query('truncate rows, counters');
-    trips.length = 0;
-  });
-  afterAll(async () => {
-    await kysely?.destroy();
-    await drop?.();
+    await db.pool.query('truncate rows, counters');
+    db.trips.length = 0;
   });
 
   /** Inserts a row named `id` with the transaction's id; resolves with that transaction id. */
@@ -45,22 +22,22 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
     await trx.run('insert into rows (id, txid) values ($1, $2)', [id, rows[0]!.txid], { deferred: true });
     return rows[0]!.txid;
   };
-  const committedIds = async (): Promise<string[]> => (await pool.query<{ id: string }>('select id from rows order by id')).rows.map((row) => row.id);
-  const commits = (): number => trips.filter((trip) => /(^|;\n)COMMIT$/.test(trip)).length;
+  const committedIds = async (): Promise<string[]> => (await db.pool.query<{ id: string }>('select id from rows order by id')).rows.map((row) => row.id);
+  const commits = (): number => db.trips.filter((trip) => /(^|;\n)COMMIT$/.test(trip)).length;
 
   it('transactions asked for in the same turn share one transaction, one round trip per step and one COMMIT', async () => {
-    const group = new PgGroupCommit(kysely, pool, { maxMembers: 64 });
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });
     const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
     const txids = await Promise.all(ids.map((id) => group.run(insertRow(id))));
     expect(new Set(txids).size).toBe(1);
-    expect(trips, trips.join('\n')).toHaveLength(2); // BEGIN with every read, then every insert with the COMMIT
+    expect(db.trips, db.trips.join('\n')).toHaveLength(2); // BEGIN with every read, then every insert with the COMMIT
     expect(commits()).toBe(1);
     expect(await committedIds()).toEqual(ids);
     expect(group.stats).toMatchObject({ groups: 1, members: 10, retriedAlone: 0 });
   });
 
   it('holds at most maxMembers: the rest go in the next group', async () => {
-    const group = new PgGroupCommit(kysely, pool, { maxMembers: 4 });
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 4 });
     const txids = await Promise.all(Array.from({ length: 10 }, (_, i) => group.run(insertRow(`r${i}`))));
     expect(new Set(txids).size).toBe(3); // 4 + 4 + 2
     expect((await committedIds()).length).toBe(10);
@@ -68,7 +45,7 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
   });
 
   it("one member's own failure fails only that member: it rejects with its error, the others commit, nothing it wrote stays", async () => {
-    const group = new PgGroupCommit(kysely, pool, { maxMembers: 64 });
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });
     class Refused extends Error {}
     const outcomes = await Promise.allSettled([
       group.run(insertRow('a')),
@@ -85,19 +62,19 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
   });
 
   it('a statement that fails (a duplicate key) fails its own member only, after the group is rolled back and run again alone', async () => {
-    await pool.query(`insert into rows (id, txid) values ('taken', 0)`);
-    const group = new PgGroupCommit(kysely, pool, { maxMembers: 64 });
+    await db.pool.query(`insert into rows (id, txid) values ('taken', 0)`);
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });
     const outcomes = await Promise.allSettled([group.run(insertRow('a')), group.run(insertRow('taken')), group.run(insertRow('b'))]);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(((outcomes[1] as PromiseRejectedResult).reason as { code?: string }).code).toBe('23505');
     expect(await committedIds()).toEqual(['a', 'b', 'taken']);
     // a and b each committed alone in the retry, in transactions of their own
-    const { rows } = await pool.query<{ txid: string }>(`select txid::text from rows where id in ('a', 'b')`);
+    const { rows } = await db.pool.query<{ txid: string }>(`select txid::text from rows where id in ('a', 'b')`);
     expect(new Set(rows.map((row) => row.txid)).size).toBe(2);
   });
 
   it('two transactions that take the same advisory lock never share a group (the lock would be re-entrant there)', async () => {
-    const group = new PgGroupCommit(kysely, pool, { maxMembers: 64 });
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });
     const locked = (id: string) => async (trx: PipelinedTransaction) => {
       await trx.run(LOCK, ['same'], { deferred: true });
       return insertRow(id)(trx);
@@ -109,10 +86,10 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
 
   it('groups of two processes taking overlapping locks in any order queue on them without deadlocking, and every increment under a lock counts', async () => {
     // Two pools stand for two processes; every work takes its key's lock, reads the counter and writes it + 1.
-    const second = new pg.Pool({ connectionString: pool.options.connectionString, max: 6 });
+    const second = new pg.Pool({ connectionString: db.pool.options.connectionString, max: 6 });
     second.on('error', () => {});
     try {
-      const groups = [new PgGroupCommit(kysely, pool, { maxMembers: 64 }), new PgGroupCommit(kysely, second, { maxMembers: 64 })];
+      const groups = [new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 }), new PgGroupCommit(db.kysely, second, { maxMembers: 64 })];
       const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
       const increment = (key: string) => async (trx: PipelinedTransaction) => {
         await trx.run(LOCK, [key], { deferred: true });
@@ -129,7 +106,7 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
         await new Promise((resolve) => setImmediate(resolve));
       }
       await Promise.all(work);
-      const { rows } = await pool.query<{ key: string; n: string }>('select key, n::text from counters order by key');
+      const { rows } = await db.pool.query<{ key: string; n: string }>('select key, n::text from counters order by key');
       expect(rows.map((row) => [row.key, Number(row.n)])).toEqual(keys.map((key) => [key, rounds * 2]));
       // Locks taken in the order of their keys: no group ran into a deadlock and had to run alone.
       expect(groups.map((group) => group.stats.retriedAlone)).toEqual([0, 0]);

@@ -1,7 +1,5 @@
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createThrowawayDatabase, NEEDS_POSTGRES, POSTGRES_URL } from '../../test/helpers/stores.js';
+import { describe, expect, it } from 'vitest';
+import { NEEDS_POSTGRES, POSTGRES_URL, useRecordingDatabase } from '../../test/helpers/stores.js';
 import { inlineParameters, literal, pipelinedTransaction, type PipelinedTransaction } from './pg-pipeline.js';
 
 describe('inlineParameters', () => {
@@ -33,49 +31,27 @@ describe('inlineParameters', () => {
 });
 
 describe.skipIf(!POSTGRES_URL)(`pipelinedTransaction on Postgres${POSTGRES_URL ? '' : ` (skipped: ${NEEDS_POSTGRES})`}`, () => {
-  let pool: pg.Pool;
-  let kysely: Kysely<never>;
-  let drop: () => Promise<void>;
-  const trips: string[] = [];
-
-  beforeAll(async () => {
-    const db = await createThrowawayDatabase(POSTGRES_URL as string);
-    drop = db.drop;
-    pool = new pg.Pool({ connectionString: db.url, max: 3 });
-    pool.on('error', () => {}); // the drop at the end ends idle connections
-    kysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
-    pool.on('connect', (client) => {
-      client.on('error', () => {});
-      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-        trips.push(typeof args[0] === 'string' ? args[0] : '(config)');
-        return query(...args);
-      };
-    });
+  const db = useRecordingDatabase(3, async (pool) => {
     await pool.query('create table t (id text primary key, n bigint not null, note text)');
-  });
-  afterAll(async () => {
-    await kysely?.destroy();
-    await drop?.();
   });
 
   const insert = (trx: PipelinedTransaction, id: string, n: number, note: string | null) => trx.run('insert into t (id, n, note) values ($1, $2, $3)', [id, n, note], { deferred: true });
-  const count = async (): Promise<number> => Number((await pool.query('select count(*)::int as c from t')).rows[0].c);
+  const count = async (): Promise<number> => Number((await db.pool.query('select count(*)::int as c from t')).rows[0].c);
 
   it('sends deferred writes with the COMMIT: a transaction that only writes is one round trip', async () => {
-    trips.length = 0;
-    await pipelinedTransaction(kysely, pool, async (trx) => {
+    db.trips.length = 0;
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
       await insert(trx, 'a', 1, "it's \\ $1");
       await insert(trx, 'b', 2, null);
     });
-    expect(trips).toHaveLength(1);
-    expect(trips[0]).toMatch(/^BEGIN;\n.*;\n.*;\nCOMMIT$/s);
-    expect((await pool.query("select note from t where id = 'a'")).rows[0].note).toBe("it's \\ $1");
+    expect(db.trips).toHaveLength(1);
+    expect(db.trips[0]).toMatch(/^BEGIN;\n.*;\n.*;\nCOMMIT$/s);
+    expect((await db.pool.query("select note from t where id = 'a'")).rows[0].note).toBe("it's \\ $1");
   });
 
   it('a read takes what was deferred before it in its round trip, and reads asked together share one', async () => {
-    trips.length = 0;
-    const seen = await pipelinedTransaction(kysely, pool, async (trx) => {
+    db.trips.length = 0;
+    const seen = await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
       await insert(trx, 'c', 3, null);
       const [mine, all] = await Promise.all([
         trx.run<{ n: number }>('select n from t where id = $1', ['c']),
@@ -84,42 +60,42 @@ describe.skipIf(!POSTGRES_URL)(`pipelinedTransaction on Postgres${POSTGRES_URL ?
       return { n: Number(mine.rows[0]?.n), c: all.rows[0]?.c };
     });
     expect(seen).toEqual({ n: 3, c: 3 });
-    expect(trips).toHaveLength(2); // BEGIN, the insert and both reads; then COMMIT
+    expect(db.trips).toHaveLength(2); // BEGIN, the insert and both reads; then COMMIT
   });
 
   it('a deferred write that fails fails the commit, which rolls back everything of the transaction', async () => {
     const before = await count();
     await expect(
-      pipelinedTransaction(kysely, pool, async (trx) => {
+      pipelinedTransaction(db.kysely, db.pool, async (trx) => {
         await insert(trx, 'd', 4, null);
         await insert(trx, 'a', 5, null); // duplicate key
       }),
     ).rejects.toMatchObject({ code: '23505' });
     expect(await count()).toBe(before);
     // The connection is usable afterwards (no transaction left open on it).
-    await pipelinedTransaction(kysely, pool, async (trx) => insert(trx, 'e', 6, null));
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => insert(trx, 'e', 6, null));
     expect(await count()).toBe(before + 1);
   });
 
   it('a throw in the work rolls back what was sent, and sends nothing when nothing was', async () => {
     const before = await count();
-    trips.length = 0;
-    await expect(pipelinedTransaction(kysely, pool, async (trx) => {
+    db.trips.length = 0;
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
       await insert(trx, 'f', 7, null);
       throw new Error('changed my mind');
     })).rejects.toThrow('changed my mind');
-    expect(trips).toHaveLength(0);
-    await expect(pipelinedTransaction(kysely, pool, async (trx) => {
+    expect(db.trips).toHaveLength(0);
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
       await insert(trx, 'g', 8, null);
       await trx.run('select 1', []);
       throw new Error('after a read');
     })).rejects.toThrow('after a read');
-    expect(trips.at(-1)).toBe('ROLLBACK');
+    expect(db.trips.at(-1)).toBe('ROLLBACK');
     expect(await count()).toBe(before);
   });
 
   it('a failed read rejects the statement, and later statements and the commit report the same error', async () => {
-    await expect(pipelinedTransaction(kysely, pool, async (trx) => {
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
       const failing = trx.run('select * from missing_table', []);
       await expect(failing).rejects.toMatchObject({ code: '42P01' });
       await expect(trx.run('select 1', [])).rejects.toMatchObject({ code: '42P01' });

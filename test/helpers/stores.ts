@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
@@ -134,3 +135,43 @@ export function useRealRedis(): () => Redis {
 
 /** The title of a suite that needs Redis: it says why where it is skipped. */
 export const onRealRedis = `on a real Redis${REDIS_URL ? '' : ` (skipped: ${NEEDS_REDIS})`}`;
+
+/**
+ * A pool on `url` (a throwaway database) whose clients record the text of every query they send, a
+ * round trip each, in `trips`; errors of idle connections are ignored (the drop at the end ends them).
+ */
+export function recordingPool(url: string, max: number): { pool: pg.Pool; trips: string[] } {
+  const trips: string[] = [];
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      trips.push(typeof args[0] === 'string' ? args[0] : '(config)');
+      return query(...args);
+    };
+  });
+  return { pool, trips };
+}
+
+/**
+ * For one describe block: a throwaway database (created before its tests, `prepare` run on it, dropped
+ * after) with a recording pool of `max` connections (recordingPool) and a Kysely instance on that pool.
+ */
+export function useRecordingDatabase(max: number, prepare: (pool: pg.Pool) => Promise<unknown> = async () => {}): { pool: pg.Pool; kysely: Kysely<never>; trips: string[] } {
+  const handle = { pool: undefined as unknown as pg.Pool, kysely: undefined as unknown as Kysely<never>, trips: [] as string[] };
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    const db = await createThrowawayDatabase(POSTGRES_URL as string);
+    drop = db.drop;
+    const recording = recordingPool(db.url, max);
+    Object.assign(handle, { pool: recording.pool, trips: recording.trips, kysely: new Kysely<never>({ dialect: new PostgresDialect({ pool: recording.pool }) }) });
+    await prepare(recording.pool);
+  });
+  afterAll(async () => {
+    await handle.kysely?.destroy();
+    await drop?.();
+  });
+  return handle;
+}
