@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Config } from './config.js';
 import { MemoryCounters, type Counters } from './limits/memory-counters.js';
 import { FlexibleLimits, type Limits } from './limits/limits.js';
@@ -87,7 +87,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
   const pool = store.pgPool;
   if (!pool) throw new Error('a Postgres store without a pool');
   if (!config.redisUrl) {
-    const limits = override?.limits ?? new PostgresLimits(pool);
+    const limits = override?.limits ?? new PostgresLimits(pool, { kysely: store.db as unknown as Kysely<never> });
     return {
       limits,
       counters: limits,

@@ -5,6 +5,7 @@ import {
   RateLimiterPostgres,
   RateLimiterRes,
 } from 'rate-limiter-flexible';
+import type { QueryRunner } from '../store/prepared.js';
 import { WriteBehindCounters, type CounterLimiter } from './write-behind-counters.js';
 
 export type LimitOutcome = { ok: true } | { ok: false; msBeforeNext: number };
@@ -43,6 +44,17 @@ export interface Limits {
    * failed, the code was not compared) it is given back.
    */
   settleReservation(key: string, rule: FailureRule, approved: boolean): Promise<void>;
+  /**
+   * Postgres alone (postgres-limits.ts): a check's admission and reservation (as `admitCheck`) and
+   * `read` (the check's read of its verification) in one round trip, as one multi-statement query.
+   * Absent elsewhere: the caller runs the two side by side.
+   */
+  admitCheckAlong?<T>(read: (runner: QueryRunner) => Promise<T>, key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null; read: T }>;
+  /**
+   * Postgres alone: an approval's reset of the failures (`settleReservation(…, true)`) written in the
+   * approval's own transaction, so it costs no round trip of its own. Absent elsewhere.
+   */
+  resetFailuresIn?(trx: QueryRunner, key: string): Promise<void>;
   lockStatus(key: string): Promise<LockStatus>;
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;

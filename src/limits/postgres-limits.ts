@@ -1,4 +1,7 @@
+import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
+import { pipelinedBatch } from '../store/pg-pipeline.js';
+import { prepared, slot, type QueryRunner } from '../store/prepared.js';
 import { counterKey, FlexibleLimits, postgresFactory, type Admission, type FailureRule, type Reservation } from './limits.js';
 
 /*
@@ -52,6 +55,9 @@ select (select expire from lock) as locked_until, (select points from counted) a
 /** $1 now, $2 failures key: a give-back, while failures are counted (after the approving check's reset, none). */
 const GIVE_BACK = `update rate_limits set points = points - 1 where key = $2::text and points > 0 and (expire > $1::bigint or expire is null)`;
 
+/** The failures' reset (rate-limiter-flexible's delete of the key), deferrable into a transaction. */
+const resetQuery = prepared<{ key: string }>((db) => ({ compile: () => sql<never>`delete from rate_limits where key = ${slot<string>('key')}`.compile(db) }), { deferrable: true });
+
 interface AdmitRow {
   locked_until: string | null;
   points: number | null;
@@ -65,11 +71,15 @@ interface AdmitRow {
  * reservation). The other methods are the library's, on the same rows.
  */
 export class PostgresLimits extends FlexibleLimits {
+  private readonly now: () => number;
+
   constructor(
     private readonly pool: pg.Pool,
-    private readonly now: () => number = Date.now,
+    /** The store's Kysely instance (prepared queries compile with it); the clock, for tests. */
+    private readonly options: { kysely: Kysely<never>; now?: () => number },
   ) {
     super(postgresFactory(pool));
+    this.now = options.now ?? Date.now;
   }
 
   override async admit(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission> {
@@ -80,19 +90,32 @@ export class PostgresLimits extends FlexibleLimits {
 
   override async admitCheck(key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null }> {
     const now = this.now();
-    const { rows } = await this.pool.query<AdmitRow & { failures: number | null }>(ADMIT_CHECK, [
-      now,
-      counterKey('lock', key),
-      counterKey('check', key),
-      durationS * 1000,
-      points,
-      counterKey('fail', key),
-      rule.maxFailures,
-      rule.windowS * 1000,
-    ]);
-    const admitted = admission(rows[0], now, points);
+    const { rows } = await this.pool.query<AdmitRow & { failures: number | null }>(ADMIT_CHECK, this.#admitCheckParameters(now, key, points, durationS, rule));
+    return this.#admittedCheck(rows[0], now, points, rule);
+  }
+
+  #admitCheckParameters(now: number, key: string, points: number, durationS: number, rule: FailureRule): unknown[] {
+    return [now, counterKey('lock', key), counterKey('check', key), durationS * 1000, points, counterKey('fail', key), rule.maxFailures, rule.windowS * 1000];
+  }
+
+  #admittedCheck(row: (AdmitRow & { failures: number | null }) | undefined, now: number, points: number, rule: FailureRule): { admission: Admission; reservation: Reservation | null } {
+    const admitted = admission(row, now, points);
     if (!admitted.ok) return { admission: admitted, reservation: null };
-    return { admission: admitted, reservation: reservation(rows[0]?.failures ?? null, rule) };
+    return { admission: admitted, reservation: reservation(row?.failures ?? null, rule) };
+  }
+
+  /** admitCheck and `read` as one multi-statement query: one round trip (pipelinedBatch). */
+  async admitCheckAlong<T>(read: (runner: QueryRunner) => Promise<T>, key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null; read: T }> {
+    const now = this.now();
+    return pipelinedBatch(this.options.kysely, this.pool, async (batch) => {
+      const [answer, value] = await Promise.all([batch.run<AdmitRow & { failures: number | null }>(ADMIT_CHECK, this.#admitCheckParameters(now, key, points, durationS, rule)), read(batch)]);
+      return { ...this.#admittedCheck(answer.rows[0], now, points, rule), read: value };
+    });
+  }
+
+  /** The failures' reset, sent with the approval's other statements (deferred in a pipelined transaction). */
+  async resetFailuresIn(trx: QueryRunner, key: string): Promise<void> {
+    await resetQuery(trx, { key: counterKey('fail', key) });
   }
 
   override async reserveFailure(key: string, rule: FailureRule): Promise<Reservation> {

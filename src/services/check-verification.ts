@@ -84,22 +84,32 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
     identifier = parsed.value.value;
   }
 
-  // The latest verification is read while the limits are asked (on Postgres + Redis: two servers at
-  // once instead of one after the other); a refusal leaves the read unused.
-  // On Postgres the read brings the whole row and its deliveries: what `verification.approved` shows,
-  // so a right code is approved in one more round trip (approveUnchanged).
-  const latest: Promise<CheckableVerification | undefined> = verification
-    ? Promise.resolve(verification)
-    : deps.store.dialect === 'postgres'
-      ? findLatestWithDeliveries(deps.store.db, tenant, identifier)
-      : findLatestVerification(deps.store.db, tenant, identifier);
-  latest.catch(() => {}); // awaited below, unless a limit refuses first
   const key = identifierKey(tenant, identifier);
   // A failure is reserved before the code is compared (with the admission: one step), so that however
   // many checks run at once, at most lockout.max_failures wrong codes are compared per window; a right
   // code, or a check that compares nothing, gives it back.
   const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
-  const { admission, reservation } = await deps.limits.admitCheck(key, policy.limits.check_per_minute, 60, rule);
+  // The latest verification is read while the limits are asked; a refusal leaves the read unused. On
+  // Postgres + Redis: two servers at once instead of one after the other; on Postgres alone: the
+  // limit step and the read in one round trip. On Postgres the read brings the whole row and its
+  // deliveries: what `verification.approved` shows, so a right code is approved in one more round
+  // trip (approveUnchanged).
+  let latest: Promise<CheckableVerification | undefined>;
+  let admitted: Awaited<ReturnType<typeof deps.limits.admitCheck>>;
+  if (!verification && deps.store.dialect === 'postgres' && deps.limits.admitCheckAlong) {
+    const both = await deps.limits.admitCheckAlong((runner) => findLatestWithDeliveries(runner, tenant, identifier), key, policy.limits.check_per_minute, 60, rule);
+    latest = Promise.resolve(both.read);
+    admitted = both;
+  } else {
+    latest = verification
+      ? Promise.resolve(verification)
+      : deps.store.dialect === 'postgres'
+        ? findLatestWithDeliveries(deps.store.db, tenant, identifier)
+        : findLatestVerification(deps.store.db, tenant, identifier);
+    latest.catch(() => {}); // awaited below, unless a limit refuses first
+    admitted = await deps.limits.admitCheck(key, policy.limits.check_per_minute, 60, rule);
+  }
+  const { admission, reservation } = admitted;
   if (!admission.ok) {
     if (admission.locked) return lockedRefusal(admission.msLeft);
     return fail(tooMany('rate-limit-exceeded', `At most ${policy.limits.check_per_minute} checks a minute are allowed for one identifier.`, admission.msBeforeNext));
@@ -130,13 +140,16 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   if (codeMatches(deps.serverSecret, verification.id, input.code, verification.code_hash)) {
     // Once the approval is written (or lost), the reserved failure is settled: an approval resets the
     // budget, a lost race or a failed write gives the failure back.
+    // On Postgres alone the reset is written in the approval's transaction (no round trip of its own).
+    const resetIn = deps.limits.resetFailuresIn?.bind(deps.limits);
+    const reset = resetIn ? (trx: QueryRunner) => resetIn(trx, key) : undefined;
     let approved = false;
     try {
-      const result = await approve(deps, tenant, verification, now, claim);
+      const result = await approve(deps, tenant, verification, now, claim, reset);
       approved = result.ok;
       return result;
     } finally {
-      await deps.limits.settleReservation(key, rule, approved);
+      if (!(approved && reset)) await deps.limits.settleReservation(key, rule, approved);
     }
   }
 
@@ -221,7 +234,15 @@ async function approveUnchanged(
   }
 }
 
-async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerification, now: number, claim: IdempotencyClaim | undefined): Promise<Result<CheckApproved>> {
+/** `reset`: writes the failures' reset in the approval's transaction (Postgres alone); otherwise the caller settles after. */
+async function approve(
+  deps: ServiceDeps,
+  tenant: Tenant,
+  v: CheckableVerification,
+  now: number,
+  claim: IdempotencyClaim | undefined,
+  reset: ((trx: QueryRunner) => Promise<void>) | undefined,
+): Promise<Result<CheckApproved>> {
   const token = newSessionToken(deps.random, now); // only sessionKey(token) is stored
   const expiresAt = now + tenant.policy.session.ttl_s * 1000;
   const sessionId = newId('ses', deps.random); // also the access token's `sid`
@@ -252,17 +273,20 @@ async function approve(deps: ServiceDeps, tenant: Tenant, v: CheckableVerificati
             : identityId;
         await insertSession(trx, session(survivor));
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
+        if (reset) await reset(trx);
         return { identityId: survivor };
       })
     : ((await approveUnchanged(deps, tenant, v, now, async (trx) => {
         await insertSession(trx, session(null));
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
+        if (reset) await reset(trx);
       })) ??
       // No identity: two prepared statements, in the store's lightest transaction.
       (await preparedTransaction(deps.store, async (trx) => {
         if (!(await markApproved(trx, deps, tenant, v.id, now))) return false;
         await insertSession(trx, session(null));
         if (claim) await recordResource(trx, claim, IDEMPOTENT_RESOURCE.session, sessionId);
+        if (reset) await reset(trx);
         return { identityId: null };
       }, GROUPABLE)));
   // Lost a race: another check approved it, or wrong guesses used its last attempt first.

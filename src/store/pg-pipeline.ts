@@ -37,13 +37,19 @@ export class PipelinedTransaction {
     /** The store's Kysely instance: prepared queries compile their SQL with it. */
     readonly kysely: Kysely<never>,
     private readonly client: pg.PoolClient,
+    /**
+     * No transaction of its own (pipelinedBatch): no BEGIN, no COMMIT; the statements of each round
+     * trip run as Postgres runs a multi-statement query, in one implicit transaction. Nothing is
+     * deferred (there is no COMMIT to carry it).
+     */
+    private readonly implicit = false,
   ) {}
 
   run<R>(sql: string, parameters: readonly unknown[], options: { deferred?: boolean } = {}): Promise<QueryResult<R>> {
     if (!this.#open) return Promise.reject(new Error('the transaction is over'));
     if (this.#failed) return Promise.reject(this.#failure);
     const text = inlineParameters(sql, parameters);
-    if (options.deferred) {
+    if (options.deferred && !this.implicit) {
       this.#queue.push({ sql: text });
       return Promise.resolve({ rows: [] });
     }
@@ -93,9 +99,9 @@ export class PipelinedTransaction {
       return;
     }
     const statements = batch.map((entry) => entry.sql);
-    const offset = this.#begun ? 0 : 1;
-    if (!this.#begun) statements.unshift('BEGIN');
-    this.#begun = true;
+    const offset = this.#begun || this.implicit ? 0 : 1;
+    if (offset === 1) statements.unshift('BEGIN');
+    this.#begun = !this.implicit;
     try {
       // Sent in order: node-postgres queues a client's queries, so a later flush follows this one.
       const answer = (await this.client.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
@@ -193,6 +199,17 @@ export function pipelinedTransaction<T>(kysely: Kysely<never>, pool: pg.Pool, wo
     await trx.commit();
     return result;
   });
+}
+
+/**
+ * Runs `work`'s statements on one connection of `pool` without a transaction: those asked for in the
+ * same turn (e.g. under Promise.all) go as one multi-statement query, one round trip, which Postgres
+ * runs as one implicit transaction (they are committed, or fail, together). For independent
+ * statements that would otherwise each take a round trip of their own, such as a check's limit step
+ * and its read of the verification.
+ */
+export function pipelinedBatch<T>(kysely: Kysely<never>, pool: pg.Pool, work: (batch: PipelinedTransaction) => Promise<T>): Promise<T> {
+  return withPoolClient(pool, (client) => work(new PipelinedTransaction(kysely, client, true)));
 }
 
 /** Runs `use` with a connection of `pool`; one that failed with a connection error is not reused. */

@@ -116,7 +116,7 @@ const findLatestWithDeliveriesQuery = prepared<ScopeArgs & { canonical: string }
 );
 
 /** findLatestVerification with the whole row and its deliveries, in one statement (Postgres). */
-export async function findLatestWithDeliveries(db: Executor, scope: Scope, identifier: string): Promise<VerificationWithDeliveries | undefined> {
+export async function findLatestWithDeliveries(db: QueryRunner, scope: Scope, identifier: string): Promise<VerificationWithDeliveries | undefined> {
   const { rows } = await findLatestWithDeliveriesQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
   const row = rows[0];
   return row ? { ...row, code_sealed: null } : undefined;

@@ -237,3 +237,58 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     for (const to of numbers) expect(await latestCode(rt, integration.testKey, to)).toMatch(/^\d+$/);
   });
 });
+
+describe.skipIf(!POSTGRES_URL)(`round trips on Postgres alone (no Redis: limits in the database)${POSTGRES_URL ? '' : ` (skipped: ${NEEDS_POSTGRES})`}`, () => {
+  let rt: TestRuntime;
+  let integration: TestIntegration;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await createThrowawayDatabase(POSTGRES_URL as string);
+    drop = db.drop;
+    rt = await startRuntime({ env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: randomBytes(32).toString('base64url'), OTPGATE_WEBHOOK_ALLOW_INSECURE: '1' } });
+    integration = await createIntegration(rt.app);
+    expect((await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] })).statusCode).toBe(200);
+    const first = nextPhone();
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
+    const code = await latestCode(rt, integration.testKey, first);
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await rt?.dispose();
+    await drop?.();
+  });
+
+  it("a send: the limits' one statement, then the send's two round trips", async () => {
+    const to = nextPhone();
+    let status = 0;
+    const trips = await roundTripsOf(async () => {
+      status = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode;
+    });
+    expect(status).toBe(201);
+    expect(trips, trips.join('\n')).toHaveLength(3);
+    expect(trips[0]).toMatch(/^\s*with lock as \(select expire from rate_limits/);
+    expect(trips[1]).toMatch(/^BEGIN; select pg_advisory_xact_lock/);
+    expect(trips[2]).toMatch(/COMMIT$/);
+  });
+
+  it("a check of the right code: the limits' step with the read of the verification, then the approval with the failures' reset and the COMMIT", async () => {
+    const to = nextPhone();
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode).toBe(201);
+    const code = await latestCode(rt, integration.testKey, to);
+    // A wrong code first: a failure is counted, and the approval must reset it.
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code: code === '000000' ? '111111' : '000000' })).statusCode).toBe(401);
+    const failures = async (): Promise<number> =>
+      (await rt.store.pgPool!.query<{ n: string }>(`select coalesce(sum(points), 0)::text as n from rate_limits where key like 'otpg_fail:%' and key like $1`, [`%${to}`])).rows.map((row) => Number(row.n))[0]!;
+    expect(await failures()).toBe(1);
+    let status = 0;
+    const trips = await roundTripsOf(async () => {
+      status = (await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: to, code })).statusCode;
+    });
+    expect(status).toBe(200);
+    expect(trips, trips.join('\n')).toHaveLength(2);
+    expect(trips[0]).toMatch(/^\s*with lock as \(select expire from rate_limits.*; select "id", "integration_id"/s);
+    expect(trips[1]).toMatch(/^BEGIN; with "approved" as .*delete from rate_limits where key = .*COMMIT$/s);
+    expect(await failures()).toBe(0);
+  });
+});

@@ -4,6 +4,7 @@
  * right code's settlement, on the same rows as rate-limiter-flexible's RateLimiterPostgres, which the
  * rest of the limits still use.
  */
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresLimits } from '../../src/limits/postgres-limits.js';
@@ -32,7 +33,7 @@ describe.skipIf(!POSTGRES_URL)(`Postgres limits: one statement per step${POSTGRE
       statements.push(typeof config === 'string' ? config : (config.text ?? config.name ?? ''));
       return query(...args);
     };
-    limits = new PostgresLimits(pool, () => now);
+    limits = new PostgresLimits(pool, { kysely: store.db as unknown as Kysely<never>, now: () => now });
   });
   afterAll(async () => {
     await store?.close();
