@@ -55,6 +55,12 @@ export interface Limits {
    * approval's own transaction, so it costs no round trip of its own. Absent elsewhere.
    */
   resetFailuresIn?(trx: QueryRunner, key: string): Promise<void>;
+  /**
+   * Postgres alone: `admit` as a statement of the caller's transaction (a send's: it goes in the
+   * send's first round trip, with its lock and its read). Its count is committed with the
+   * transaction, and rolled back with it. Absent elsewhere.
+   */
+  admitIn?(trx: QueryRunner, name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission>;
   lockStatus(key: string): Promise<LockStatus>;
   /** Counts a failed check; locks the key for `durationS` when failures reach `maxFailures` within `windowS`. */
   recordFailure(key: string, rule: { maxFailures: number; windowS: number; durationS: number }): Promise<{ lockedNow: boolean }>;

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
-import { pipelinedBatch } from '../store/pg-pipeline.js';
+import { PipelinedTransaction, pipelinedBatch } from '../store/pg-pipeline.js';
 import { prepared, slot, type QueryRunner } from '../store/prepared.js';
 import { counterKey, FlexibleLimits, postgresFactory, type Admission, type FailureRule, type Reservation } from './limits.js';
 
@@ -85,13 +85,13 @@ export class PostgresLimits extends FlexibleLimits {
   override async admit(name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission> {
     const now = this.now();
     const { rows } = await this.pool.query<AdmitRow>(ADMIT, [now, counterKey('lock', key), counterKey(name, key), durationS * 1000]);
-    return admission(rows[0], now, points);
+    return admission(rows[0], this.now(), points);
   }
 
   override async admitCheck(key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null }> {
     const now = this.now();
     const { rows } = await this.pool.query<AdmitRow & { failures: number | null }>(ADMIT_CHECK, this.#admitCheckParameters(now, key, points, durationS, rule));
-    return this.#admittedCheck(rows[0], now, points, rule);
+    return this.#admittedCheck(rows[0], this.now(), points, rule);
   }
 
   #admitCheckParameters(now: number, key: string, points: number, durationS: number, rule: FailureRule): unknown[] {
@@ -104,12 +104,20 @@ export class PostgresLimits extends FlexibleLimits {
     return { admission: admitted, reservation: reservation(row?.failures ?? null, rule) };
   }
 
+  /** `admit` inside the caller's pipelined transaction, sent with its other statements of that round trip (elsewhere: on its own). */
+  async admitIn(trx: QueryRunner, name: 'send' | 'check', key: string, points: number, durationS: number): Promise<Admission> {
+    if (!(trx instanceof PipelinedTransaction)) return this.admit(name, key, points, durationS);
+    const now = this.now();
+    const { rows } = await trx.run<AdmitRow>(ADMIT, [now, counterKey('lock', key), counterKey(name, key), durationS * 1000]);
+    return admission(rows[0], this.now(), points);
+  }
+
   /** admitCheck and `read` as one multi-statement query: one round trip (pipelinedBatch). */
   async admitCheckAlong<T>(read: (runner: QueryRunner) => Promise<T>, key: string, points: number, durationS: number, rule: FailureRule): Promise<{ admission: Admission; reservation: Reservation | null; read: T }> {
     const now = this.now();
     return pipelinedBatch(this.options.kysely, this.pool, async (batch) => {
       const [answer, value] = await Promise.all([batch.run<AdmitRow & { failures: number | null }>(ADMIT_CHECK, this.#admitCheckParameters(now, key, points, durationS, rule)), read(batch)]);
-      return { ...this.#admittedCheck(answer.rows[0], now, points, rule), read: value };
+      return { ...this.#admittedCheck(answer.rows[0], this.now(), points, rule), read: value };
     });
   }
 
@@ -129,6 +137,10 @@ export class PostgresLimits extends FlexibleLimits {
   }
 }
 
+/**
+ * The admission an answer says. `now` is read after the answer: a lock set by another request while
+ * the statement was on its way ends at most its duration after now (so `lock_duration` never exceeds it).
+ */
 function admission(row: AdmitRow | undefined, now: number, limit: number): Admission {
   if (row?.locked_until != null) return { ok: false, locked: true, msLeft: Math.max(1, Number(row.locked_until) - now) };
   if (row?.points == null) throw new Error('the limit statement counted nothing');

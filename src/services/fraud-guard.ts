@@ -49,7 +49,8 @@ function keys(tenant: Tenant, identifier: Identifier): { country: string; prefix
   return { country: `${scope}:${identifier.country ?? 'ZZ'}`, prefix: `${scope}:${phonePrefix(identifier.value)}` };
 }
 
-const applies = (tenant: Tenant, identifier: Identifier): boolean => tenant.mode === 'live' && identifier.kind === 'phone' && tenant.policy.fraud_guard !== 'off';
+/** Whether guardSend judges a send to this identifier (a live one to a phone, with the guard on). */
+export const guardApplies = (tenant: Tenant, identifier: Identifier): boolean => tenant.mode === 'live' && identifier.kind === 'phone' && tenant.policy.fraud_guard !== 'off';
 
 /**
  * The SMS-pumping guard on a live send to a phone: counts the send per country and per number range
@@ -59,7 +60,7 @@ const applies = (tenant: Tenant, identifier: Identifier): boolean => tenant.mode
  * blocked until its window ends.
  */
 export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<Result<void>> {
-  if (!applies(tenant, identifier)) return ok(undefined);
+  if (!guardApplies(tenant, identifier)) return ok(undefined);
   const k = keys(tenant, identifier);
   const counters = deps.counters ?? deps.limits;
   const [countrySends, prefixSends] = await Promise.all([counters.tally('fraud_sends_country', k.country, HOUR_S), counters.tally('fraud_sends_prefix', k.prefix, HOUR_S)]);
@@ -81,7 +82,7 @@ export async function guardSend(deps: ServiceDeps, tenant: Tenant, identifier: I
 
 /** Counts an approval for the conversion throttle. */
 export async function noteApproval(deps: ServiceDeps, tenant: Tenant, identifier: Identifier): Promise<void> {
-  if (!applies(tenant, identifier)) return;
+  if (!guardApplies(tenant, identifier)) return;
   const k = keys(tenant, identifier);
   const counters = deps.counters ?? deps.limits;
   await Promise.all([counters.tally('fraud_approvals_country', k.country, HOUR_S), counters.tally('fraud_approvals_prefix', k.prefix, HOUR_S)]);

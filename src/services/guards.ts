@@ -1,5 +1,6 @@
 import { fail, ok, problem, tooMany, validationProblem, type Result } from '../domain/errors.js';
 import { parseIdentifier, type Identifier } from '../domain/identifiers.js';
+import type { Admission } from '../limits/limits.js';
 import type { ServiceDeps, Tenant } from './context.js';
 import { identifierKey } from './context.js';
 
@@ -24,9 +25,12 @@ export function lockedRefusal(msLeft: number): Result<never> {
 
 /** 429 identifier-locked while a lockout runs, else counts one send against the policy's per-identifier limit (one step: see Limits.admit). */
 export async function admitSend(deps: ServiceDeps, tenant: Tenant, identifier: string): Promise<Result<void>> {
-  const limit = tenant.policy.limits.send_per_minute;
-  const res = await deps.limits.admit('send', identifierKey(tenant, identifier), limit, 60);
-  if (res.ok) return ok(undefined);
-  if (res.locked) return lockedRefusal(res.msLeft);
-  return fail(tooMany('rate-limit-exceeded', `At most ${limit} codes a minute may be sent to one identifier.`, res.msBeforeNext));
+  return sendAdmission(tenant, await deps.limits.admit('send', identifierKey(tenant, identifier), tenant.policy.limits.send_per_minute, 60));
+}
+
+/** What a send's admission answers: nothing, or 429 `identifier-locked` or `rate-limit-exceeded`. */
+export function sendAdmission(tenant: Tenant, admission: Admission): Result<void> {
+  if (admission.ok) return ok(undefined);
+  if (admission.locked) return lockedRefusal(admission.msLeft);
+  return fail(tooMany('rate-limit-exceeded', `At most ${tenant.policy.limits.send_per_minute} codes a minute may be sent to one identifier.`, admission.msBeforeNext));
 }

@@ -5,11 +5,11 @@ import { newId } from '../domain/ids.js';
 import type { RequestedChannel } from '../domain/verification.js';
 import { IDEMPOTENT_RESOURCE, recordResource, type IdempotencyClaim } from '../store/idempotency-repo.js';
 import { preparedTransaction } from '../store/prepared.js';
-import { cancelPendingFor, identifierLockKey, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
-import type { ServiceDeps, Tenant } from './context.js';
+import { cancelPendingFor, hasPending, identifierLockKey, insertVerification, lockIdentifier, type VerificationRow } from '../store/verifications-repo.js';
+import { identifierKey, type ServiceDeps, type Tenant } from './context.js';
 import { dispatch, enqueueDelivery } from './enqueue-delivery.js';
-import { guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
-import { admitSend, parseIdentifierField, requireOtpEnabled } from './guards.js';
+import { guardApplies, guardSend, phoneOf, refuseCostlyNumbers } from './fraud-guard.js';
+import { admitSend, parseIdentifierField, requireOtpEnabled, sendAdmission } from './guards.js';
 import { presentVerification, type VerificationView } from './present-verification.js';
 import { recordEvent } from './record-event.js';
 import { recordVerificationEvent } from './verification-events.js';
@@ -48,10 +48,16 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
   if (!target.ok) return target;
   const { channel, destination, identity, route } = target.value;
 
-  const admitted = await admitSend(deps, tenant, identifier.value);
-  if (!admitted.ok) return admitted;
   // The guard judges the phone the code goes to: the identifier, or a CPF's phone on file.
-  const guarded = await guardSend(deps, tenant, channel === 'email' ? identifier : phoneOf(destination, identifier));
+  const guardedPhone = channel === 'email' ? identifier : phoneOf(destination, identifier);
+  // On Postgres alone, when the fraud guard has nothing to judge, the admission is a statement of the
+  // send's transaction (in its first round trip); otherwise it comes first, then the guard, as always.
+  const admitIn = deps.store.dialect === 'postgres' && !guardApplies(tenant, guardedPhone) ? deps.limits.admitIn?.bind(deps.limits) : undefined;
+  if (!admitIn) {
+    const admitted = await admitSend(deps, tenant, identifier.value);
+    if (!admitted.ok) return admitted;
+  }
+  const guarded = await guardSend(deps, tenant, guardedPhone);
   if (!guarded.ok) return guarded;
 
   const now = deps.clock.now();
@@ -83,14 +89,21 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     destination: destination === identifier.value ? null : destination,
   };
   const charged = sendIsCharged(tenant); // billing off: no query of its own on the send path
-  let sent: Awaited<ReturnType<typeof enqueueDelivery>>;
+  let sent: Awaited<ReturnType<typeof enqueueDelivery>> | Result<never>;
   try {
     sent = await preparedTransaction(deps.store, async (trx) => {
       await lockIdentifier(trx, tenant, identifier.value, deps.store.dialect === 'postgres');
+      // Asked together: the look for a pending verification and (Postgres alone) the admission share a round trip.
+      const pending = hasPending(trx, tenant, identifier.value);
+      pending.catch(() => {}); // awaited below, unless a refusal comes first
+      if (admitIn) {
+        const admitted = sendAdmission(tenant, await admitIn(trx, 'send', identifierKey(tenant, identifier.value), policy.limits.send_per_minute, 60));
+        if (!admitted.ok) return admitted; // committed with only its count, as a refused send is counted
+      }
       // The debit before any write: a refusal (BillingRefusal, 402) rolls the transaction back with nothing stored.
       if (charged) await chargeSend(trx, deps, tenant, { verificationId: id, channel, country: row.country });
       // Events in the same transaction: the superseded one's (canceled, or expired when it had lapsed), then the new one's.
-      for (const old of await cancelPendingFor(trx, tenant, identifier.value, now)) {
+      for (const old of await cancelPendingFor(trx, tenant, identifier.value, now, pending)) {
         await recordVerificationEvent(trx, deps, old.status === 'expired' ? 'verification.expired' : 'verification.canceled', old, policy, now);
       }
       await insertVerification(trx, row);
@@ -104,6 +117,7 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
     if (error instanceof BillingRefusal) return fail(error.problem); // nothing stored, nothing sent
     throw error;
   }
+  if ('ok' in sent) return sent; // refused by the admission in the transaction
   const { delivery, message } = sent;
   dispatch(deps, message);
   deps.metrics.sendAccepted(channel, tenant.mode);

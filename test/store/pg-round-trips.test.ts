@@ -259,17 +259,29 @@ describe.skipIf(!POSTGRES_URL)(`round trips on Postgres alone (no Redis: limits 
     await drop?.();
   });
 
-  it("a send: the limits' one statement, then the send's two round trips", async () => {
+  it('a send: two round trips, the admission (lock check and count) in the first, with the lock and the look for a pending one', async () => {
     const to = nextPhone();
     let status = 0;
     const trips = await roundTripsOf(async () => {
       status = (await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode;
     });
     expect(status).toBe(201);
-    expect(trips, trips.join('\n')).toHaveLength(3);
-    expect(trips[0]).toMatch(/^\s*with lock as \(select expire from rate_limits/);
-    expect(trips[1]).toMatch(/^BEGIN; select pg_advisory_xact_lock/);
-    expect(trips[2]).toMatch(/COMMIT$/);
+    expect(trips, trips.join('\n')).toHaveLength(2);
+    expect(trips[0], trips[0]).toMatch(/^BEGIN; select pg_advisory_xact_lock.*; select "id" from "verifications".*;\s+with lock as \(select expire from rate_limits/s);
+    expect(trips[1]).toMatch(/^insert into "verifications".*COMMIT$/s);
+  });
+
+  it('a send over the limit is refused (429) with its count kept and nothing else written', async () => {
+    const to = nextPhone();
+    const count = async (): Promise<number> =>
+      (await rt.store.pgPool!.query<{ points: number }>(`select points from rate_limits where key like 'otpg_send:%' and key like $1`, [`%${to}`])).rows[0]?.points ?? 0;
+    const limit = 3; // the default policy's send_per_minute
+    const statuses: number[] = [];
+    for (let i = 0; i <= limit; i++) statuses.push((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: to })).statusCode);
+    expect(statuses).toEqual([...Array.from({ length: limit }, () => 201), 429]);
+    expect(await count()).toBe(limit + 1);
+    const { rows } = await rt.store.pgPool!.query<{ n: string }>(`select count(*)::text as n from verifications where identifier = $1`, [to]);
+    expect(Number(rows[0]!.n)).toBe(limit);
   });
 
   it("a check of the right code: the limits' step with the read of the verification, then the approval with the failures' reset and the COMMIT", async () => {
