@@ -180,8 +180,10 @@ export function freePort() {
 
 /**
  * CPU ms used so far by every process of this machine whose command is one of `names` (e.g. the
- * Postgres server and its backends, redis-server), added up; null without /proc. Backends that
- * exited between two readings take their time with them, so compare readings of one phase only.
+ * Postgres server and its backends, redis-server), added up, with the CPU of their children that
+ * have exited (cutime, cstime: the postmaster's reaped backends); null without /proc. Without the
+ * latter, a backend that exits between two readings (a pool closing an idle connection) took its
+ * whole past time out of the sum, and a phase could even read negative.
  */
 export function commandsCpuMs(names) {
   let entries;
@@ -198,7 +200,8 @@ export function commandsCpuMs(names) {
       const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       if (!names.includes(command)) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+      // utime, stime, cutime, cstime (fields 14-17 of proc(5))
+      total += ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) / USER_HZ;
     } catch {
       // gone meanwhile
     }
