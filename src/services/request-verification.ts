@@ -30,6 +30,8 @@ export interface RequestVerificationInput {
  * claim, the new verification is recorded on it in the same transaction (see recordResource).
  * With billing on, a live send debits its price first in that transaction (billing/send-charge.ts);
  * a balance that does not cover it → 402 `insufficient-balance`, the transaction rolled back.
+ * The transaction may share a Postgres group commit with other sends (pg-group-commit.ts); on
+ * Postgres alone the rate limit's admission is one of its statements (Limits.admitIn).
  */
 export async function requestVerification(deps: ServiceDeps, tenant: Tenant, input: RequestVerificationInput, claim?: IdempotencyClaim): Promise<Result<VerificationView>> {
   const enabled = requireOtpEnabled(tenant);
@@ -112,7 +114,6 @@ export async function requestVerification(deps: ServiceDeps, tenant: Tenant, inp
       await recordEvent(trx, deps, tenant, 'verification.created', presentVerification(row, [queued.delivery], policy, now), now); // one prepared INSERT
       return queued;
     }, { groupable: { lockKey: identifierLockKey(tenant, identifier.value) } }); // it writes only through trx
-
   } catch (error) {
     if (error instanceof BillingRefusal) return fail(error.problem); // nothing stored, nothing sent
     throw error;
