@@ -52,25 +52,31 @@ async function roundTripsOf(work: () => Promise<unknown>): Promise<string[]> {
 let phone = 5511987650000;
 const nextPhone = (): string => `+${phone++}`;
 
+/**
+ * A runtime on a throwaway database (with `env` on top: Redis or not) whose integration has a webhook
+ * for every event, warmed by a first send and check: the API key, the webhook endpoint and the policy
+ * are cached, so what is counted afterwards is the hot path.
+ */
+async function warmRuntime(env: Record<string, string>): Promise<{ rt: TestRuntime; integration: TestIntegration; drop: () => Promise<void> }> {
+  const db = await createThrowawayDatabase(POSTGRES_URL as string);
+  const rt = await startRuntime({ env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: randomBytes(32).toString('base64url'), OTPGATE_WEBHOOK_ALLOW_INSECURE: '1', ...env } });
+  const integration = await createIntegration(rt.app);
+  const hook = await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
+  expect(hook.statusCode, hook.body).toBe(200);
+  const first = nextPhone();
+  expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
+  const code = await latestCode(rt, integration.testKey, first);
+  expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+  return { rt, integration, drop: db.drop };
+}
+
 describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let rt: TestRuntime;
   let integration: TestIntegration;
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const db = await createThrowawayDatabase(POSTGRES_URL as string);
-    drop = db.drop;
-    rt = await startRuntime({
-      env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: randomBytes(32).toString('base64url'), OTPGATE_REDIS_URL: REDIS_URL as string, OTPGATE_WEBHOOK_ALLOW_INSECURE: '1' },
-    });
-    integration = await createIntegration(rt.app);
-    const hook = await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
-    expect(hook.statusCode, hook.body).toBe(200);
-    // Warm: the API key, the webhook endpoint and the policy are cached after a first send and check.
-    const first = nextPhone();
-    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
-    const code = await latestCode(rt, integration.testKey, first);
-    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+    ({ rt, integration, drop } = await warmRuntime({ OTPGATE_REDIS_URL: REDIS_URL as string }));
   });
   afterAll(async () => {
     await rt?.dispose();
@@ -244,15 +250,7 @@ describe.skipIf(!POSTGRES_URL)(`round trips on Postgres alone (no Redis: limits 
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
-    const db = await createThrowawayDatabase(POSTGRES_URL as string);
-    drop = db.drop;
-    rt = await startRuntime({ env: { OTPGATE_DATABASE_URL: db.url, OTPGATE_SECRET: randomBytes(32).toString('base64url'), OTPGATE_WEBHOOK_ALLOW_INSECURE: '1' } });
-    integration = await createIntegration(rt.app);
-    expect((await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] })).statusCode).toBe(200);
-    const first = nextPhone();
-    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
-    const code = await latestCode(rt, integration.testKey, first);
-    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+    ({ rt, integration, drop } = await warmRuntime({}));
   });
   afterAll(async () => {
     await rt?.dispose();
