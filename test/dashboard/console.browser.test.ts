@@ -164,7 +164,8 @@ describe.skipIf(!HAVE_CHROMIUM)(title, { timeout: 90_000 }, () => {
     await page.locator('#p-code-length').fill('8');
     await page.locator('#p-checks-max_attempts').fill('7');
     await page.getByRole('button', { name: 'Save changes' }).click();
-    await page.getByText('Saved.').waitFor();
+    // The notice, not the preset field's hint ("… is saved."), which may be on the page too.
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
     const policy = await request(server, 'GET', '/v1/policy', { key: state.testKey });
     expect(policy.body.code).toMatchObject({ length: 8 });
     expect(policy.body.checks).toMatchObject({ max_attempts: 7 });
