@@ -13,8 +13,15 @@ export interface LimitStepsSubject {
   limits: Limits;
   /** The running count of a stored counter (`otpg_send:<key>`), null when none runs. */
   stored(key: string): Promise<number | null>;
-  /** Runs `work`; says how many round trips (Redis commands, SQL statements) it took. */
-  counted<T>(work: () => Promise<T>): Promise<{ result: T; trips: number }>;
+  /** Every round trip (Redis command, SQL statement) sent so far, as recorded by the client. */
+  sent(): readonly unknown[];
+}
+
+/** Runs `work`; says how many round trips it took. */
+async function countedBy<T>(subject: LimitStepsSubject, work: () => Promise<T>): Promise<{ result: T; trips: number }> {
+  const before = subject.sent().length;
+  const result = await work();
+  return { result, trips: subject.sent().length - before };
 }
 
 export const limitKey = (): string => `test:${randomBytes(6).toString('hex')}`;
@@ -22,7 +29,8 @@ export const limitKey = (): string => `test:${randomBytes(6).toString('hex')}`;
 /** `trip`: what one round trip is called in the test names ("command", "statement"). */
 export function limitStepCases(subject: () => LimitStepsSubject, trip: string): void {
   it(`admit: one ${trip}; counts up to the limit, then refuses with the time left; a separate counter per name`, async () => {
-    const { limits, stored, counted } = subject();
+    const { limits, stored } = subject();
+    const counted = <T>(work: () => Promise<T>) => countedBy(subject(), work);
     const k = limitKey();
     for (let i = 0; i < 2; i++) {
       const { result, trips } = await counted(() => limits.admit('send', k, 2, 60));
@@ -51,7 +59,8 @@ export function limitStepCases(subject: () => LimitStepsSubject, trip: string): 
   });
 
   it(`admitCheck: one ${trip}; admits the check and reserves a failure, or refuses without reserving`, async () => {
-    const { limits, stored, counted } = subject();
+    const { limits, stored } = subject();
+    const counted = <T>(work: () => Promise<T>) => countedBy(subject(), work);
     const k = limitKey();
     const first = await counted(() => limits.admitCheck(k, 2, 60, rule));
     expect(first.trips).toBe(1);
@@ -73,7 +82,8 @@ export function limitStepCases(subject: () => LimitStepsSubject, trip: string): 
   });
 
   it(`reserveFailure: one ${trip}; the last of max_failures says so; a spent budget is refused without counting again`, async () => {
-    const { limits, stored, counted } = subject();
+    const { limits, stored } = subject();
+    const counted = <T>(work: () => Promise<T>) => countedBy(subject(), work);
     const k = limitKey();
     const reservations = [];
     for (let i = 0; i < 3; i++) {
@@ -97,7 +107,8 @@ export function limitStepCases(subject: () => LimitStepsSubject, trip: string): 
   });
 
   it(`settleReservation: one ${trip}; approved resets the budget, otherwise gives one back, never below zero`, async () => {
-    const { limits, stored, counted } = subject();
+    const { limits, stored } = subject();
+    const counted = <T>(work: () => Promise<T>) => countedBy(subject(), work);
     const k = limitKey();
     await limits.reserveFailure(k, rule);
     await limits.reserveFailure(k, rule);
