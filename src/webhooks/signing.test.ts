@@ -30,6 +30,29 @@ describe('signHeaders', () => {
     expect(new Webhook(Buffer.from(own), { format: 'raw' }).verify(body, { ...h })).toBeTruthy();
   });
 
+  it("signs exactly as the library's Webhook.sign, for any secret form, id, time and body", () => {
+    const secret = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => `whsec_${Buffer.from(bytes).toString('base64')}`),
+      fc.string({ minLength: 16 }),
+      fc.stringMatching(/^whsec_[A-Za-z0-9+/]{1,40}={0,2}$/),
+    );
+    fc.assert(
+      fc.property(secret, fc.string(), fc.integer({ min: 0, max: 4_000_000_000 }), fc.string(), (s, id, seconds, text) => {
+        const h = signHeaders([s], id, seconds * 1000 + 999, text);
+        // The rule signHeaders documents: a whsec_ secret the library can decode is its base64 key; anything else, raw UTF-8.
+        let library = new Webhook(Buffer.from(s, 'utf8'), { format: 'raw' });
+        if (/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s)) {
+          try {
+            library = new Webhook(s);
+          } catch {
+            // not decodable: raw, as above
+          }
+        }
+        expect(h['webhook-signature']).toBe(library.sign(id, new Date(seconds * 1000), text));
+      }),
+    );
+  });
+
   it('writes the body as {id, type, created_at, data} in that order', () => {
     expect(Object.keys(JSON.parse(body))).toEqual(['id', 'type', 'created_at', 'data']);
   });
