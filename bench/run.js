@@ -3,7 +3,7 @@
 //
 //   npm run bench                      (builds first)
 //   node bench/run.js [--duration 10] [--connections 50] [--store sqlite|postgres] [--processes 1|2]
-//                     [--whatsapp-latency 0] [--webhook '*'|<events>|none] [--group-commit <n>] [--json]
+//                     [--whatsapp-latency 0] [--webhook '*'|<events>|none] [--group-commit <n>] [--http-thread 0|1] [--json]
 //
 // --store sqlite (default): one otpgate on an embedded SQLite file. --store postgres: otpgate on a
 // throwaway Postgres database (dropped at the end) with Redis; --processes 2 then runs two otpgate
@@ -32,12 +32,13 @@ import { startOtpgateWorker, startBare, startFakeReceiver, startFakeWhatsApp, st
 const MAX_FAILED_RATIO = 0.01;
 
 /**
- * The environment every otpgate process of the run shares: none for SQLite (each process has its
- * own data directory); for Postgres a throwaway database, Redis, and one server secret and admin
- * token (a code sealed or a session signed by one process must be read by the other).
+ * The environment every otpgate process of the run shares: for SQLite only the options' settings
+ * (each process has its own data directory); for Postgres also a throwaway database, Redis, and one
+ * server secret and admin token (a code sealed or a session signed by one process must be read by the other).
  */
 async function otpgateEnv(ctx) {
-  if (ctx.options.store !== 'postgres') return {};
+  const settings = ctx.options.httpThread === null ? {} : { OTPGATE_HTTP_THREAD: ctx.options.httpThread ? '1' : '0' };
+  if (ctx.options.store !== 'postgres') return settings;
   const adminUrl = process.env.OTPGATE_BENCH_DATABASE_URL || DEFAULT_ADMIN_DATABASE_URL;
   const redisUrl = process.env.OTPGATE_BENCH_REDIS_URL || DEFAULT_REDIS_URL;
   const database = await createThrowawayDatabase(adminUrl, ctx.log);
@@ -47,6 +48,7 @@ async function otpgateEnv(ctx) {
     OTPGATE_REDIS_URL: redisUrl,
     OTPGATE_SECRET: randomBytes(32).toString('base64url'),
     OTPGATE_ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    ...settings,
     ...(ctx.options.groupCommit === null ? {} : { OTPGATE_POSTGRES_GROUP_COMMIT_MAX: String(ctx.options.groupCommit) }),
   };
 }
@@ -150,14 +152,20 @@ async function reportWebhooks(ctx) {
  * also depends on how much CPU otpgate got; CPU per response does not): a report line and
  * <phase>_otpgate_cpu_ms_per_response.
  */
-function noteServerCpu(ctx, phase, result, cpuMs) {
+function noteServerCpu(ctx, phase, result, cpuMs, mainMs) {
   if (Number.isNaN(cpuMs) || !result.responses) return;
   const seconds = (result.lastResponseAt - result.startedAt) / 1000;
   const perResponse = cpuMs / result.responses;
+  const mainPerResponse = Number.isNaN(mainMs) ? null : mainMs / result.responses;
   (ctx.details[phase.name] ??= []).push(
-    `otpgate CPU during the load: ${perResponse.toFixed(3)} ms per response, ${(cpuMs / 1000 / Math.max(seconds, 0.001)).toFixed(2)} cores`,
+    `otpgate CPU during the load: ${perResponse.toFixed(3)} ms per response, ${(cpuMs / 1000 / Math.max(seconds, 0.001)).toFixed(2)} cores` +
+      (mainPerResponse === null ? '' : `; main threads ${mainPerResponse.toFixed(3)} ms per response`),
   );
-  ctx.figures[phase.name] = { ...ctx.figures[phase.name], [`${phase.name}_otpgate_cpu_ms_per_response`]: Number(perResponse.toFixed(3)) };
+  ctx.figures[phase.name] = {
+    ...ctx.figures[phase.name],
+    [`${phase.name}_otpgate_cpu_ms_per_response`]: Number(perResponse.toFixed(3)),
+    ...(mainPerResponse === null ? {} : { [`${phase.name}_otpgate_main_thread_cpu_ms_per_response`]: Number(mainPerResponse.toFixed(3)) }),
+  };
 }
 
 /** The servers of the Postgres store, by command name: what they spent is reported per response. */
@@ -223,9 +231,10 @@ async function main() {
     await phase.before?.(ctx);
     const webhooksBefore = ctx.servers.receiver ? await ctx.servers.receiver.counts() : null;
     const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses) : null;
+    const mainBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses, { mainThread: true }) : null;
     const storesBefore = phase.server === 'otpgate' && options.store === 'postgres' ? STORE_COMMANDS.map(([, names]) => commandsCpuMs(names)) : null;
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
-    if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgateCpuProcesses) - cpuBefore);
+    if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgateCpuProcesses) - cpuBefore, mainBefore === null ? NaN : serversCpuMs(ctx.otpgateCpuProcesses, { mainThread: true }) - mainBefore);
     if (storesBefore) noteStoreCpu(ctx, phase, result, STORE_COMMANDS.map(([, names], i) => commandsCpuMs(names) - storesBefore[i]));
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));
     else if (result.unexpected + result.errors > 0) ctx.notes.push(describeFailures(phase, result));

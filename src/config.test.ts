@@ -16,6 +16,13 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('puts outgoing HTTP on a thread unless OTPGATE_HTTP_THREAD=0, and refuses other values', () => {
+    expect(loadConfig({}).httpThread).toBe(true);
+    expect(loadConfig({ OTPGATE_HTTP_THREAD: '1' }).httpThread).toBe(true);
+    expect(loadConfig({ OTPGATE_HTTP_THREAD: '0' }).httpThread).toBe(false);
+    expect(() => loadConfig({ OTPGATE_HTTP_THREAD: 'yes' })).toThrow(/OTPGATE_HTTP_THREAD must be 1 or 0/);
+  });
+
   it('reads every variable, treating empty strings as unset', () => {
     const c = loadConfig({
       OTPGATE_HOST: '0.0.0.0',

@@ -17,6 +17,8 @@ export interface Config {
   readonly sandboxSmtp: SandboxSmtpTunables;
   readonly publicUrl: string | null;
   readonly webhookAllowInsecure: boolean;
+  /** Outgoing HTTP (webhooks, provider APIs) on a worker thread of its own (OTPGATE_HTTP_THREAD, `1` by default; `0`: on the main thread). */
+  readonly httpThread: boolean;
   /** How outgoing webhooks are delivered. */
   readonly webhooks: WebhookTunables;
   readonly logLevel: string;
@@ -213,6 +215,14 @@ function group<T>(env: Env, label: string, required: string[], build: (get: (n: 
   return build((n) => read(env, n) as string);
 }
 
+/** `1` or `0`. */
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  if (raw !== '0' && raw !== '1') throw new ConfigError(`${name} must be 1 or 0, got "${raw}"`);
+  return raw === '1';
+}
+
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = read(env, name);
   if (raw === null) return fallback;
@@ -298,6 +308,7 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     publicUrl: url(env, 'OTPGATE_PUBLIC_URL', ['http:', 'https:']),
     webhookAllowInsecure: read(env, 'OTPGATE_WEBHOOK_ALLOW_INSECURE') === '1',
+    httpThread: flag(env, 'OTPGATE_HTTP_THREAD', true),
     webhooks: Object.freeze({
       timeoutMs: integer(env, 'OTPGATE_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
       concurrencyPerEndpoint: integer(env, 'OTPGATE_WEBHOOK_CONCURRENCY_PER_ENDPOINT', 16, 1, 100),

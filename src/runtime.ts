@@ -36,6 +36,7 @@ import { SigningKeyRing } from './tokens/signing-keys.js';
 import type { HostLookup } from './net/url-guard.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { configureFanOut, forgetEndpoints, onFanOut } from './webhooks/fan-out.js';
+import { useHttpThread } from './net/http-thread.js';
 
 export interface Runtime {
   config: Config;
@@ -192,6 +193,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const random = options.random ?? cryptoRandom;
   requireSharedSecret(config);
   setBillingCurrency(config.billingCurrency);
+  useHttpThread(config.httpThread); // before any provider or webhook client is made
   const store = openStore(config.databaseUrl, {
     poolSize: config.postgresPoolSize,
     groupCommitMax: config.postgresGroupCommitMax,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>] [--worker inline|process]
-                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--group-commit <n>] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--group-commit <n>] [--http-thread 0|1] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -27,6 +27,8 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
   --group-commit <n>  with --store postgres: OTPGATE_POSTGRES_GROUP_COMMIT_MAX of every otpgate process
                       (transactions one Postgres group commit holds at most; 1: none, one each).
                       Default: otpgate's own default
+  --http-thread 0|1   OTPGATE_HTTP_THREAD of every otpgate process: outgoing HTTP (webhooks, the fake
+                      WhatsApp) on a worker thread (1) or on the main thread (0). Default: otpgate's own (1)
   --json              print only one JSON line with the figures
 `;
 
@@ -66,6 +68,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       webhook: { type: 'string', default: '*' },
       warmup: { type: 'string', default: '3' },
       'group-commit': { type: 'string' },
+      'http-thread': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -82,6 +85,8 @@ export function parseOptions(argv = process.argv.slice(2)) {
   if (worker === 'process' && values.store !== 'postgres') throw new Error('--worker process needs --store postgres: the embedded store belongs to one process');
   const groupCommit = values['group-commit'] === undefined ? null : positiveInt('group-commit', values['group-commit']);
   if (groupCommit !== null && values.store !== 'postgres') throw new Error('--group-commit needs --store postgres: the embedded store always groups its commits');
+  const httpThread = values['http-thread'] === undefined ? null : values['http-thread'] === '1' ? true : values['http-thread'] === '0' ? false : undefined;
+  if (httpThread === undefined) throw new Error(`--http-thread must be 1 or 0, got "${values['http-thread']}"`);
   if (connections < processes) throw new Error(`--connections (${connections}) must be at least --processes (${processes}): each process gets its share`);
   return {
     duration: positiveInt('duration', values.duration),
@@ -93,6 +98,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     webhookEvents: webhookEvents(values.webhook),
     warmup: nonNegativeInt('warmup', values.warmup),
     groupCommit,
+    httpThread,
     json: values.json,
     help: values.help,
   };

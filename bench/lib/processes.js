@@ -149,8 +149,20 @@ const USER_HZ = 100;
  * /proc/<pid>/stat; null where there is no /proc (not Linux) or the process is gone.
  */
 export function processCpuMs(pid) {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU time the main thread of process `pid` has used so far (its event loop: what limits a Node
+ * server, whatever its other threads do); null without /proc.
+ */
+export function mainThreadCpuMs(pid) {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMs(path) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // The command name (field 2) may hold spaces: count the fields after its closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ; // utime, stime (fields 14, 15)
@@ -159,9 +171,9 @@ export function processCpuMs(pid) {
   }
 }
 
-/** CPU ms the `servers` ({ child }) have used so far, added up; null without /proc. */
-export function serversCpuMs(servers) {
-  const times = servers.map((server) => processCpuMs(server.child.pid));
+/** CPU ms the `servers` ({ child }) have used so far (with `mainThread`: their main threads'), added up; null without /proc. */
+export function serversCpuMs(servers, { mainThread = false } = {}) {
+  const times = servers.map((server) => (mainThread ? mainThreadCpuMs : processCpuMs)(server.child.pid));
   return times.includes(null) ? null : times.reduce((a, b) => a + b, 0);
 }
 

@@ -1,5 +1,6 @@
 import type { LookupFunction } from 'node:net';
-import { HttpClient, HttpTimeoutError, ResponseTooLargeError } from '../delivery/providers/http-client.js';
+import { HttpClient, HttpTimeoutError, ResponseTooLargeError, type HttpRequester } from '../delivery/providers/http-client.js';
+import { createHttpClient } from '../net/http-thread.js';
 import { BlockedAddressError, checkUrlShape, guardedLookup, literalAddressRefusal, type HostLookup } from '../net/url-guard.js';
 import { parseRetryAfter } from './retry-schedule.js';
 import { signHeaders } from './signing.js';
@@ -18,17 +19,17 @@ const MAX_READ_BYTES = 64 * 1024;
  * HTTP gateway provider does: per attempt it cost about twice the CPU (ClientRequest, agent, a
  * timeout signal per call), and a webhook goes out for every event.
  */
-let insecureClient: HttpClient | undefined;
-let strictClient: HttpClient | undefined;
+let insecureClient: HttpRequester | undefined;
+let strictClient: HttpRequester | undefined;
 const clientsByLookup = new WeakMap<HostLookup, HttpClient>();
 
-function clientFor(allowInsecure: boolean, lookup: HostLookup | undefined): HttpClient {
-  if (allowInsecure) return (insecureClient ??= new HttpClient({ maxBodyBytes: MAX_READ_BYTES }));
-  const strict = (resolve: HostLookup | undefined): HttpClient => new HttpClient({ maxBodyBytes: MAX_READ_BYTES, lookup: guardedLookup(resolve) as unknown as LookupFunction });
-  if (!lookup) return (strictClient ??= strict(undefined));
+function clientFor(allowInsecure: boolean, lookup: HostLookup | undefined): HttpRequester {
+  // On the outgoing-HTTP thread when it is on (net/http-thread.ts); a stub resolver (tests) cannot cross to it.
+  if (allowInsecure) return (insecureClient ??= createHttpClient({ maxBodyBytes: MAX_READ_BYTES }));
+  if (!lookup) return (strictClient ??= createHttpClient({ maxBodyBytes: MAX_READ_BYTES, guarded: true }));
   let client = clientsByLookup.get(lookup);
   if (!client) {
-    client = strict(lookup);
+    client = new HttpClient({ maxBodyBytes: MAX_READ_BYTES, lookup: guardedLookup(lookup) as unknown as LookupFunction });
     clientsByLookup.set(lookup, client);
   }
   return client;

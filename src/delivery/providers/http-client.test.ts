@@ -2,7 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HttpClient, HttpTimeoutError, readBodyText, ResponseTooLargeError } from './http-client.js';
+import { BlockedAddressError } from '../../net/url-guard.js';
+import { HttpThread, httpThreadWorkerFile, ThreadedHttpClient } from '../../net/http-thread.js';
+import { HttpClient, HttpTimeoutError, readBodyText, ResponseTooLargeError, type HttpClientOptions, type HttpRequester } from './http-client.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
@@ -10,7 +12,7 @@ let server: Server;
 let baseUrl: string;
 let handler: Handler;
 let connections: Socket[];
-let client: HttpClient;
+let client: HttpRequester;
 
 beforeEach(async () => {
   connections = [];
@@ -26,7 +28,6 @@ beforeEach(async () => {
   server.on('connection', (socket: Socket) => connections.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  client = new HttpClient();
 });
 
 afterEach(async () => {
@@ -38,7 +39,22 @@ afterEach(async () => {
 
 const closedSocket = (socket: Socket): Promise<void> => (socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve())));
 
-describe('HttpClient', () => {
+// The thread runs the built copy of net/http-thread-worker.ts (the test setup builds first).
+const threadFile = httpThreadWorkerFile();
+if (!threadFile) throw new Error('no built http-thread-worker.js: run the build first');
+const thread = new HttpThread(threadFile);
+
+type Make = (options?: Omit<HttpClientOptions, 'lookup'>) => HttpRequester;
+const implementations: Array<[string, Make]> = [
+  ['HttpClient', (options) => new HttpClient(options)],
+  ['ThreadedHttpClient (the call made on a worker thread)', (options) => new ThreadedHttpClient(thread, options)],
+];
+
+describe.each(implementations)('%s', (_name, make) => {
+  beforeEach(() => {
+    client = make();
+  });
+
   it('sends the method, headers and body, and reads status, lower-case headers, text and JSON', async () => {
     let seen: { method?: string; url?: string; auth?: string; type?: string; body?: string } = {};
     handler = (req, res, body) => {
@@ -129,7 +145,7 @@ describe('HttpClient', () => {
   });
 
   it('bounds the body read: past the limit text() and json() reject, the status is still there, and the client goes on', async () => {
-    const small = new HttpClient({ maxBodyBytes: 64 * 1024 });
+    const small = make({ maxBodyBytes: 64 * 1024 });
     try {
       let chunked = true;
       handler = (_req, res) => {
@@ -173,7 +189,9 @@ describe('HttpClient', () => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
-    await expect(client.request(url)).rejects.toThrow(/ECONNREFUSED/);
+    const error: unknown = await client.request(url).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/ECONNREFUSED/);
+    expect((error as { code?: string }).code).toBe('ECONNREFUSED');
     server = createServer().listen(0, '127.0.0.1'); // for afterEach
   });
 
@@ -193,7 +211,7 @@ describe('HttpClient', () => {
   });
 
   it('close() cuts a call still hanging after the grace period', async () => {
-    const quick = new HttpClient({ closeGraceMs: 50 });
+    const quick = make({ closeGraceMs: 50 });
     handler = () => undefined; // never answers
     const pending = quick.request(baseUrl).catch((e: unknown) => e);
     while (connections.length === 0) await new Promise((r) => setTimeout(r, 5));
@@ -223,5 +241,41 @@ describe('HttpClient', () => {
       other.closeAllConnections();
       await closed;
     }
+  });
+});
+
+describe('HttpThread', () => {
+  beforeEach(() => {
+    client = new ThreadedHttpClient(thread);
+  });
+
+  it('answers many calls made at once, each with its own response', async () => {
+    handler = (req, res, body) => res.end(`${req.url} ${body}`);
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => client.request(`${baseUrl}/n${i}`, { method: 'POST', body: `b${i}` }).then((r) => r.text())));
+    expect(answers).toEqual(Array.from({ length: 100 }, (_, i) => `/n${i} b${i}`));
+    expect(thread.inFlight).toBe(0);
+  });
+
+  it('a guarded client checks the address in the thread, when connecting: a name that resolves to loopback is refused', async () => {
+    const guarded = new ThreadedHttpClient(thread, { guarded: true });
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const error: unknown = await guarded.request(`http://localhost:${port}/`).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BlockedAddressError);
+      expect(String((error as Error).message)).toMatch(/localhost.*(127\.0\.0\.1|::1)/);
+      expect(connections).toHaveLength(0);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it('a thread that stops fails the calls it held, and the next call runs on a new one', async () => {
+    handler = () => undefined; // never answers
+    const held = client.request(`${baseUrl}/hang`).catch((e: unknown) => e);
+    while (connections.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await thread.stop();
+    expect(String(await held)).toMatch(/stopped/);
+    handler = (_req, res) => res.end('again');
+    expect(await (await client.request(baseUrl)).text()).toBe('again');
   });
 });

@@ -35,6 +35,14 @@ export interface HttpResponse {
   json(): Promise<unknown>;
 }
 
+/** What callers of outgoing HTTP use: HttpClient, or its counterpart on a worker thread (net/http-thread.ts). */
+export interface HttpRequester {
+  /** Sends one request and reads its whole (bounded) body. Throws on a transport error or an abort. */
+  request(url: string | URL, init?: HttpRequestOptions): Promise<HttpResponse>;
+  /** Closes every pool: calls in flight get a grace period, then their connections are cut. */
+  close(): Promise<void>;
+}
+
 export interface HttpClientOptions {
   /** The most body bytes read from one response (default 1 MiB). */
   maxBodyBytes?: number;
@@ -88,7 +96,7 @@ export class HttpTimeoutError extends Error {
   }
 }
 
-export class HttpClient {
+export class HttpClient implements HttpRequester {
   private readonly agent: Agent;
   /** Ends each call in flight (close() past its grace: undici's Agent.destroy() after close() no longer reaches them). */
   private readonly inFlight = new Set<(error: Error) => void>();

@@ -9,7 +9,8 @@
  */
 import type { Channel } from '../../domain/policy.js';
 import type { DeliveryJob, SendFailure, SendOutcome } from '../channel.js';
-import { HttpClient, readBodyText } from './http-client.js';
+import { readBodyText } from './http-client.js';
+import { createHttpClient } from '../../net/http-thread.js';
 import { httpFailure, transportFailure, type Provider, type ProviderCheck } from './provider.js';
 
 export interface TwilioConfig {
@@ -51,7 +52,7 @@ export class TwilioProvider implements Provider {
   private readonly root: string;
   private readonly authorization: string;
   /** Keep-alive connections to the Twilio API, reused across calls. */
-  private readonly http = new HttpClient();
+  private readonly http = createHttpClient();
 
   constructor(private readonly config: TwilioConfig) {
     this.root = `${config.baseUrl.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}`;

@@ -1,6 +1,7 @@
 import type { Channel } from '../../domain/policy.js';
 import type { DeliveryJob, SendFailure, SendOutcome } from '../channel.js';
-import { HttpClient, readBodyText } from './http-client.js';
+import { readBodyText } from './http-client.js';
+import { createHttpClient } from '../../net/http-thread.js';
 import { httpFailure, transportFailure, type Provider, type ProviderCheck } from './provider.js';
 
 /** The WhatsApp Cloud API settings (Meta's Graph API). */
@@ -76,7 +77,7 @@ export class WhatsAppProvider implements Provider {
   readonly channels: readonly Channel[] = ['whatsapp'];
   private readonly root: string;
   /** Keep-alive connections to the Graph API, reused across calls. */
-  private readonly http = new HttpClient();
+  private readonly http = createHttpClient();
 
   constructor(private readonly config: WhatsAppConfig) {
     this.root = `${config.baseUrl.replace(/\/+$/, '')}/${encodeURIComponent(config.phoneNumberId)}`;
