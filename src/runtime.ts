@@ -35,7 +35,7 @@ import { startExpirySweeper } from './services/expiry-sweeper.js';
 import { SigningKeyRing } from './tokens/signing-keys.js';
 import type { HostLookup } from './net/url-guard.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { configureFanOut, forgetEndpoints, onFanOut } from './webhooks/fan-out.js';
+import { configureFanOut, forgetEndpoints, onFanOut, type WebhookHandoff } from './webhooks/fan-out.js';
 import { useHttpThread } from './net/http-thread.js';
 
 export interface Runtime {
@@ -238,8 +238,15 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     // A held request answers a second before the server would close its silent socket.
     maxWaitMs: Math.max(0, config.httpServer.socketTimeoutMs - 1_000),
   };
+  // The embedded store's commit hooks let the dispatcher take fresh deliveries from the transactions that
+  // write them (fan-out.ts, WebhookHandoff); on Postgres deliveries are claimed (any process may send them).
+  const sqliteGroup = store.sqliteDriver?.group;
+  const webhookHandoff: WebhookHandoff | undefined = sqliteGroup
+    ? { claim: (endpointId) => webhooks.claimForHandoff(endpointId), afterCommit: (work) => sqliteGroup.afterCommit(work), take: (row, event) => webhooks.take(row, event) }
+    : undefined;
   const services: ServiceDeps = {
     store,
+    webhookHandoff,
     keptReceipts,
     clock,
     random,
@@ -278,6 +285,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         observer,
         postgres,
         keptReceipts,
+        webhookHandoff,
         serverSecret,
         sandbox: new SandboxChannel(clock, random, { ...inboxes, db: postgres ? batchedOpenInboxes(store.db) : store.db }),
         live: (integrationId, channel) => integrationProviders.adapter(integrationId, channel),

@@ -1,3 +1,4 @@
+import type { WebhookHandoff } from '../webhooks/fan-out.js';
 import { refundFailedSend } from '../billing/send-charge.js';
 import type { Clock, Random } from '../domain/clock.js';
 import type { Channel } from '../domain/policy.js';
@@ -24,6 +25,8 @@ export interface OutcomeDeps {
   postgres?: boolean;
   /** Whether a receipt may be kept for a send not recorded yet (absent: look every time). */
   keptReceipts?: KeptReceiptsHint;
+  /** This process's webhook dispatcher, taking the delivery events' webhooks from their transactions (embedded store). */
+  webhookHandoff?: WebhookHandoff | undefined;
 }
 
 /**

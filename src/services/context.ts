@@ -1,3 +1,4 @@
+import type { WebhookHandoff } from '../webhooks/fan-out.js';
 import type { Logger } from 'pino';
 import { canonicalIdentifier } from '../domain/identifiers.js';
 import type { Clock, Random } from '../domain/clock.js';
@@ -65,6 +66,8 @@ export interface ServiceDeps {
   readonly notifyOutbox: () => void;
   /** This process's worker, when it runs here. */
   readonly outbox?: OutboxHandoff;
+  /** This process's webhook dispatcher, taking fresh deliveries from their transactions (embedded store). */
+  readonly webhookHandoff?: WebhookHandoff;
   /** For what the services report outside an answer (the fraud guard's monitor mode). Never codes or full identifiers. */
   readonly logger?: Logger;
   /** Sandbox inboxes: domain, window, regex budget, long-poll waiters (defaults when absent: services/inbox-settings.ts). */

@@ -1,8 +1,7 @@
 import { toIso } from '../domain/clock.js';
-import type { Random } from '../domain/clock.js';
 import type { FailureRule } from '../limits/limits.js';
 import type { QueryRunner } from '../store/prepared.js';
-import { recordEvent, type EventScope } from './record-event.js';
+import { recordEvent, type EventDeps, type EventScope } from './record-event.js';
 
 /** `identifier.locked` as webhooks show it: what the 429 `identifier-locked` of a check says, and why. */
 export interface IdentifierLockedData {
@@ -24,7 +23,7 @@ export interface IdentifierLockedData {
  */
 export async function recordIdentifierLocked(
   trx: QueryRunner,
-  deps: { random: Random },
+  deps: EventDeps,
   scope: EventScope,
   input: { identifier: string; verificationId: string; rule: FailureRule; now: number },
 ): Promise<void> {

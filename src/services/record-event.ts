@@ -4,6 +4,7 @@ import { insertEvent } from '../store/events-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
 import type { Mode } from '../store/tables.js';
 import type { WebhookEventType } from '../webhooks/event-types.js';
+import type { WebhookHandoff } from '../webhooks/fan-out.js';
 
 /**
  * Recording the events a webhook can subscribe to (API.md "Webhooks"; one list of their types:
@@ -37,9 +38,19 @@ export interface EventScope {
   mode: Mode;
 }
 
+/**
+ * What recording an event needs: ids, and where this process's webhook dispatcher takes fresh
+ * deliveries (`webhookHandoff`, on the embedded store; the deps objects of the services and of the
+ * outbox's delivery handlers carry it, and pass it on through the narrower types in between).
+ */
+export interface EventDeps {
+  random: Random;
+  webhookHandoff?: WebhookHandoff | undefined;
+}
+
 /** Records one event (`evt_…`) in the caller's transaction: a prepared INSERT, no round trip of its own beyond it. */
-export async function recordEvent(trx: QueryRunner, deps: { random: Random }, scope: EventScope, type: EventType, data: object, now: number): Promise<string> {
+export async function recordEvent(trx: QueryRunner, deps: EventDeps, scope: EventScope, type: EventType, data: object, now: number): Promise<string> {
   const id = newId('evt', deps.random);
-  await insertEvent(trx, { id, integration_id: scope.integrationId, mode: scope.mode, type, data, now });
+  await insertEvent(trx, { id, integration_id: scope.integrationId, mode: scope.mode, type, data, now }, deps.webhookHandoff);
   return id;
 }

@@ -1,11 +1,10 @@
-import type { Random } from '../domain/clock.js';
 import type { Policy } from '../domain/policy.js';
 import { deliveriesOf, type DeliveryRow } from '../store/deliveries-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
 import { findVerificationWithPolicy, type VerificationRow } from '../store/verifications-repo.js';
 import { integrationPolicy } from './integrations.js';
 import { presentVerification } from './present-verification.js';
-import { recordEvent } from './record-event.js';
+import { recordEvent, type EventDeps } from './record-event.js';
 import type { WebhookEventType } from '../webhooks/event-types.js';
 
 /** The verification.* types of the one event list (webhooks/event-types.ts). */
@@ -25,7 +24,7 @@ export interface VerificationEventOptions {
  */
 export async function recordVerificationEvent(
   trx: QueryRunner,
-  deps: { random: Random },
+  deps: EventDeps,
   type: VerificationEventType,
   v: VerificationRow,
   policy: Policy,
@@ -61,7 +60,7 @@ export function storedPolicy(row: { trust_level: string; policy_json: string }):
  */
 export async function recordVerificationEventById(
   trx: QueryRunner,
-  deps: { random: Random },
+  deps: EventDeps,
   type: VerificationEventType,
   verificationId: string,
   now: number,

@@ -45,6 +45,13 @@ export class GroupCommit {
   #scheduled = false;
   #waiters: Waiter[] = [];
   #closed = false;
+  /**
+   * Work to run once the writes made so far are committed: level 0 belongs to the group transaction,
+   * each level above to a savepoint open inside it (a Kysely transaction, a direct transaction, a
+   * named savepoint). Releasing a savepoint hands its work to the level below; rolling it back drops
+   * it; the group's COMMIT runs level 0's; a failed COMMIT drops everything.
+   */
+  #afterCommit: Array<Array<() => void>> = [[]];
   // Prepared once: `exec` parses its SQL on every call.
   readonly #begin: BetterSqlite3.Statement;
   readonly #commitStatement: BetterSqlite3.Statement;
@@ -71,6 +78,32 @@ export class GroupCommit {
     this.#begin.run();
     this.#open = true;
     this.#schedule();
+  }
+
+  /**
+   * Runs `work` after the COMMIT that makes the writes made so far durable, unless the savepoint
+   * they were made in (or the whole group) is rolled back first: then never. With no write pending it
+   * runs at the next COMMIT. Its errors are ignored (it must not throw).
+   */
+  afterCommit(work: () => void): void {
+    this.#afterCommit[this.#afterCommit.length - 1]!.push(work);
+  }
+
+  /** A savepoint was opened: work registered from now on belongs to it. */
+  enterSavepoint(): void {
+    this.#afterCommit.push([]);
+  }
+
+  /** The innermost savepoint was released (its work goes to the level below) or rolled back and released (dropped). */
+  leaveSavepoint(kept: boolean): void {
+    if (this.#afterCommit.length === 1) return; // a fatal error ended the group transaction: nothing open
+    const work = this.#afterCommit.pop()!;
+    if (kept) this.#afterCommit[this.#afterCommit.length - 1]!.push(...work);
+  }
+
+  /** The innermost savepoint was rolled back to (it stays open): its work is dropped. */
+  rollBackSavepoint(): void {
+    if (this.#afterCommit.length > 1) this.#afterCommit[this.#afterCommit.length - 1] = [];
   }
 
   /** Settles once every write made so far is committed (at once when nothing is pending). */
@@ -111,6 +144,9 @@ export class GroupCommit {
     const waiters = this.#waiters;
     this.#waiters = [];
     this.#open = false;
+    // Savepoints never outlive their holder, and a commit runs only between holders: level 0 is all there is.
+    const afterCommit = this.#afterCommit[0]!;
+    this.#afterCommit = [[]];
     try {
       this.#commitStatement.run();
     } catch (error) {
@@ -125,5 +161,12 @@ export class GroupCommit {
       return;
     }
     for (const waiter of waiters) waiter.resolve();
+    for (const work of afterCommit) {
+      try {
+        work();
+      } catch {
+        // after-commit work must not throw; if it does, the commit stands and the rest still runs
+      }
+    }
   }
 }

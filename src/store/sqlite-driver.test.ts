@@ -240,6 +240,71 @@ describe('GroupCommitDriver (Kysely on group commit)', () => {
     expect(observer.prepare('SELECT id, parent_id FROM children').all()).toEqual([{ id: 2, parent_id: 2 }]);
   });
 
+  describe('afterCommit (work that must run only once its writes are durable)', () => {
+    it("runs a committed transaction's work after the COMMIT, and drops a rolled-back one's", async () => {
+      const ran: string[] = [];
+      const kept = db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ label: 'kept' }).execute();
+        driver.group.afterCommit(() => ran.push(`kept, visible: ${seenLabel('kept')}`));
+      });
+      const failing = db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ label: 'undone' }).execute();
+        driver.group.afterCommit(() => ran.push('undone'));
+        throw new Error('the transaction fails');
+      });
+      await expect(failing).rejects.toThrow('the transaction fails');
+      await kept;
+      expect(ran).toEqual(['kept, visible: true']);
+    });
+
+    it("drops the work of a direct transaction whose work throws, and of a savepoint rolled back to; keeps the rest's", async () => {
+      const ran: string[] = [];
+      const insertLabel = prepared<{ label: string }>((k) => (k as unknown as Kysely<TestTables>).insertInto('items').values({ label: slot<string>('label') }));
+      const direct = driver.transact(db as unknown as Kysely<never>, async (trx) => {
+        await insertLabel(trx, { label: 'direct' });
+        driver.group.afterCommit(() => ran.push('direct'));
+      });
+      const throwing = driver.transact(db as unknown as Kysely<never>, async (trx) => {
+        await insertLabel(trx, { label: 'thrown' });
+        driver.group.afterCommit(() => ran.push('thrown'));
+        throw new Error('the work fails');
+      });
+      await expect(throwing).rejects.toThrow('the work fails');
+      await direct;
+      const trx = await db.startTransaction().execute();
+      await trx.insertInto('items').values({ label: 'outer' }).execute();
+      driver.group.afterCommit(() => ran.push('outer'));
+      const sp = await trx.savepoint('sp_one').execute();
+      await sp.insertInto('items').values({ label: 'inner' }).execute();
+      driver.group.afterCommit(() => ran.push('inner, rolled back to'));
+      await (await sp.rollbackToSavepoint('sp_one').execute()).releaseSavepoint('sp_one').execute();
+      await trx.commit().execute();
+      await driver.group.durable();
+      expect(ran).toEqual(['direct', 'outer']);
+      expect(seen()).toEqual(['direct', 'outer']);
+    });
+
+    it('drops the work of every writer of a batch whose COMMIT fails', async () => {
+      const ran: string[] = [];
+      const orphan = db.transaction().execute(async (trx) => {
+        await trx.insertInto('parents').values({ id: 1 }).execute();
+        await trx.insertInto('children').values({ id: 1, parent_id: 999 }).execute(); // accepted until COMMIT
+        driver.group.afterCommit(() => ran.push('orphan'));
+      });
+      const sameBatch = db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ label: 'in the failed batch' }).execute();
+        driver.group.afterCommit(() => ran.push('same batch'));
+      });
+      await Promise.allSettled([orphan, sameBatch]);
+      expect(ran).toEqual([]);
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('items').values({ label: 'after' }).execute();
+        driver.group.afterCommit(() => ran.push('after'));
+      });
+      expect(ran).toEqual(['after']);
+    });
+  });
+
   it('supports savepoints inside a controlled transaction and refuses unsafe savepoint names', async () => {
     const trx = await db.startTransaction().execute();
     await trx.insertInto('items').values({ label: 'kept' }).execute();

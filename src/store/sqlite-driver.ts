@@ -52,17 +52,20 @@ export class GroupCommitDriver implements Driver {
   async beginTransaction(connection: GroupConnection): Promise<void> {
     this.group.join();
     this.#savepoint.run();
+    this.group.enterSavepoint();
     connection.inTransaction = true;
   }
 
   async commitTransaction(connection: GroupConnection): Promise<void> {
     this.#release.run();
+    this.group.leaveSavepoint(true);
     connection.inTransaction = false;
     connection.wrote = true; // durable once the group commits: releaseConnection waits for that
   }
 
   async rollbackTransaction(connection: GroupConnection): Promise<void> {
     connection.inTransaction = false;
+    this.group.leaveSavepoint(false);
     if (!this.sqlite.inTransaction) return; // a fatal error ended the whole group transaction
     this.#rollbackTo.run();
     this.#release.run();
@@ -70,14 +73,17 @@ export class GroupCommitDriver implements Driver {
 
   async savepoint(_connection: GroupConnection, name: string): Promise<void> {
     this.sqlite.exec(`SAVEPOINT ${savepointName(name)}`);
+    this.group.enterSavepoint();
   }
 
   async rollbackToSavepoint(_connection: GroupConnection, name: string): Promise<void> {
     this.sqlite.exec(`ROLLBACK TO ${savepointName(name)}`);
+    this.group.rollBackSavepoint();
   }
 
   async releaseSavepoint(_connection: GroupConnection, name: string): Promise<void> {
     this.sqlite.exec(`RELEASE ${savepointName(name)}`);
+    this.group.leaveSavepoint(true);
   }
 
   /**
@@ -112,10 +118,12 @@ export class GroupCommitDriver implements Driver {
     try {
       this.group.join();
       this.#savepoint.run();
+      this.group.enterSavepoint();
       const trx = new DirectTransaction(db, this.sqlite);
       try {
         result = await work(trx);
       } catch (error) {
+        this.group.leaveSavepoint(false);
         if (this.sqlite.inTransaction) {
           this.#rollbackTo.run();
           this.#release.run();
@@ -125,6 +133,7 @@ export class GroupCommitDriver implements Driver {
         trx.close();
       }
       this.#release.run();
+      this.group.leaveSavepoint(true);
     } finally {
       this.#mutex.unlock();
     }

@@ -116,6 +116,54 @@ export async function insertDelivery(db: QueryRunner, endpoint: { id: string; ac
   });
 }
 
+// Not deferrable: whether the row was written decides whether it is handed to the dispatcher.
+const insertClaimedDeliveryQuery = prepared<WebhookDeliveryRow>((db) =>
+  db
+    .insertInto('webhook_deliveries')
+    .values(
+      slots<WebhookDeliveryRow>([
+        'id', 'event_id', 'endpoint_id', 'integration_id', 'mode', 'event_type', 'status', 'attempts', 'next_attempt_at', 'locked_until', 'locked_by',
+        'last_attempt_at', 'last_response_status', 'last_response_ms', 'last_response_body', 'last_error', 'created_at', 'updated_at',
+      ]),
+    )
+    .onConflict((oc) => oc.doNothing()),
+);
+
+/**
+ * Writes the pending delivery of an event already claimed by a dispatcher of this process (see
+ * fan-out's WebhookHandoff): `locked_by` and `locked_until` set, and `next_attempt_at` at the lease's
+ * end, as a claim leaves them. Returns the row, or undefined when the event already had its delivery.
+ */
+export async function insertClaimedDelivery(
+  db: QueryRunner,
+  endpointId: string,
+  event: { id: string; integration_id: string; mode: Mode; type: string; now: number },
+  claim: { workerId: string; until: number },
+): Promise<WebhookDeliveryRow | undefined> {
+  const row: WebhookDeliveryRow = {
+    id: deliveryIdFor(event.id),
+    event_id: event.id,
+    endpoint_id: endpointId,
+    integration_id: event.integration_id,
+    mode: event.mode,
+    event_type: event.type,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: claim.until,
+    locked_until: claim.until,
+    locked_by: claim.workerId,
+    last_attempt_at: null,
+    last_response_status: null,
+    last_response_ms: null,
+    last_response_body: null,
+    last_error: null,
+    created_at: event.now,
+    updated_at: event.now,
+  };
+  const result = await insertClaimedDeliveryQuery(db, row);
+  return Number(result.numAffectedRows ?? 0) > 0 ? row : undefined;
+}
+
 /** `whd_` + the body of the event id (one endpoint per integration and mode: one delivery per event). */
 export function deliveryIdFor(eventId: string): string {
   return `whd_${eventId.slice(eventId.indexOf('_') + 1)}`;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { WebhookTunables } from '../config.js';
 import { toIso, type Clock, type Random } from '../domain/clock.js';
@@ -82,6 +83,10 @@ interface Queued {
  * and otherwise every `pollMs` (what other processes wrote). The claim leaves out the endpoints whose
  * queue already holds a batch. What an endpoint is (its URL, secret, whether it is active) is read
  * with the claim and trusted for `endpointCacheMs` (or until a change is announced), like the fan-out.
+ *
+ * On the embedded store a fresh delivery need not be claimed at all: fan-out writes it already claimed
+ * by this dispatcher while its endpoint's queue here has room (claimForHandoff), and the commit hands
+ * it over with its event (take), so neither the claim nor the read of the event is paid for it.
  */
 export class WebhookDispatcher {
   readonly id: string;
@@ -102,21 +107,31 @@ export class WebhookDispatcher {
   /** The next look claims (otherwise it only starts what is queued, until `pollMs` has passed). */
   private wantClaim = true;
   private claimedAt = -Infinity;
-  private abort = new AbortController();
+  private abort: AbortController;
   /** When this dispatcher last looked for held deliveries of active endpoints (performance.now()). */
   private heldCheckedAt = -Infinity;
   /** Attempt records waiting for the next flush (see recordAttempt). */
   private readonly pendingRecords: Array<{ id: string; record: AttemptRecord; resolve(held: boolean): void; reject(err: unknown): void }> = [];
   private recordTimer: NodeJS.Immediate | null = null;
+  /** Deliveries taken from the transactions that wrote them, without a claim (tests). */
+  handedOver = 0;
 
   constructor(private readonly o: WebhookDispatcherOptions) {
     this.id = `whw_${base62(o.random, 12)}`;
+    this.abort = this.newAbort();
+  }
+
+  /** Every attempt in flight (up to maxInFlight) listens on this one signal, and stops listening when it ends: not a leak. */
+  private newAbort(): AbortController {
+    const controller = new AbortController();
+    setMaxListeners(this.o.tunables.maxInFlight + 1, controller.signal);
+    return controller;
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.abort = new AbortController();
+    this.abort = this.newAbort();
     this.loop = this.run();
   }
 
@@ -139,6 +154,32 @@ export class WebhookDispatcher {
     }, 20);
     this.pokeTimer.unref();
   }
+
+  /**
+   * A claim for a delivery about to be written to `endpointId` in this process (fan-out's
+   * WebhookHandoff), or null when this dispatcher is not running or that endpoint's queue here is
+   * full: the delivery is then written unclaimed and claimed like any other.
+   */
+  claimForHandoff(endpointId: string): { workerId: string; until: number } | null {
+    if (!this.running || (this.queued.get(endpointId)?.length ?? 0) >= QUEUE_LIMIT) return null;
+    return { workerId: this.id, until: this.o.clock.now() + this.o.tunables.timeoutMs + LEASE_MARGIN_MS + QUEUE_HOLD_MS };
+  }
+
+  /**
+   * Takes a committed delivery written with claimForHandoff's claim, with its event: it waits for a
+   * free slot of its endpoint like a claimed one. After stop() it is left to its claim's lapse.
+   */
+  take(row: WebhookDeliveryRow, event: EventRow): void {
+    if (!this.running) return;
+    let list = this.queued.get(row.endpoint_id);
+    if (!list) this.queued.set(row.endpoint_id, (list = []));
+    list.push({ row, event });
+    this.queuedCount++;
+    this.handedOver++;
+    this.poked = true;
+    this.wake?.();
+  }
+
 
   /** Forgets what it read about endpoints (one changed, here or in another process). */
   forgetEndpoints(): void {

@@ -14,9 +14,26 @@
  * endpoints; one for an endpoint deleted meanwhile is dropped when the dispatcher finds no endpoint.
  */
 import { decodeSelection } from './event-types.js';
-import { findFanOutEndpoint, insertDelivery } from '../store/webhooks-repo.js';
+import { findFanOutEndpoint, insertClaimedDelivery, insertDelivery, type EventRow, type WebhookDeliveryRow } from '../store/webhooks-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
 import type { Mode } from '../store/tables.js';
+
+/**
+ * A dispatcher of this process that takes fresh deliveries straight from the transaction that wrote
+ * them (the embedded store: one process, and commit hooks on its group commit). The delivery is
+ * written already claimed by it and, once committed, handed over with its event: no claim query and
+ * no read of the event. Rolled back, it is never handed over. A crash before the dispatcher sends it
+ * leaves a claim that lapses after its lease, as any claim does, and the delivery is then sent by
+ * whichever dispatcher claims it.
+ */
+export interface WebhookHandoff {
+  /** A claim for a delivery about to be written to `endpointId`, or null (the dispatcher has no room): then it is written unclaimed. */
+  claim(endpointId: string): { workerId: string; until: number } | null;
+  /** Runs `work` after the COMMIT of the writes made so far; never when they are rolled back. */
+  afterCommit(work: () => void): void;
+  /** A committed delivery written with `claim`'s claim, and its event. */
+  take(delivery: WebhookDeliveryRow, event: EventRow): void;
+}
 
 const MAX_ENTRIES = 50_000;
 
@@ -47,8 +64,12 @@ export function forgetEndpoints(scope?: { integrationId: string; mode: Mode }): 
   else presence.clear();
 }
 
-/** Writes the event's webhook delivery, if any, in the caller's transaction. */
-export async function fanOut(db: QueryRunner, event: { id: string; integration_id: string; mode: Mode; type: string; now: number }): Promise<void> {
+/** Writes the event's webhook delivery, if any, in the caller's transaction (claimed and handed over when `handoff` has room). */
+export async function fanOut(
+  db: QueryRunner,
+  event: { id: string; integration_id: string; mode: Mode; type: string; now: number; data_json: string },
+  handoff?: WebhookHandoff,
+): Promise<void> {
   const key = `${event.integration_id}:${event.mode}`;
   const t = performance.now();
   let known = presence.get(key);
@@ -60,6 +81,15 @@ export async function fanOut(db: QueryRunner, event: { id: string; integration_i
   }
   const endpoint = known.endpoint;
   if (!endpoint || !endpoint.wants(event.type)) return;
+  const claim = endpoint.active && handoff ? handoff.claim(endpoint.id) : null;
+  if (claim && handoff) {
+    const delivery = await insertClaimedDelivery(db, endpoint.id, event, claim);
+    if (delivery) {
+      const stored: EventRow = { id: event.id, integration_id: event.integration_id, mode: event.mode, type: event.type, data_json: event.data_json, created_at: event.now };
+      handoff.afterCommit(() => handoff.take(delivery, stored));
+    }
+    return;
+  }
   await insertDelivery(db, endpoint, event);
   // Before the commit: an early wake finds nothing and the dispatcher's poll picks it up.
   for (const listener of listeners) listener(endpoint.id);

@@ -132,6 +132,22 @@ describe(`webhook delivery (${TEST_STORE})`, () => {
     expect(failed).toMatchObject({ status: 'failed' });
   });
 
+  it('runs more attempts at once than an AbortSignal allows listeners by default, without a leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const ids: string[] = [];
+      for (let n = 0; n < 30; n++) ids.push(await emitEvent(rt, scope(), 'verification.created', { object: 'many', n }));
+      await rt.webhooks.drain();
+      expect(receiver.received.map((r) => r.headers['webhook-id']).sort()).toEqual([...ids].sort());
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('sends only the subscribed types; others get no delivery at all', async () => {
     await hooks(rt.app, integration.testKey).patch({ events: ['identity.merged'] });
     await emitEvent(rt, scope(), 'verification.delivered');

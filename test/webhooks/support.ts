@@ -38,7 +38,10 @@ export async function startReceiver(respond: Responder = (_req, res) => res.writ
           return true;
         };
         const timer = setTimeout(() => reject(new Error(`receiver got ${received.length} of ${n} requests in ${ms} ms`)), ms);
-        if (!check()) waiters.push(() => void check());
+        const waiter = (): void => {
+          if (!check()) waiters.push(waiter); // not yet: wait for the next request
+        };
+        if (!check()) waiters.push(waiter);
       });
     },
     close: () =>
