@@ -132,7 +132,12 @@ export class GroupCommitDriver implements Driver {
       } finally {
         trx.close();
       }
-      this.#release.run();
+      try {
+        this.#release.run();
+      } catch (error) {
+        this.group.leaveSavepoint(false); // the transaction failed: its after-commit work is dropped
+        throw error;
+      }
       this.group.leaveSavepoint(true);
     } finally {
       this.#mutex.unlock();

@@ -180,7 +180,6 @@ export class WebhookDispatcher {
     this.wake?.();
   }
 
-
   /** Forgets what it read about endpoints (one changed, here or in another process). */
   forgetEndpoints(): void {
     this.endpoints.clear();
