@@ -148,11 +148,11 @@ async function pollRedisReady(url, isCancelled, patienceMs = 10_000) {
  * developer's database; `extraEnv` (e.g. OTPGATE_DATABASE_URL, OTPGATE_ADMIN_TOKEN) is applied last.
  * With OTPGATE_REDIS_URL set it is ready only once /readyz reports Redis reachable (otpgate would
  * otherwise quietly fall back to the database, which is not the configuration asked for).
- * `nodeArgs` go to node before the script (e.g. --cpu-prof).
+ * `nodeArgs` go to node before the script (e.g. --cpu-prof); `cli` is the build to run (default: this one's).
  * Returns { name, url, adminToken, dataDir, child, stop }.
  */
-export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs = [], serveArgs = [] } = {}) {
-  if (!existsSync(OTPGATE_CLI)) throw new Error(`${OTPGATE_CLI} not found: run "npm run build" first (npm run bench does)`);
+export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs = [], serveArgs = [], cli = OTPGATE_CLI } = {}) {
+  if (!existsSync(cli)) throw new Error(`${cli} not found: run "npm run build" first (npm run bench does)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'otpgate-bench-'));
   trackTempDir(dataDir);
   const port = await freePort();
@@ -169,7 +169,7 @@ export async function startOtpgate(extraEnv = {}, { name = 'otpgate', nodeArgs =
     OTPGATE_SANDBOX_SMTP_PORT: String(await freePort()),
     ...extraEnv,
   };
-  const child = spawnNode(name, [...nodeArgs, OTPGATE_CLI, 'serve', ...serveArgs], { env, cwd: ROOT });
+  const child = spawnNode(name, [...nodeArgs, cli, 'serve', ...serveArgs], { env, cwd: ROOT });
   const url = `http://127.0.0.1:${port}`;
   await untilReady(child, name, async (isCancelled) => {
     await pollHealthy(`${url}/healthz`, isCancelled);

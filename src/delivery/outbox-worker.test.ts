@@ -194,9 +194,15 @@ describe('OutboxWorker', () => {
       expect(await worker(ok).drain()).toBe(1); // another worker takes it at once
     });
 
-    it('still claims due messages from the store while handovers keep coming', async () => {
+    it('still claims due messages from the store while handovers keep coming (at least every pollMs)', async () => {
       const seen: string[] = [];
-      const w = new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: async (row) => (seen.push(row.id), { done: true }) }, leaseMs: 10_000, batch: 2 });
+      // 20 batches of 20 ms, 4 at a time: the handovers keep the worker busy for 100 ms, five poll intervals.
+      const slow = async (row: OutboxRow): Promise<JobOutcome> => {
+        seen.push(row.id);
+        await new Promise((r) => setTimeout(r, 20));
+        return { done: true };
+      };
+      const w = new OutboxWorker({ db: store.db, postgres: false, clock, random: cryptoRandom, logger, handlers: { test: slow }, leaseMs: 10_000, batch: 2, pollMs: 20 });
       w.start();
       try {
         const rows: OutboxRow[] = [];

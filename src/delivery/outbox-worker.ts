@@ -71,7 +71,10 @@ export class OutboxWorker {
   /** Ids claimed by this worker and not yet recorded (handed over, or in a batch): never taken twice. */
   private readonly inHand = new Set<string>();
   private heartbeat: NodeJS.Timeout | null = null;
-  private ticks = 0;
+  /** The store may hold due messages this worker was not handed (poke, a full claim, the start). */
+  private storeDue = true;
+  /** When the store was last looked at for due messages (performance.now()). */
+  private storeClaimedAt = -Infinity;
 
   constructor(private readonly o: OutboxWorkerOptions) {
     this.id = `wrk_${base62(o.random, 12)}`;
@@ -99,6 +102,11 @@ export class OutboxWorker {
    * `gatherMs` first so that messages accepted together are delivered and recorded as one batch.
    */
   poke(): void {
+    this.storeDue = true;
+    this.gatherSoon();
+  }
+
+  private gatherSoon(): void {
     if (this.gather) return;
     this.gather = setTimeout(() => {
       this.gather = null;
@@ -125,7 +133,7 @@ export class OutboxWorker {
     if (!this.running) return; // stop() released it, or its lease lapses: another worker claims it
     this.handedOver.push(row);
     this.inHand.add(row.id);
-    this.poke();
+    this.gatherSoon(); // handed over: nothing new in the store to look for
   }
 
   /** Stops claiming, waits for the messages in hand, and releases any claim not finished. */
@@ -195,10 +203,17 @@ export class OutboxWorker {
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
     const batchSize = this.o.batch ?? 50;
     const rows = this.handedOver.splice(0, batchSize);
-    // Due messages in the store (retries, another process's, after a restart) are claimed to fill the
-    // batch, and every eighth tick in any case, so a steady stream of handovers cannot starve them.
-    if (rows.length < batchSize || ++this.ticks % 8 === 0) {
-      const due = await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, Math.max(1, batchSize - rows.length), this.o.postgres);
+    // Due messages in the store (retries, another process's, unclaimed ones, after a restart) are
+    // claimed when something may be due there (a poke, a full claim), else at least every `pollMs`:
+    // a steady stream of handovers neither starves them nor pays a claim query per batch (the query
+    // steps over every message in hand). Draining (wait) always looks.
+    const pollMs = this.o.pollMs ?? 500;
+    if (wait || this.storeDue || performance.now() - this.storeClaimedAt >= pollMs) {
+      this.storeDue = false;
+      this.storeClaimedAt = performance.now();
+      const room = Math.max(1, batchSize - rows.length);
+      const due = await claimDue(this.o.db, this.id, this.o.clock.now(), leaseMs, room, this.o.postgres);
+      if (due.length === room) this.storeDue = true; // a full claim: more may be due
       // A message already in hand (its claim renewed late) is not taken a second time.
       for (const row of due) if (!this.inHand.has(row.id)) rows.push(row);
     }

@@ -14,6 +14,7 @@ import { expirySweepIndex } from './012-expiry-sweep-index.js';
 import { billing } from './013-billing.js';
 import { inboxes } from './014-inboxes.js';
 import { webhookDeliveryIndexes } from './015-webhook-delivery-indexes.js';
+import { pendingVerificationIndex } from './016-pending-verification-index.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -32,6 +33,7 @@ export const migrations: Record<string, Migration> = {
   '013-billing': billing,
   '014-inboxes': inboxes,
   '015-webhook-delivery-indexes': webhookDeliveryIndexes,
+  '016-pending-verification-index': pendingVerificationIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
