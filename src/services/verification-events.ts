@@ -1,7 +1,7 @@
 import type { Policy } from '../domain/policy.js';
 import { deliveriesOf, type DeliveryRow } from '../store/deliveries-repo.js';
 import type { QueryRunner } from '../store/prepared.js';
-import { findVerificationWithPolicy, type VerificationRow } from '../store/verifications-repo.js';
+import { findVerificationForEvent, type VerificationRow } from '../store/verifications-repo.js';
 import { integrationPolicy } from './integrations.js';
 import { presentVerification } from './present-verification.js';
 import { recordEvent, type EventDeps } from './record-event.js';
@@ -66,8 +66,8 @@ export async function recordVerificationEventById(
   now: number,
   extra?: (deliveries: DeliveryRow[]) => object,
 ): Promise<void> {
-  const v = await findVerificationWithPolicy(trx, verificationId);
-  if (!v) return;
-  const deliveries = await deliveriesOf(trx, v.id);
+  const found = await findVerificationForEvent(trx, verificationId); // one read: the verification, its policy and its deliveries
+  if (!found) return;
+  const { verification: v, deliveries } = found;
   await recordVerificationEvent(trx, deps, type, v, storedPolicy(v), now, { deliveries, ...(extra ? { extra: extra(deliveries) } : {}) });
 }

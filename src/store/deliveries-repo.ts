@@ -6,7 +6,8 @@ import type { DeliveriesTable, DeliveryReceiptsTable, Executor, Mode } from './t
 export type DeliveryRow = DeliveriesTable;
 export type ReceiptRow = DeliveryReceiptsTable;
 
-const DELIVERY_COLUMNS = allColumns<DeliveryRow>()([
+/** Every column of `deliveries` (checked against the table's type). */
+export const DELIVERY_COLUMNS = allColumns<DeliveryRow>()([
   'id', 'verification_id', 'channel', 'status', 'error', 'created_at', 'updated_at', 'provider', 'provider_message_id',
   'error_code', 'message_json', 'sent_at', 'delivered_at', 'failed_at', 'fell_back_at',
 ]);

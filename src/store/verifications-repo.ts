@@ -1,6 +1,6 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
-import type { DeliveryRow } from './deliveries-repo.js';
+import { DELIVERY_COLUMNS, type DeliveryRow } from './deliveries-repo.js';
 import { PipelinedTransaction } from './pg-pipeline.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import { DirectTransaction } from './sqlite-driver.js';
@@ -55,19 +55,42 @@ export interface VerificationWithPolicy extends VerificationRow {
   policy_json: string;
 }
 
+/** A delivery's columns as the event read below names them (`d_` + column), beside the verification's. */
+type PrefixedDelivery = { [K in keyof DeliveryRow as `d_${K & string}`]: DeliveryRow[K] | null };
+const PREFIXED_DELIVERY_COLUMNS = DELIVERY_COLUMNS.map((column) => `d.${column} as d_${column}` as const);
+
 // Deleted integrations too: their verifications still change state.
-const findWithPolicyQuery = prepared<{ id: string }, VerificationWithPolicy>((db) =>
+const findForEventQuery = prepared<{ id: string }, VerificationWithPolicy & PrefixedDelivery>((db) =>
   db
     .selectFrom('verifications as v')
     .innerJoin('integrations as i', 'i.id', 'v.integration_id')
+    .leftJoin('deliveries as d', 'd.verification_id', 'v.id')
     .selectAll('v')
     .select(['i.trust_level', 'i.policy_json'])
-    .where('v.id', '=', slot<string>('id')),
+    .select(PREFIXED_DELIVERY_COLUMNS as unknown as ['d.id as d_id'])
+    .where('v.id', '=', slot<string>('id'))
+    .orderBy('d.created_at', 'asc')
+    .orderBy('d.id', 'asc'),
 );
 
-export async function findVerificationWithPolicy(db: QueryRunner, id: string): Promise<VerificationWithPolicy | undefined> {
-  const { rows } = await findWithPolicyQuery(db, { id });
-  return rows[0];
+/**
+ * What an event about a verification presents, in one read: the verification with its integration's
+ * policy settings, and every delivery attempt of it, oldest first (a row per attempt, split here).
+ */
+export async function findVerificationForEvent(db: QueryRunner, id: string): Promise<{ verification: VerificationWithPolicy; deliveries: DeliveryRow[] } | undefined> {
+  const { rows } = await findForEventQuery(db, { id });
+  const first = rows[0];
+  if (!first) return undefined;
+  const verification = {} as Record<string, unknown>;
+  for (const [key, value] of Object.entries(first)) if (!key.startsWith('d_')) verification[key] = value;
+  const deliveries: DeliveryRow[] = [];
+  for (const row of rows) {
+    if (row.d_id === null) continue; // no delivery (the left join's empty side)
+    const delivery = {} as Record<string, unknown>;
+    for (const column of DELIVERY_COLUMNS) delivery[column] = (row as unknown as Record<string, unknown>)[`d_${column}`];
+    deliveries.push(delivery as unknown as DeliveryRow);
+  }
+  return { verification: verification as unknown as VerificationWithPolicy, deliveries };
 }
 
 /** The columns a check reads (the rest, code_sealed above all, would be materialised for nothing). */

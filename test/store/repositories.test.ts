@@ -9,7 +9,8 @@ import { purgeExpired } from '../../src/store/housekeeping.js';
 import { deliveryIdFor } from '../../src/store/webhooks-repo.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
-import { findLatestVerification, findVerification, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
+import { insertDelivery, type DeliveryRow } from '../../src/store/deliveries-repo.js';
+import { findLatestVerification, findVerification, findVerificationForEvent, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
 import { eachDialect, storeDialects } from '../helpers/stores.js';
 
 /** The storage layer, looped over every dialect available (as Kysely loops its own). */
@@ -51,6 +52,28 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     const latest = await findLatestVerification(store.db, scope, '+5511900000001');
     expect(latest?.expires_at).toBe(1_790_000_600_123);
     expect(typeof latest?.last_sent_at).toBe('number');
+  });
+
+  it('reads what an event presents in one query: the verification, its policy and its deliveries, oldest first, each whole', async () => {
+    await store.db.insertInto('integrations').values({ id: 'int_a', name: 'A', trust_level: 'strict', policy_json: '{"code":{"length":8}}', created_at: 1, updated_at: 1, deleted_at: null }).execute();
+    await insertVerification(store.db, verification('ver_event', { identifier: '+5511900000009', status: 'approved' }));
+    const alone = await findVerificationForEvent(store.db, 'ver_event');
+    expect(alone?.deliveries).toEqual([]); // none yet: the left join's empty side is not a delivery
+    expect(alone?.verification).toMatchObject({ id: 'ver_event', status: 'approved', trust_level: 'strict', policy_json: '{"code":{"length":8}}', created_at: 1 });
+    expect(Object.keys(alone?.verification ?? {}).some((key) => key.startsWith('d_'))).toBe(false);
+    const delivery = (id: string, createdAt: number, over: Partial<DeliveryRow> = {}): DeliveryRow => ({
+      id, verification_id: 'ver_event', channel: 'sms', status: 'queued', error: null, created_at: createdAt, updated_at: createdAt, provider: null,
+      provider_message_id: null, error_code: null, message_json: null, sent_at: null, delivered_at: null, failed_at: null, fell_back_at: null, ...over,
+    });
+    const later = delivery('dlv_b', 20, { channel: 'email', status: 'delivered', provider: 'smtp', provider_message_id: 'm-1', delivered_at: 25, message_json: '{"to":"x"}' });
+    const earlier = delivery('dlv_a', 10, { status: 'failed', error: 'boom', error_code: 'e1', failed_at: 12, fell_back_at: 13 });
+    await insertDelivery(store.db, later);
+    await insertDelivery(store.db, earlier);
+    await insertDelivery(store.db, { ...delivery('dlv_other', 5), verification_id: 'ver_time' }); // another verification's
+    const found = await findVerificationForEvent(store.db, 'ver_event');
+    expect(found?.deliveries).toEqual([earlier, later]);
+    expect(found?.verification.id).toBe('ver_event');
+    expect(await findVerificationForEvent(store.db, 'ver_missing')).toBeUndefined();
   });
 
   it('counts concurrent wrong codes once each and never past max_attempts', async () => {
