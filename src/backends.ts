@@ -72,7 +72,7 @@ export async function createBackends(config: Config, store: Store, clock: Clock,
     return { ready: db === 'ok', checks: { database: db } };
   };
   if (store.sqlite) {
-    const limits = override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined, { maxKeys: config.limitCountersMaxKeys });
+    const limits = override?.limits ?? FlexibleLimits.sqlite(store.sqlite, store.sqliteDriver ?? undefined, { maxKeys: config.limitCountersMaxKeys, flushMs: config.limitCountersFlushMs });
     return {
       limits,
       counters: new MemoryCounters(() => clock.now()),

@@ -47,6 +47,13 @@ export interface Config {
   readonly sessionCache: SessionCacheTunables;
   /** Rate-limit and lockout counters the embedded store keeps in memory (written behind to its file); beyond it, written-back ones are forgotten and read again when needed (OTPGATE_LIMIT_COUNTERS_MAX_KEYS, default 100,000). */
   readonly limitCountersMaxKeys: number;
+  /**
+   * How long the embedded store's counter changes wait in memory before they are written to its file
+   * (OTPGATE_LIMIT_COUNTERS_FLUSH_MS, default 100; 0: with the next commit). Changes to one counter
+   * within it are written once, a check's failure reservation given back within it not at all; a
+   * crash loses at most this long of counts.
+   */
+  readonly limitCountersFlushMs: number;
   /** How long a Redis connection attempt may take before it counts as failed (OTPGATE_REDIS_CONNECT_TIMEOUT_MS, default 2,000). */
   readonly redisConnectTimeoutMs: number;
   /** Connections in the Postgres pool of one process (OTPGATE_POSTGRES_POOL_SIZE, default 10); unused on SQLite. */
@@ -369,6 +376,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxAgeMs: integer(env, 'OTPGATE_SESSION_CACHE_MS', 60_000, 1_000, 3_600_000),
     }),
     limitCountersMaxKeys: integer(env, 'OTPGATE_LIMIT_COUNTERS_MAX_KEYS', 100_000, 100, 100_000_000),
+    limitCountersFlushMs: integer(env, 'OTPGATE_LIMIT_COUNTERS_FLUSH_MS', 100, 0, 10_000),
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     postgresGroupCommitMax: integer(env, 'OTPGATE_POSTGRES_GROUP_COMMIT_MAX', 64, 1, 10_000),

@@ -112,15 +112,15 @@ export class FlexibleLimits implements Limits {
 
   /**
    * Persisted in the embedded SQLite file, so a restart does not reset counters or lockouts: counted
-   * in memory and written behind (see WriteBehindCounters). With `store`, the rows changed in a turn
-   * are written under the store's connection lock and join its group commit (no COMMIT of their
-   * own); they are not waited for: a crash may lose the last counts of a batch. Without it (a bare
-   * handle), each change is written at once.
+   * in memory and written behind (see WriteBehindCounters). With `store`, the rows changed within
+   * `flushMs` (0: a turn) are written together under the store's connection lock and join its group
+   * commit (no COMMIT of their own); they are not waited for: a crash may lose the last `flushMs` of
+   * counts. Without it (a bare handle), each change is written at once.
    */
   static sqlite(
     db: BetterSqlite3.Database,
     store?: { exclusive<T>(work: () => Promise<T>): Promise<T> },
-    options: { maxKeys?: number; now?: () => number } = {},
+    options: { maxKeys?: number; flushMs?: number; now?: () => number } = {},
   ): FlexibleLimits {
     // Migration 005 creates it; this keeps the limiter usable on a bare handle (unit tests).
     db.exec(`CREATE TABLE IF NOT EXISTS ${LIMITS_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
@@ -128,6 +128,7 @@ export class FlexibleLimits implements Limits {
       table: LIMITS_TABLE,
       exclusive: store ? (work) => store.exclusive(work) : undefined,
       maxKeys: options.maxKeys ?? 100_000,
+      flushMs: options.flushMs ?? 0,
       now: options.now,
     });
     return new FlexibleLimits(

@@ -41,4 +41,65 @@ describe('WriteBehindCounters', () => {
     await limiter.block('k', 900);
     expect(await limiter.get('k')).toMatchObject({ consumedPoints: 3, msBeforeNext: 900_000 });
   });
+
+  describe('written behind with the store (exclusive), every flushMs', () => {
+    const setup = (flushMs: number) => {
+      const ran: string[] = [];
+      const db = new BetterSqlite3(':memory:', { verbose: (sql) => ran.push(String(sql)) }); // every statement run
+      db.exec('CREATE TABLE rate_limits (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)');
+      let flushes = 0;
+      const exclusive = async <T>(work: () => Promise<T>): Promise<T> => (flushes++, work());
+      const make = () => new WriteBehindCounters(db, { table: 'rate_limits', maxKeys: 1_000, flushMs, exclusive });
+      const changes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+      const rows = () => db.prepare('SELECT key, points FROM rate_limits ORDER BY key').all();
+      const deletes = () => ran.filter((sql) => sql.startsWith('DELETE')).length;
+      return { make, changes, rows, deletes, flushes: () => flushes };
+    };
+    const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('writes the changes of one interval in one flush, each key once, and a key counted and deleted in it not at all', async () => {
+      const s = setup(40);
+      const c = s.make();
+      const check = c.limiter('otpg_check', 10, 60);
+      const fail = c.limiter('otpg_fail', 5, 3_600);
+      const before = s.changes();
+      await check.consume('a');
+      await check.consume('a');
+      await check.consume('b');
+      await fail.consume('a'); // a reservation…
+      await fail.delete('a'); // …given back before anything was written
+      await settle(10);
+      expect(s.flushes()).toBe(0); // still waiting
+      expect(s.rows()).toEqual([]);
+      await settle(80);
+      expect(s.flushes()).toBe(1);
+      expect(s.rows()).toEqual([{ key: 'otpg_check:a', points: 2 }, { key: 'otpg_check:b', points: 1 }]);
+      expect(s.changes() - before).toBe(2); // two rows upserted…
+      expect(s.deletes()).toBe(0); // …and no DELETE of a row that never was
+      // Once written, a deletion does reach the table.
+      await check.delete('a');
+      await settle(80);
+      expect(s.rows()).toEqual([{ key: 'otpg_check:b', points: 1 }]);
+      expect(s.deletes()).toBe(1);
+      // A restart reads what was written: the count goes on.
+      expect((await s.make().limiter('otpg_check', 10, 60).consume('b')).consumedPoints).toBe(2);
+    });
+
+    it('deletes the row of a key it never read when memory may not hold every row', async () => {
+      const s = setup(0);
+      const first = s.make();
+      for (let i = 0; i < 600; i++) await first.limiter('otpg_send', 3, 60).consume(`k${i}`); // more running rows than maxKeys / 2
+      await settle(20);
+      const c = s.make(); // does not load them all: a key it has not seen may have a row
+      const send = c.limiter('otpg_send', 3, 60);
+      await send.block('k1', 0); // written without a read…
+      await send.delete('k1'); // …and deleted in the same turn: its old row must still go
+      await send.delete('k2'); // read first, then deleted
+      await settle(20);
+      const keys = (s.rows() as { key: string }[]).map((row) => row.key);
+      expect(keys).not.toContain('otpg_send:k1');
+      expect(keys).not.toContain('otpg_send:k2');
+      expect(keys).toHaveLength(598);
+    });
+  });
 });

@@ -15,11 +15,16 @@ export interface CounterLimiter {
 interface Entry {
   points: number;
   expire: number | null;
-  /** No row in the table (known absent, kept so the next look needs no SELECT). */
+  /** No running window: deleted, or never counted (kept so the next look needs no SELECT). */
   absent?: boolean;
+  /** The table may hold a row for the key (read from it, or written to it); false: it holds none. */
+  stored?: boolean;
 }
 
-const ABSENT: Readonly<Entry> = Object.freeze({ points: 0, expire: null, absent: true });
+/** Known to have no row, in memory or in the table. */
+const ABSENT: Readonly<Entry> = Object.freeze({ points: 0, expire: null, absent: true, stored: false });
+/** Deleted in memory while the table may still hold a row: the next flush deletes it. */
+const DELETED: Readonly<Entry> = Object.freeze({ points: 0, expire: null, absent: true, stored: true });
 /** Rows per flushing statement. */
 const CHUNK = 100;
 /** Expired rows are deleted from the table this often, an hour after they expired (as rate-limiter-flexible does). */
@@ -39,6 +44,13 @@ export interface WriteBehindOptions {
   exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Counters kept in memory; beyond it, flushed ones are forgotten (read again when needed). */
   maxKeys: number;
+  /**
+   * How long changes wait in memory before they are written (with `exclusive`; 0: the next turn of
+   * the event loop). Changes to one key within it are written once, and a key counted and deleted
+   * within it (a check's failure reservation, given back when the code was right) is not written at
+   * all; a crash loses at most this long of counts.
+   */
+  flushMs?: number;
   now?: () => number;
 }
 
@@ -90,7 +102,7 @@ export class WriteBehindCounters {
     const { n } = this.#statement(`SELECT count(*) AS n ${where}`).get(now) as { n: number };
     if (n > this.options.maxKeys / 2) return;
     const rows = this.#statement(`SELECT key, points, expire ${where}`).all(now) as { key: string; points: number; expire: number | bigint | null }[];
-    for (const row of rows) this.#entries.set(row.key, { points: row.points, expire: row.expire === null ? null : Number(row.expire) });
+    for (const row of rows) this.#entries.set(row.key, { points: row.points, expire: row.expire === null ? null : Number(row.expire), stored: true });
     this.#complete = true;
   }
 
@@ -161,12 +173,18 @@ export class WriteBehindCounters {
     const row = this.#statement(`SELECT points, expire FROM ${this.options.table} WHERE key = ?`).get(rlKey) as
       | { points: number; expire: number | bigint | null }
       | undefined;
-    const entry = row ? { points: row.points, expire: row.expire === null ? null : Number(row.expire) } : ABSENT;
+    const entry = row ? { points: row.points, expire: row.expire === null ? null : Number(row.expire), stored: true } : ABSENT;
     this.#remember(rlKey, entry);
     return entry;
   }
 
+  /** `entry` becomes the key's value (a fresh object from the caller, or ABSENT), to be written by the next flush. */
   #set(rlKey: string, entry: Entry): void {
+    const before = this.#entries.get(rlKey);
+    // Not in memory: the table holds no row only when memory is known to hold every row.
+    const stored = before ? before.stored === true : !this.#complete;
+    if (entry.absent) entry = stored ? DELETED : ABSENT;
+    else entry.stored = stored;
     this.#remember(rlKey, entry);
     this.#dirty.add(rlKey);
     if (!this.options.exclusive) {
@@ -175,11 +193,14 @@ export class WriteBehindCounters {
     }
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => {
+    const flush = (): void => {
       this.#flushScheduled = false;
       // A failed flush keeps its keys dirty: the next change schedules another try.
       this.options.exclusive!(async () => this.#flush()).catch(() => undefined);
-    });
+    };
+    const wait = this.options.flushMs ?? 0;
+    if (wait > 0) setTimeout(flush, wait).unref();
+    else setImmediate(flush);
   }
 
   #remember(rlKey: string, entry: Entry): void {
@@ -207,13 +228,21 @@ export class WriteBehindCounters {
 
   #flush(): void {
     const upserts: unknown[] = [];
+    const written: Entry[] = [];
     const deletes: string[] = [];
+    const forget: string[] = [];
     for (const rlKey of this.#dirty) {
       const entry = this.#entries.get(rlKey) ?? ABSENT;
-      if (entry.absent) deletes.push(rlKey);
-      else upserts.push(rlKey, entry.points, entry.expire);
+      if (entry.absent) {
+        forget.push(rlKey);
+        if (entry.stored) deletes.push(rlKey); // a key that never reached the table needs no DELETE
+      } else {
+        upserts.push(rlKey, entry.points, entry.expire);
+        written.push(entry);
+      }
     }
     const table = this.options.table;
+    for (const entry of written) entry.stored = true; // before the write: one that fails part-way may have stored some
     for (let i = 0; i < upserts.length; i += CHUNK * 3) {
       const rows = upserts.slice(i, i + CHUNK * 3);
       const values = Array.from({ length: rows.length / 3 }, () => '(?, ?, ?)').join(', ');
@@ -224,7 +253,7 @@ export class WriteBehindCounters {
       this.#statement(`DELETE FROM ${table} WHERE key IN (${keys.map(() => '?').join(', ')})`).run(keys);
     }
     // Written back: a deleted key need not be remembered (the table has no row, nor has memory).
-    for (const rlKey of deletes) this.#entries.delete(rlKey);
+    for (const rlKey of forget) this.#entries.delete(rlKey);
     this.#dirty.clear();
     const now = this.#now();
     if (now - this.#lastPrune >= PRUNE_EVERY_MS) {
