@@ -64,6 +64,13 @@ export interface Config {
    * off: one transaction each). Unused on SQLite, which always groups its commits.
    */
   readonly postgresGroupCommitMax: number;
+  /**
+   * Distinct statements of the pipelined transactions PREPAREd on each Postgres connection, planned
+   * once and then run by name (OTPGATE_POSTGRES_PREPARED_STATEMENTS, default 500; 0: none, every
+   * statement is sent with its values written in: needed behind a pooler in transaction mode such as
+   * PgBouncer, since SQL-level PREPARE lives in one server session).
+   */
+  readonly postgresPreparedStatements: number;
   /** How often expired idempotency keys and finished outbox messages are purged (OTPGATE_HOUSEKEEPING_INTERVAL_MS, default 600,000). */
   readonly housekeepingIntervalMs: number;
   /** Days events and finished webhook deliveries are kept (OTPGATE_EVENT_RETENTION_DAYS, default 30); a delivery still pending or held keeps its event. */
@@ -380,6 +387,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     postgresGroupCommitMax: integer(env, 'OTPGATE_POSTGRES_GROUP_COMMIT_MAX', 64, 1, 10_000),
+    postgresPreparedStatements: integer(env, 'OTPGATE_POSTGRES_PREPARED_STATEMENTS', 500, 0, 100_000),
     housekeepingIntervalMs: integer(env, 'OTPGATE_HOUSEKEEPING_INTERVAL_MS', 600_000, 1_000, 86_400_000),
     eventRetentionDays: integer(env, 'OTPGATE_EVENT_RETENTION_DAYS', 30, 1, 3_650),
     idempotencyLeaseMs: integer(env, 'OTPGATE_IDEMPOTENCY_LEASE_MS', 60_000, 100, 3_600_000),

@@ -197,6 +197,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const store = openStore(config.databaseUrl, {
     poolSize: config.postgresPoolSize,
     groupCommitMax: config.postgresGroupCommitMax,
+    preparedStatements: config.postgresPreparedStatements,
     backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
   });
   await migrateToLatest(store.db);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PgGroupCommit } from './pg-group-commit.js';
+import { prepareStatementsOn } from './pg-pipeline.js';
 import { groupCommitDialect, type GroupCommitDriver } from './sqlite-driver.js';
 import { withStatementCache } from './statement-cache.js';
 import type { Db } from './tables.js';
@@ -40,6 +41,8 @@ export interface StoreOptions {
   poolSize?: number;
   /** Postgres: transactions one group commit holds at most (default 1: no group commit). */
   groupCommitMax?: number;
+  /** Postgres: distinct pipelined statements PREPAREd on each connection (default 500; 0: none, see pg-pipeline.ts). */
+  preparedStatements?: number;
 }
 
 /**
@@ -95,7 +98,11 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
   // A dropped connection emits 'error' on the pool (idle clients) and on a checked-out client; with no
   // listener either one would crash the process. The query in progress reports the failure itself.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const preparedStatements = options.preparedStatements ?? 500;
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    prepareStatementsOn(client, preparedStatements);
+  });
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   const groupCommitMax = options.groupCommitMax ?? 1;
   const pgGroupCommit = groupCommitMax > 1 ? new PgGroupCommit(db as unknown as Kysely<never>, pool, { maxMembers: groupCommitMax }) : null;

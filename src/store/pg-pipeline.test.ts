@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NEEDS_POSTGRES, POSTGRES_URL, useRecordingDatabase } from '../../test/helpers/stores.js';
 import { inlineParameters, literal, pipelinedTransaction, type PipelinedTransaction } from './pg-pipeline.js';
 
+
 describe('inlineParameters', () => {
   it('writes each $n as the literal of its parameter, $10 as the tenth', () => {
     const params = Array.from({ length: 10 }, (_, i) => `v${i + 1}`);
@@ -102,3 +103,64 @@ describe.skipIf(!POSTGRES_URL)(`pipelinedTransaction on Postgres${POSTGRES_URL ?
     })).rejects.toMatchObject({ code: '42P01' });
   });
 });
+
+describe.skipIf(!POSTGRES_URL)(`pipelined statements prepared on the connection${POSTGRES_URL ? '' : ` (skipped: ${NEEDS_POSTGRES})`}`, () => {
+  // One connection, at most three prepared statements on it.
+  const db = useRecordingDatabase(1, async (pool) => {
+    await pool.query('create table p (id text primary key, n bigint not null, note text)');
+  }, 3);
+  const insert = (trx: PipelinedTransaction, id: string, n: number, note: string | null) => trx.run('insert into p (id, n, note) values ($1, $2, $3)', [id, n, note], { deferred: true });
+  const read = (trx: PipelinedTransaction, id: string) => trx.run<{ n: number; note: string | null }>('select n, note from p where id = $1', [id]);
+
+  it('prepares a statement in the round trip that first sends it, then only EXECUTEs it, with the same results', async () => {
+    db.trips.length = 0;
+    const first = await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await insert(trx, 'a', 1, "it's \\ $1");
+      await insert(trx, 'b', 2, null); // the same statement in the same round trip: prepared once
+      return (await read(trx, 'a')).rows;
+    });
+    expect(first).toEqual([{ n: 1, note: "it's \\ $1" }]);
+    expect(db.trips[0]?.match(/PREPARE otpgate_\w+ AS insert into p/g)).toHaveLength(1);
+    expect(db.trips[0]?.match(/EXECUTE otpgate_\w+\(/g)).toHaveLength(3);
+    db.trips.length = 0;
+    const second = await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await insert(trx, 'c', 3, null);
+      return (await read(trx, 'b')).rows;
+    });
+    expect(second).toEqual([{ n: 2, note: null }]);
+    expect(db.trips.join('\n')).not.toContain('PREPARE');
+    expect(db.trips[0]).toMatch(/^BEGIN;\nEXECUTE otpgate_\w+\('c', '3', NULL\);\nEXECUTE otpgate_\w+\('b'\)$/);
+  });
+
+  it('a round trip that failed leaves its new statements unprepared as far as it knows: the next one prepares them under new names', async () => {
+    const put = (trx: PipelinedTransaction, id: string) => trx.run('insert into p (id, n) values ($1, 0)', [id], { deferred: true });
+    // Failed before its PREPARE ran (an earlier statement of the round trip failed): the statement does not exist.
+    await expect(
+      pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+        const failing = trx.run('select * from missing_table', []);
+        await put(trx, 'y');
+        await failing;
+      }),
+    ).rejects.toMatchObject({ code: '42P01' });
+    // Failed after its PREPARE ran (a duplicate key in the same round trip): the statement exists.
+    await expect(
+      pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+        await put(trx, 'z');
+        await put(trx, 'a');
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    db.trips.length = 0;
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => put(trx, 'z'));
+    expect(db.trips[0]).toMatch(/PREPARE otpgate_\w+ AS insert into p \(id, n\)/); // under a name not used before
+    expect((await db.pool.query("select count(*)::int as c from p where id in ('y', 'z')")).rows[0].c).toBe(1);
+  });
+
+  it('beyond the limit (three here) a statement is sent with its values written in', async () => {
+    db.trips.length = 0;
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => trx.run('update p set note = $1 where id = $2', ['x', 'c']));
+    expect(db.trips[0]).toContain("update p set note = 'x' where id = 'c'");
+    expect((await db.pool.query("select note from p where id = 'c'")).rows[0].note).toBe('x');
+  });
+
+});
+

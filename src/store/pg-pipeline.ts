@@ -27,6 +27,8 @@ const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as {
  */
 export class PipelinedTransaction {
   #queue: Array<{ sql: string; settle?: { resolve(result: QueryResult<unknown>): void; reject(error: unknown): void } }> = [];
+  /** Statements PREPAREd by what is queued (confirmed on the connection once that round trip succeeds). */
+  #preparing = new Map<string, string>();
   #begun = false;
   #failure: unknown = undefined;
   #failed = false;
@@ -48,7 +50,7 @@ export class PipelinedTransaction {
   run<R>(sql: string, parameters: readonly unknown[], options: { deferred?: boolean } = {}): Promise<QueryResult<R>> {
     if (!this.#open) return Promise.reject(new Error('the transaction is over'));
     if (this.#failed) return Promise.reject(this.#failure);
-    const text = inlineParameters(sql, parameters);
+    const text = this.#render(sql, parameters);
     if (options.deferred && !this.implicit) {
       this.#queue.push({ sql: text });
       return Promise.resolve({ rows: [] });
@@ -90,9 +92,30 @@ export class PipelinedTransaction {
     await this.client.query('ROLLBACK');
   }
 
+  /**
+   * The statement as the multi-statement query carries it: with its values as literals, as
+   * `EXECUTE` of a statement prepared on this connection when the store prepares them (preceded,
+   * the first time, by its `PREPARE`), else the statement itself with the literals written in.
+   */
+  #render(sql: string, parameters: readonly unknown[]): string {
+    if (parameters.length === 0) return sql;
+    const prepared = preparedOn.get(this.client);
+    if (!prepared) return inlineParameters(sql, parameters);
+    const args = parameters.map(literal).join(', ');
+    const name = prepared.names.get(sql) ?? this.#preparing.get(sql);
+    if (name !== undefined) return `EXECUTE ${name}(${args})`;
+    if (prepared.names.size + this.#preparing.size >= prepared.max) return inlineParameters(sql, parameters);
+    const fresh = `otpgate_${(nextName++).toString(36)}`;
+    this.#preparing.set(sql, fresh);
+    return `PREPARE ${fresh} AS ${sql};\nEXECUTE ${fresh}(${args})`;
+  }
+
   async #flush(): Promise<void> {
     const batch = this.#queue;
     this.#queue = [];
+    // A PREPARE sent and not known to have run gets a new name next time (its name is never reused).
+    const preparing = this.#preparing;
+    this.#preparing = new Map();
     if (batch.length === 0) return;
     if (this.#failed) {
       for (const entry of batch) entry.settle?.reject(this.#failure);
@@ -105,14 +128,42 @@ export class PipelinedTransaction {
     try {
       // Sent in order: node-postgres queues a client's queries, so a later flush follows this one.
       const answer = (await this.client.query(statements.join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
-      const results = Array.isArray(answer) ? answer : [answer];
+      const results = (Array.isArray(answer) ? answer : [answer]).filter((result) => result.command !== 'PREPARE');
+      const prepared = preparedOn.get(this.client);
+      if (prepared) for (const [sql, name] of preparing) prepared.names.set(sql, name);
       batch.forEach((entry, i) => entry.settle?.resolve(toQueryResult(results[i + offset])));
     } catch (error) {
+      // A table changed under a statement prepared before (another process migrated it): prepare anew.
+      if ((error as { code?: unknown }).code === '0A000') preparedOn.get(this.client)?.names.clear();
       this.#failed = true;
       this.#failure = error;
       for (const entry of batch) entry.settle?.reject(error);
     }
   }
+}
+
+/** Per connection: the statements PREPAREd on it (SQL text → name), where the store prepares them. */
+interface PreparedStatements {
+  names: Map<string, string>;
+  /** Statements prepared at most; beyond, statements are sent with their values written in. */
+  max: number;
+}
+
+const preparedOn = new WeakMap<object, PreparedStatements>();
+/** Names are unique in the process, never reused: a PREPARE that may or may not have run is forgotten, not retried under its name. */
+let nextName = 0;
+
+/**
+ * Pipelined statements sent on `client` (a connection of the store's pool, from its connect event)
+ * are prepared on it, up to `max` distinct statements: each is planned once per connection (`PREPARE`
+ * in the round trip that first uses it) and then run as `EXECUTE name(values…)`, which Postgres
+ * parses in a fraction of the statement's time and runs with the plan it kept. Prepared statements
+ * live in the server session: behind a pooler in transaction mode (PgBouncer, whose
+ * `max_prepared_statements` tracks only protocol-level ones, not SQL PREPARE) this must be off
+ * (OTPGATE_POSTGRES_PREPARED_STATEMENTS=0).
+ */
+export function prepareStatementsOn(client: object, max: number): void {
+  if (max > 0) preparedOn.set(client, { names: new Map(), max });
 }
 
 function toQueryResult(result: pg.QueryResult | undefined): QueryResult<unknown> {

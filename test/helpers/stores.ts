@@ -7,6 +7,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
+import { prepareStatementsOn } from '../../src/store/pg-pipeline.js';
 
 /**
  * The store the integration suites run on. `npm test` uses SQLite; with OTPGATE_TEST_STORE=postgres
@@ -159,13 +160,19 @@ export function recordingPool(url: string, max: number): { pool: pg.Pool; trips:
  * For one describe block: a throwaway database (created before its tests, `prepare` run on it, dropped
  * after) with a recording pool of `max` connections (recordingPool) and a Kysely instance on that pool.
  */
-export function useRecordingDatabase(max: number, prepare: (pool: pg.Pool) => Promise<unknown> = async () => {}): { pool: pg.Pool; kysely: Kysely<never>; trips: string[] } {
+export function useRecordingDatabase(
+  max: number,
+  prepare: (pool: pg.Pool) => Promise<unknown> = async () => {},
+  /** Pipelined statements are PREPAREd on each connection, this many at most (as the store's pool does; default: not). */
+  preparedStatements = 0,
+): { pool: pg.Pool; kysely: Kysely<never>; trips: string[] } {
   const handle = { pool: undefined as unknown as pg.Pool, kysely: undefined as unknown as Kysely<never>, trips: [] as string[] };
   let drop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     const db = await createThrowawayDatabase(POSTGRES_URL as string);
     drop = db.drop;
     const recording = recordingPool(db.url, max);
+    recording.pool.on('connect', (client) => prepareStatementsOn(client, preparedStatements));
     Object.assign(handle, { pool: recording.pool, trips: recording.trips, kysely: new Kysely<never>({ dialect: new PostgresDialect({ pool: recording.pool }) }) });
     await prepare(recording.pool);
   });

@@ -31,14 +31,33 @@ async function redisCommandsOf(work: () => Promise<unknown>): Promise<string[]> 
   return seen;
 }
 
-/** Every query sent by any node-postgres client while `work` runs, its statements (values elided) each. */
+/** The SQL of the statements PREPAREd on the connections (names are unique in the process). */
+const preparedSql = new Map<string, string>();
+const PREPARE = /^PREPARE (otpgate_\w+) AS ([\s\S]*)$/;
+const EXECUTE = /^EXECUTE (otpgate_\w+)\(/;
+
+/**
+ * Every query sent by any node-postgres client while `work` runs, its statements (values elided)
+ * each; a statement run by name (EXECUTE of one PREPAREd on the connection) is shown as its SQL, and
+ * the PREPARE that goes with its first use is not listed (it travels in the same round trip).
+ */
 async function roundTripsOf(work: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const original = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     const config = args[0] as string | { text?: string };
     const text = typeof config === 'string' ? config : (config.text ?? '');
-    seen.push(text.split(';\n').map((statement) => statement.replace(/'(?:[^']|'')*'/g, '?').replace(/\s+/g, ' ').slice(0, 60)).join('; '));
+    const statements: string[] = [];
+    for (const statement of text.split(';\n')) {
+      const prepare = PREPARE.exec(statement);
+      if (prepare) {
+        preparedSql.set(prepare[1] as string, prepare[2] as string);
+        continue;
+      }
+      const name = EXECUTE.exec(statement)?.[1];
+      statements.push(name === undefined ? statement : (preparedSql.get(name) ?? statement));
+    }
+    seen.push(statements.map((statement) => statement.replace(/'(?:[^']|'')*'/g, '?').replace(/\s+/g, ' ').slice(0, 60)).join('; '));
     return (original as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof original;
   try {
@@ -63,10 +82,13 @@ async function warmRuntime(env: Record<string, string>): Promise<{ rt: TestRunti
   const integration = await createIntegration(rt.app);
   const hook = await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
   expect(hook.statusCode, hook.body).toBe(200);
-  const first = nextPhone();
-  expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
-  const code = await latestCode(rt, integration.testKey, first);
-  expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+  // Through the recorder, so that the statements it prepares are known when later trips run them by name.
+  await roundTripsOf(async () => {
+    const first = nextPhone();
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: first })).statusCode).toBe(201);
+    const code = await latestCode(rt, integration.testKey, first);
+    expect((await api(rt.app, integration.testKey).post('/v1/verifications/check', { identifier: first, code })).statusCode).toBe(200);
+  });
   return { rt, integration, drop: db.drop };
 }
 
