@@ -6,6 +6,7 @@ import pg from 'pg';
 import { migrationProvider } from './migrations/index.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { PgGroupCommit } from './pg-group-commit.js';
+import { nameQueriesOn, QueryNames } from './pg-named-queries.js';
 import { prepareStatementsOn } from './pg-pipeline.js';
 import { groupCommitDialect, type GroupCommitDriver } from './sqlite-driver.js';
 import { withStatementCache } from './statement-cache.js';
@@ -41,7 +42,7 @@ export interface StoreOptions {
   poolSize?: number;
   /** Postgres: transactions one group commit holds at most (default 1: no group commit). */
   groupCommitMax?: number;
-  /** Postgres: distinct pipelined statements PREPAREd on each connection (default 500; 0: none, see pg-pipeline.ts). */
+  /** Postgres: distinct statements prepared on each connection, pipelined and one at a time alike (default 500; 0: none; see pg-pipeline.ts, pg-named-queries.ts). */
   preparedStatements?: number;
 }
 
@@ -99,9 +100,11 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
   // listener either one would crash the process. The query in progress reports the failure itself.
   pool.on('error', () => {});
   const preparedStatements = options.preparedStatements ?? 500;
+  const queryNames = preparedStatements > 0 ? new QueryNames(preparedStatements) : null;
   pool.on('connect', (client) => {
     client.on('error', () => {});
-    prepareStatementsOn(client, preparedStatements);
+    prepareStatementsOn(client, preparedStatements); // the pipelined transactions' statements
+    if (queryNames) nameQueriesOn(client, queryNames); // and Kysely's queries sent one at a time
   });
   const db: Db = new Kysely({ dialect: new PostgresDialect({ pool }) });
   const groupCommitMax = options.groupCommitMax ?? 1;
