@@ -45,4 +45,11 @@ describe('toIso', () => {
     }
     expect(() => toIso(Number.NaN)).toThrow(RangeError);
   });
+
+  it('formats instants of one second and around it, before 1970 and with six-digit years, like Date#toISOString', () => {
+    const second = 1_763_000_123_000;
+    const instants = [second, second + 1, second + 9, second + 10, second + 99, second + 100, second + 999, second + 1000, second - 1, -1, -1000, -999, 0, 999, 253_402_300_800_000, 253_402_300_800_123, -62_198_755_200_001, 1.5];
+    for (const ms of [...instants, ...instants]) expect(toIso(ms)).toBe(new Date(ms).toISOString()); // twice: once remembered
+    expect(() => toIso(8.64e15 + 1)).toThrow(RangeError);
+  });
 });

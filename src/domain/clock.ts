@@ -52,15 +52,24 @@ export const cryptoRandom: Random = {
   bytes: pooledBytes,
 };
 
-/** Recent conversions: one answer formats the same few instants (now, now + TTL) several times. */
-const isoMemo = new Map<number, string>();
+/**
+ * `YYYY-MM-DDTHH:MM:SS.` of recent whole seconds: one answer formats a few instants (now, now + TTL,
+ * the row's times), mostly within the same few seconds, so only the milliseconds are new each time.
+ */
+const secondPrefixes = new Map<number, string>();
 
 export function toIso(ms: number): string {
-  let iso = isoMemo.get(ms);
-  if (iso === undefined) {
-    if (isoMemo.size >= 512) isoMemo.clear();
-    iso = new Date(ms).toISOString();
-    isoMemo.set(ms, iso);
+  if (!Number.isInteger(ms)) return new Date(ms).toISOString(); // NaN and fractions as Date does
+  const second = Math.floor(ms / 1000);
+  const rest = ms - second * 1000;
+  const prefix = secondPrefixes.get(second);
+  if (prefix === undefined) {
+    const iso = new Date(ms).toISOString(); // throws RangeError out of Date's range
+    if (iso.length === 24) {
+      if (secondPrefixes.size >= 256) secondPrefixes.clear();
+      secondPrefixes.set(second, iso.slice(0, 20));
+    }
+    return iso;
   }
-  return iso;
+  return `${prefix}${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}Z`;
 }
