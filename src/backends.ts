@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { coalesceWrites } from './net/coalesce-writes.js';
 import type { Logger } from 'pino';
 import { sql, type Kysely } from 'kysely';
 import type { Config } from './config.js';
@@ -35,7 +36,8 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-function redisClient(url: string, logger: Logger, role: string, connectTimeout: number): Redis {
+/** The process's Redis connections: `client` for commands, `subscriber` for pub/sub (exported for its test). */
+export function redisClient(url: string, logger: Logger, role: 'client' | 'subscriber', connectTimeout: number): Redis {
   // Fail fast while Redis is away (no offline queue): callers fall back instead of waiting.
   const subscriber = role === 'subscriber';
   // The subscriber queues its SUBSCRIBEs until connected; it must skip ioredis's ready check (an INFO,
@@ -44,6 +46,9 @@ function redisClient(url: string, logger: Logger, role: string, connectTimeout: 
   // (test/routes/lockout-concurrency.test.ts on Postgres + Redis, 2 runs of 3), through
   // rate-limiter-flexible's MULTI and Lua calls.
   const client = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: subscriber, enableReadyCheck: !subscriber, connectTimeout });
+  // Instead, the commands of one turn of the event loop leave in one write (each connection, a
+  // reconnection's too): a system call per command was the largest cost of a Redis-backed request.
+  if (!subscriber) client.on('connect', () => coalesceWrites(client.stream));
   let lastWarn = 0;
   client.on('error', (err: Error) => {
     if (Date.now() - lastWarn > 10_000) logger.warn({ err: err.message, role }, 'redis: connection problem; degrading to the database');
