@@ -11,6 +11,7 @@ import {
   approveIfUnchanged,
   findLatestVerification,
   findLatestWithDeliveries,
+  findLatestWithDeliveriesBatched,
   isNothingApproved,
   type VerificationRow,
   type VerificationWithDeliveries,
@@ -104,7 +105,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
     latest = verification
       ? Promise.resolve(verification)
       : deps.store.dialect === 'postgres'
-        ? findLatestWithDeliveries(deps.store.db, tenant, identifier)
+        ? findLatestWithDeliveriesBatched(deps.store.db, tenant, identifier) // with the other checks of this turn
         : findLatestVerification(deps.store.db, tenant, identifier);
     latest.catch(() => {}); // awaited below, unless a limit refuses first
     admitted = await deps.limits.admitCheck(key, policy.limits.check_per_minute, 60, rule);

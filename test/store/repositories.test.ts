@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { claimKey, completeKey } from '../../src/store/idempotency-repo.js';
 import { claimDue, claimDueQuery, enqueue } from '../../src/store/outbox-repo.js';
@@ -10,7 +11,16 @@ import { deliveryIdFor } from '../../src/store/webhooks-repo.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrations } from '../../src/store/migrations/index.js';
 import { insertDelivery, type DeliveryRow } from '../../src/store/deliveries-repo.js';
-import { findLatestVerification, findVerification, findVerificationForEvent, insertVerification, recordWrongCode, type VerificationRow } from '../../src/store/verifications-repo.js';
+import {
+  findLatestVerification,
+  findLatestWithDeliveries,
+  findLatestWithDeliveriesBatched,
+  findVerification,
+  findVerificationForEvent,
+  insertVerification,
+  recordWrongCode,
+  type VerificationRow,
+} from '../../src/store/verifications-repo.js';
 import { eachDialect, storeDialects } from '../helpers/stores.js';
 
 /** The storage layer, looped over every dialect available (as Kysely loops its own). */
@@ -74,6 +84,40 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     expect(found?.deliveries).toEqual([earlier, later]);
     expect(found?.verification.id).toBe('ver_event');
     expect(await findVerificationForEvent(store.db, 'ver_missing')).toBeUndefined();
+  });
+
+  // Postgres only (the embedded store reads each check's verification on its own, in microseconds).
+  if (name === 'postgres') it('reads the latest verifications of the checks of one turn in one statement, each as findLatestWithDeliveries reads it alone', async () => {
+    const phone = (n: number): string => `+55119100000${String(n).padStart(2, '0')}`;
+    await insertVerification(store.db, verification('ver_batch_old', { identifier: phone(1), created_at: 100, status: 'canceled' }));
+    await insertVerification(store.db, verification('ver_batch_new', { identifier: phone(1), created_at: 200, attempts: 2 }));
+    await insertVerification(store.db, verification('ver_batch_two', { identifier: phone(2), created_at: 150 }));
+    await insertVerification(store.db, verification('ver_batch_live', { identifier: phone(2), mode: 'live', created_at: 300 }));
+    await insertVerification(store.db, verification('ver_batch_other', { identifier: phone(2), integration_id: 'int_other', created_at: 400 }));
+    await insertDelivery(store.db, { id: 'dlv_batch_2', verification_id: 'ver_batch_new', channel: 'sms', status: 'delivered', error: null, created_at: 210, updated_at: 220, provider: 'sandbox', provider_message_id: 'm', error_code: null, message_json: null, sent_at: 215, delivered_at: 220, failed_at: null, fell_back_at: null });
+    await insertDelivery(store.db, { id: 'dlv_batch_1', verification_id: 'ver_batch_new', channel: 'whatsapp', status: 'failed', error: 'x', created_at: 205, updated_at: 206, provider: null, provider_message_id: null, error_code: 'e', message_json: null, sent_at: null, delivered_at: null, failed_at: 206, fell_back_at: 206 });
+    const live = { integrationId: 'int_a', mode: 'live' as const };
+    // Asked in one turn (duplicates, an identifier with none, another mode; another integration's is not seen): one statement.
+    const asked: Array<[{ integrationId: string; mode: 'test' | 'live' }, string]> = [[scope, phone(1)], [scope, phone(2)], [scope, '+55 11 91000-0099'], [live, phone(2)], [scope, phone(2)], [scope, phone(1)]];
+    const statements: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const config = args[0] as string | { text?: string };
+      statements.push(typeof config === 'string' ? config : (config.text ?? ''));
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    let batched: Awaited<ReturnType<typeof findLatestWithDeliveriesBatched>>[];
+    try {
+      batched = await Promise.all(asked.map(([where, identifier]) => findLatestWithDeliveriesBatched(store.db, where, identifier)));
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(statements.filter((text) => text.includes('verifications')), statements.join('\n')).toHaveLength(1);
+    expect(batched.map((row) => row?.id)).toEqual(['ver_batch_new', 'ver_batch_two', undefined, 'ver_batch_live', 'ver_batch_two', 'ver_batch_new']);
+    const alone = await Promise.all(asked.map(async ([where, identifier]) => findLatestWithDeliveries(store.db, where, identifier)));
+    expect(batched).toEqual(alone);
+    expect(batched[0]?.deliveries.map((d) => d.id)).toEqual(['dlv_batch_1', 'dlv_batch_2']);
+    expect(batched[0]).toMatchObject({ attempts: 2, created_at: 200, code_sealed: null });
   });
 
   it('counts concurrent wrong codes once each and never past max_attempts', async () => {
