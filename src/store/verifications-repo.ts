@@ -185,7 +185,8 @@ async function latestOfMany(db: Executor, keys: readonly LatestKey[]): Promise<A
       order by v.created_at desc, v.id desc
       limit 1
     ) latest`.execute(db);
-  const found = new Array<VerificationWithDeliveries | undefined>(keys.length);
+  // Filled, not sparse: DataLoader refuses an array whose last element is a hole (a key with none).
+  const found = new Array<VerificationWithDeliveries | undefined>(keys.length).fill(undefined);
   for (const { batch_index: index, ...row } of rows) found[index - 1] = { ...row, code_sealed: null };
   return found;
 }

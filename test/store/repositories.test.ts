@@ -118,6 +118,9 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     expect(batched).toEqual(alone);
     expect(batched[0]?.deliveries.map((d) => d.id)).toEqual(['dlv_batch_1', 'dlv_batch_2']);
     expect(batched[0]).toMatchObject({ attempts: 2, created_at: 200, code_sealed: null });
+    // A turn whose last (or only) identifier has none answers undefined for it.
+    expect(await Promise.all([findLatestWithDeliveriesBatched(store.db, scope, phone(2)), findLatestWithDeliveriesBatched(store.db, scope, phone(98))]).then((rows) => rows.map((row) => row?.id))).toEqual(['ver_batch_two', undefined]);
+    expect(await findLatestWithDeliveriesBatched(store.db, scope, phone(99))).toBeUndefined();
   });
 
   it('counts concurrent wrong codes once each and never past max_attempts', async () => {
