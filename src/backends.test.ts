@@ -1,27 +1,9 @@
 import pino from 'pino';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { countSystemWrites } from '../test/helpers/socket-writes.js';
 import { REDIS_URL, onRealRedis } from '../test/helpers/stores.js';
 import { redisClient } from './backends.js';
-
-/** Counts the calls of the client's current connection into the system (`_write` or `_writev`), and their chunks. */
-function countWrites(client: Redis): { calls: number; chunks: number } {
-  const counts = { calls: 0, chunks: 0 };
-  const socket = client.stream as unknown as { _write: (...args: unknown[]) => void; _writev: (chunks: unknown[], cb: unknown) => void };
-  const write = socket._write.bind(socket);
-  const writev = socket._writev.bind(socket);
-  socket._write = (...args) => {
-    counts.calls += 1;
-    counts.chunks += 1;
-    write(...args);
-  };
-  socket._writev = (chunks, cb) => {
-    counts.calls += 1;
-    counts.chunks += chunks.length;
-    writev(chunks, cb);
-  };
-  return counts;
-}
 
 describe.skipIf(!REDIS_URL)(`the Redis command client ${onRealRedis}`, () => {
   const clients: Redis[] = [];
@@ -38,7 +20,7 @@ describe.skipIf(!REDIS_URL)(`the Redis command client ${onRealRedis}`, () => {
   it('sends the commands of one turn in one write, and answers each as alone', async () => {
     const client = await open();
     const key = `otpgate-test:coalesce:${process.pid}:${Date.now()}`;
-    const counts = countWrites(client);
+    const counts = countSystemWrites(client.stream);
     const answers = await Promise.all([client.set(key, '1', 'PX', 10_000), client.incr(key), client.incrby(key, 5), client.get(key), client.del(key)]);
     expect(answers).toEqual(['OK', 2, 7, '7', 1]);
     expect(counts).toEqual({ calls: 1, chunks: 5 });
@@ -50,7 +32,7 @@ describe.skipIf(!REDIS_URL)(`the Redis command client ${onRealRedis}`, () => {
     client.disconnect(true); // drop the connection; ioredis reconnects
     await new Promise((resolve) => client.once('ready', resolve));
     expect(client.stream).not.toBe(first);
-    const counts = countWrites(client);
+    const counts = countSystemWrites(client.stream);
     expect(await Promise.all([client.ping(), client.ping('again')])).toEqual(['PONG', 'again']);
     expect(counts).toEqual({ calls: 1, chunks: 2 });
   });

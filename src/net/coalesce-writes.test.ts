@@ -1,5 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { countSystemWrites } from '../../test/helpers/socket-writes.js';
 import { coalesceWrites } from './coalesce-writes.js';
 
 /** A loopback server that keeps what it receives; `client` is connected to it. */
@@ -18,28 +19,6 @@ async function pair(): Promise<{ server: Server; client: Socket; received: () =>
   const client = connect(port, '127.0.0.1');
   await new Promise<void>((resolve) => client.once('connect', resolve));
   return { server, client, received: () => data, chunks: () => chunks };
-}
-
-/** Counts the socket's calls into the system (one `_write` or `_writev` each) and the chunks they carry. */
-function countSystemWrites(socket: Socket): { calls: number; chunks: number } {
-  const counts = { calls: 0, chunks: 0 };
-  const internals = socket as unknown as {
-    _write: (chunk: unknown, encoding: unknown, cb: unknown) => void;
-    _writev: (chunks: unknown[], cb: unknown) => void;
-  };
-  const write = internals._write.bind(socket);
-  const writev = internals._writev.bind(socket);
-  internals._write = (chunk, encoding, cb) => {
-    counts.calls += 1;
-    counts.chunks += 1;
-    write(chunk, encoding, cb);
-  };
-  internals._writev = (chunks, cb) => {
-    counts.calls += 1;
-    counts.chunks += chunks.length;
-    writev(chunks, cb);
-  };
-  return counts;
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
