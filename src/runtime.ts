@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
+import { pipelinedCommitHook, pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
 import { batchedOpenInboxes } from './store/inboxes-repo.js';
 import { preparedTransaction } from './store/prepared.js';
 import type { Db, Tables } from './store/tables.js';
@@ -239,12 +239,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     // A held request answers a second before the server would close its silent socket.
     maxWaitMs: Math.max(0, config.httpServer.socketTimeoutMs - 1_000),
   };
-  // The embedded store's commit hooks let the dispatcher take fresh deliveries from the transactions that
-  // write them (fan-out.ts, WebhookHandoff); on Postgres deliveries are claimed (any process may send them).
+  // Commit hooks let the dispatcher take fresh deliveries from the transactions that write them
+  // (fan-out.ts, WebhookHandoff): the embedded store's group commit, Postgres's pipelined transactions.
   const sqliteGroup = store.sqliteDriver?.group;
-  const webhookHandoff: WebhookHandoff | undefined = sqliteGroup
-    ? { claim: (endpointId) => webhooks.claimForHandoff(endpointId), afterCommit: (work) => sqliteGroup.afterCommit(work), take: (row, event) => webhooks.take(row, event) }
-    : undefined;
+  const webhookHandoff: WebhookHandoff = {
+    claim: (endpointId) => webhooks.claimForHandoff(endpointId),
+    commitHook: sqliteGroup ? () => (work) => sqliteGroup.afterCommit(work) : (db) => pipelinedCommitHook(db),
+    take: (row, event) => webhooks.take(row, event),
+  };
   const services: ServiceDeps = {
     store,
     webhookHandoff,

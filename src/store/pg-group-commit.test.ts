@@ -61,6 +61,23 @@ describe.skipIf(!POSTGRES_URL)(`PgGroupCommit on Postgres${POSTGRES_URL ? '' : `
     expect(group.stats.retriedAlone).toBe(1);
   });
 
+  it("runs a member's after-commit work once, after the COMMIT that kept its writes: never for the group rolled back, nor for the member that failed", async () => {
+    await db.pool.query(`insert into rows (id, txid) values ('taken', 0)`);
+    const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });
+    const ran: string[] = [];
+    const member = (id: string) => async (trx: PipelinedTransaction) => {
+      const txid = await insertRow(id)(trx);
+      trx.afterCommit(() => ran.push(`${id} in ${txid}`));
+      return txid;
+    };
+    const outcomes = await Promise.allSettled([group.run(member('a')), group.run(member('taken')), group.run(member('b'))]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // Each ran twice (the group, then alone); only the alone runs that committed left work behind.
+    const txids = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : null));
+    expect(ran.sort()).toEqual([`a in ${txids[0]}`, `b in ${txids[2]}`]);
+    expect(group.stats.retriedAlone).toBe(1);
+  });
+
   it('a statement that fails (a duplicate key) fails its own member only, after the group is rolled back and run again alone', async () => {
     await db.pool.query(`insert into rows (id, txid) values ('taken', 0)`);
     const group = new PgGroupCommit(db.kysely, db.pool, { maxMembers: 64 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NEEDS_POSTGRES, POSTGRES_URL, useRecordingDatabase } from '../../test/helpers/stores.js';
-import { inlineParameters, literal, pipelinedTransaction, type PipelinedTransaction } from './pg-pipeline.js';
+import { inlineParameters, literal, pipelinedBatch, pipelinedCommitHook, pipelinedKysely, pipelinedTransaction, type PipelinedTransaction } from './pg-pipeline.js';
 
 
 describe('inlineParameters', () => {
@@ -93,6 +93,60 @@ describe.skipIf(!POSTGRES_URL)(`pipelinedTransaction on Postgres${POSTGRES_URL ?
     })).rejects.toThrow('after a read');
     expect(db.trips.at(-1)).toBe('ROLLBACK');
     expect(await count()).toBe(before);
+  });
+
+  it('runs after-commit work once the COMMIT succeeded, in order, before the promise settles', async () => {
+    const ran: string[] = [];
+    const settled = pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await insert(trx, 'h', 9, null);
+      trx.afterCommit(() => ran.push('first'));
+      // Through the hook fan-out finds for it, and for a Kysely instance running in it.
+      pipelinedCommitHook(trx)?.(() => ran.push('hook'));
+      pipelinedCommitHook(pipelinedKysely(trx))?.(() => ran.push('kysely'));
+      expect(ran).toEqual([]);
+      return 'done';
+    }).then((value) => {
+      ran.push(value);
+    });
+    await settled;
+    expect(ran).toEqual(['first', 'hook', 'kysely', 'done']);
+    expect((await db.pool.query("select n from t where id = 'h'")).rows).toEqual([{ n: 9 }]);
+  });
+
+  it('never runs after-commit work of a transaction rolled back: a throw, a failed write, a failed COMMIT', async () => {
+    const ran: string[] = [];
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await insert(trx, 'i', 10, null);
+      trx.afterCommit(() => ran.push('thrown'));
+      throw new Error('changed my mind');
+    })).rejects.toThrow('changed my mind');
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      trx.afterCommit(() => ran.push('duplicate'));
+      await insert(trx, 'a', 11, null); // fails with the COMMIT's round trip
+    })).rejects.toMatchObject({ code: '23505' });
+    await expect(pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      trx.afterCommit(() => ran.push('failed read'));
+      await trx.run('select * from missing_table', []);
+    })).rejects.toMatchObject({ code: '42P01' });
+    expect(ran).toEqual([]);
+    // A throwing piece of work does not undo the commit nor stop the rest.
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await insert(trx, 'j', 12, null);
+      trx.afterCommit(() => {
+        throw new Error('a bug');
+      });
+      trx.afterCommit(() => ran.push('after the throw'));
+    });
+    expect(ran).toEqual(['after the throw']);
+  });
+
+  it('a transaction-less batch, and anything that is not a pipelined transaction, has no commit hook', async () => {
+    await pipelinedBatch(db.kysely, db.pool, async (batch) => {
+      expect(pipelinedCommitHook(batch)).toBeNull();
+      expect(() => batch.afterCommit(() => {})).toThrow(/no COMMIT/);
+    });
+    expect(pipelinedCommitHook(db.kysely)).toBeNull();
+    expect(pipelinedCommitHook(undefined)).toBeNull();
   });
 
   it('a failed read rejects the statement, and later statements and the commit report the same error', async () => {

@@ -34,6 +34,8 @@ export class PipelinedTransaction {
   #failed = false;
   #open = true;
   #scheduled = false;
+  /** Work to run once the COMMIT has succeeded (afterCommit); dropped when the transaction fails. */
+  #afterCommit: Array<() => void> = [];
 
   constructor(
     /** The store's Kysely instance: prepared queries compile their SQL with it. */
@@ -44,7 +46,7 @@ export class PipelinedTransaction {
      * trip run as Postgres runs a multi-statement query, in one implicit transaction. Nothing is
      * deferred (there is no COMMIT to carry it).
      */
-    private readonly implicit = false,
+    readonly implicit = false,
   ) {}
 
   run<R>(sql: string, parameters: readonly unknown[], options: { deferred?: boolean } = {}): Promise<QueryResult<R>> {
@@ -66,11 +68,25 @@ export class PipelinedTransaction {
     });
   }
 
+  /**
+   * Runs `work` once the transaction's COMMIT has succeeded, before commit() returns (so before the
+   * promise of pipelinedTransaction or a group commit settles); never when the transaction is rolled
+   * back or its COMMIT fails or its outcome is unknown. `work` must not throw (if it does, the commit
+   * stands and the rest still runs). Not for a transaction-less batch (pipelinedBatch).
+   */
+  afterCommit(work: () => void): void {
+    if (this.implicit) throw new Error('a pipelined batch has no COMMIT to wait for');
+    if (!this.#open) throw new Error('the transaction is over');
+    this.#afterCommit.push(work);
+  }
+
   /** Sends what is queued with the COMMIT; throws (after a rollback) if anything in the transaction failed. */
   async commit(): Promise<void> {
     this.#open = false;
-    if (!this.#failed && !this.#begun && this.#queue.length === 0) return; // nothing was asked for
-    if (!this.#failed) {
+    const afterCommit = this.#afterCommit;
+    this.#afterCommit = [];
+    const nothingAsked = !this.#failed && !this.#begun && this.#queue.length === 0;
+    if (!this.#failed && !nothingAsked) {
       this.#queue.push({ sql: 'COMMIT' });
       await this.#flush();
     }
@@ -78,12 +94,20 @@ export class PipelinedTransaction {
       await this.#rollback();
       throw this.#failure;
     }
+    for (const work of afterCommit) {
+      try {
+        work();
+      } catch {
+        // after-commit work must not throw; if it does, the commit stands and the rest still runs
+      }
+    }
   }
 
   /** Abandons the transaction: nothing queued is sent; what was sent is rolled back. */
   async rollback(): Promise<void> {
     this.#open = false;
     this.#queue = [];
+    this.#afterCommit = [];
     if (this.#begun) await this.#rollback();
   }
 
@@ -291,6 +315,26 @@ export function isConnectionError(error: unknown): boolean {
  * trips: the first statements of every message go together, then the second ones, and so on.
  */
 export function pipelinedKysely<DB>(trx: PipelinedTransaction): Kysely<DB> {
+  const kysely = newPipelinedKysely<DB>(trx);
+  transactionOf.set(kysely, trx);
+  return kysely;
+}
+
+/** The pipelined transaction each pipelinedKysely instance runs in. */
+const transactionOf = new WeakMap<object, PipelinedTransaction>();
+
+/**
+ * How to run work after the COMMIT of the transaction `runner` writes in: a pipelined transaction
+ * (or a Kysely instance of pipelinedKysely) has one; anything else (a Kysely transaction, a
+ * transaction-less batch), null.
+ */
+export function pipelinedCommitHook(runner: unknown): ((work: () => void) => void) | null {
+  const trx = runner instanceof PipelinedTransaction ? runner : typeof runner === 'object' && runner !== null ? transactionOf.get(runner) : undefined;
+  if (!trx || trx.implicit) return null;
+  return (work) => trx.afterCommit(work);
+}
+
+function newPipelinedKysely<DB>(trx: PipelinedTransaction): Kysely<DB> {
   const connection: DatabaseConnection = {
     executeQuery: <R>(compiled: CompiledQuery) => trx.run<R>(compiled.sql, compiled.parameters),
     // eslint-disable-next-line require-yield -- never streams

@@ -116,7 +116,8 @@ export async function insertDelivery(db: QueryRunner, endpoint: { id: string; ac
   });
 }
 
-// Not deferrable: whether the row was written decides whether it is handed to the dispatcher.
+// Deferrable: in a pipelined Postgres transaction it goes with the next round trip instead of taking
+// one of its own, and its outcome is not known (see insertClaimedDelivery).
 const insertClaimedDeliveryQuery = prepared<WebhookDeliveryRow>((db) =>
   db
     .insertInto('webhook_deliveries')
@@ -127,12 +128,16 @@ const insertClaimedDeliveryQuery = prepared<WebhookDeliveryRow>((db) =>
       ]),
     )
     .onConflict((oc) => oc.doNothing()),
+  { deferrable: true },
 );
 
 /**
  * Writes the pending delivery of an event already claimed by a dispatcher of this process (see
  * fan-out's WebhookHandoff): `locked_by` and `locked_until` set, and `next_attempt_at` at the lease's
  * end, as a claim leaves them. Returns the row, or undefined when the event already had its delivery.
+ * In a pipelined Postgres transaction the INSERT is deferred and its outcome unknown: the row is
+ * returned, which is right for the event the same transaction has just written (its id is new, so
+ * no delivery can exist for it, and the transaction fails as a whole if the INSERT does).
  */
 export async function insertClaimedDelivery(
   db: QueryRunner,
@@ -161,7 +166,7 @@ export async function insertClaimedDelivery(
     updated_at: event.now,
   };
   const result = await insertClaimedDeliveryQuery(db, row);
-  return Number(result.numAffectedRows ?? 0) > 0 ? row : undefined;
+  return result.numAffectedRows === undefined || result.numAffectedRows > 0n ? row : undefined;
 }
 
 /** `whd_` + the body of the event id (one endpoint per integration and mode: one delivery per event). */

@@ -19,18 +19,23 @@ import type { QueryRunner } from '../store/prepared.js';
 import type { Mode } from '../store/tables.js';
 
 /**
- * A dispatcher of this process that takes fresh deliveries straight from the transaction that wrote
- * them (the embedded store: one process, and commit hooks on its group commit). The delivery is
- * written already claimed by it and, once committed, handed over with its event: no claim query and
- * no read of the event. Rolled back, it is never handed over. A crash before the dispatcher sends it
- * leaves a claim that lapses after its lease, as any claim does, and the delivery is then sent by
- * whichever dispatcher claims it.
+ * A dispatcher of this process that takes fresh deliveries straight from the transactions that wrote
+ * them: on the embedded store (one process, commit hooks on its group commit) and on Postgres for a
+ * pipelined transaction (the send's and the check's, the outbox worker's records), whose COMMIT it
+ * waits for. The delivery is written already claimed by it and, once committed, handed over with its
+ * event: no claim query and no read of the event. Rolled back, it is never handed over. A crash
+ * before the dispatcher sends it leaves a claim that lapses after its lease, as any claim does, and
+ * the delivery is then sent by whichever dispatcher claims it.
  */
 export interface WebhookHandoff {
   /** A claim for a delivery about to be written to `endpointId`, or null (the dispatcher has no room): then it is written unclaimed. */
   claim(endpointId: string): { workerId: string; until: number } | null;
-  /** Runs `work` after the COMMIT of the writes made so far; never when they are rolled back. */
-  afterCommit(work: () => void): void;
+  /**
+   * How to run work after the COMMIT of what `db` writes (never when it is rolled back), or null
+   * when there is no such hook for it (a Postgres transaction of Kysely's): the delivery is then
+   * written unclaimed.
+   */
+  commitHook(db: QueryRunner): ((work: () => void) => void) | null;
   /** A committed delivery written with `claim`'s claim, and its event. */
   take(delivery: WebhookDeliveryRow, event: EventRow): void;
 }
@@ -81,12 +86,13 @@ export async function fanOut(
   }
   const endpoint = known.endpoint;
   if (!endpoint || !endpoint.wants(event.type)) return;
-  const claim = endpoint.active && handoff ? handoff.claim(endpoint.id) : null;
-  if (claim && handoff) {
+  const afterCommit = endpoint.active && handoff ? handoff.commitHook(db) : null;
+  const claim = afterCommit && handoff ? handoff.claim(endpoint.id) : null;
+  if (claim && afterCommit && handoff) {
     const delivery = await insertClaimedDelivery(db, endpoint.id, event, claim);
     if (delivery) {
       const stored: EventRow = { id: event.id, integration_id: event.integration_id, mode: event.mode, type: event.type, data_json: event.data_json, created_at: event.now };
-      handoff.afterCommit(() => handoff.take(delivery, stored));
+      afterCommit(() => handoff.take(delivery, stored));
     }
     return;
   }

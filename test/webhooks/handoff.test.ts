@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { cryptoRandom } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { insertEvent } from '../../src/store/events-repo.js';
+import { preparedTransaction } from '../../src/store/prepared.js';
 import { api, createIntegration, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
 import { TEST_STORE } from '../helpers/stores.js';
 import { phone } from '../routes/support.js';
@@ -12,8 +13,9 @@ const embedded = TEST_STORE === 'sqlite';
 
 /**
  * With the dispatcher running in the process, fresh deliveries are taken from the transactions that
- * write them (embedded store: fan-out.ts, WebhookHandoff), never from one that is rolled back; on
- * Postgres they are claimed as before (any process may send them).
+ * write them (fan-out.ts, WebhookHandoff: the embedded store's group commit, Postgres's pipelined
+ * transactions), never from one that is rolled back. On Postgres a transaction of Kysely's has no
+ * commit hook: its deliveries are written unclaimed and claimed as before.
  */
 describe(`webhook handoff (${TEST_STORE})`, () => {
   let rt: TestRuntime;
@@ -37,18 +39,24 @@ describe(`webhook handoff (${TEST_STORE})`, () => {
 
   const rows = () => rt.store.db.selectFrom('webhook_deliveries').select(['event_type', 'status', 'locked_by']).where('integration_id', '=', integration.id).execute();
 
-  /** Records one event in its own transaction, as the services do (with this process's handoff); `fail` rolls it back. */
-  async function record(fail = false): Promise<string> {
+  /**
+   * Records one event in its own transaction, as the services do (with this process's handoff): a
+   * prepared transaction (pipelined on Postgres), or with `kysely` one of Kysely's; `fail` rolls it back.
+   */
+  async function record(fail = false, kysely = false): Promise<string> {
     const now = rt.services.clock.now();
     const id = newId('evt', cryptoRandom, now);
-    await rt.store.db.transaction().execute(async (trx) => {
-      await insertEvent(trx, { id, integration_id: integration.id, mode: 'test', type: 'verification.created', data: { object: 'handoff' }, now }, rt.services.webhookHandoff);
+    const event = { id, integration_id: integration.id, mode: 'test' as const, type: 'verification.created', data: { object: 'handoff' }, now };
+    const work = async (trx: Parameters<typeof insertEvent>[0]) => {
+      await insertEvent(trx, event, rt.services.webhookHandoff);
       if (fail) throw new Error('rolled back');
-    });
+    };
+    if (kysely) await rt.store.db.transaction().execute(work);
+    else await preparedTransaction(rt.store, work);
     return id;
   }
 
-  it('sends the events of a send (created, then delivered by the sandbox) once each; on the embedded store without a claim', async () => {
+  it('sends the events of a send (created, then delivered by the sandbox) once each, without a claim', async () => {
     const before = rt.webhooks.handedOver;
     const res = await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: phone() });
     expect(res.statusCode).toBe(201);
@@ -56,7 +64,7 @@ describe(`webhook handoff (${TEST_STORE})`, () => {
     const types = got.map((r) => (JSON.parse(r.body) as { type: string }).type);
     expect(types.sort()).toEqual(['verification.created', 'verification.delivered']);
     expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(2);
-    expect(rt.webhooks.handedOver - before).toBe(embedded ? 2 : 0);
+    expect(rt.webhooks.handedOver - before).toBe(2);
     await expect.poll(async () => (await rows()).map((r) => r.status), { timeout: 5_000 }).toEqual(['succeeded', 'succeeded']);
   });
 
@@ -68,12 +76,18 @@ describe(`webhook handoff (${TEST_STORE})`, () => {
     await new Promise((resolve) => setTimeout(resolve, 300)); // time for a wrongly handed-over one to arrive too
     expect(got.map((r) => r.headers['webhook-id'])).toEqual([kept]);
     expect(await rows()).toHaveLength(1);
+    expect(rt.webhooks.handedOver - before).toBe(1);
+  });
+
+  it(embedded ? 'hands over from a transaction of Kysely\'s too (the group commit holds it)' : 'writes the delivery of a transaction of Kysely\'s unclaimed (no commit hook): it is claimed and sent', async () => {
+    const before = rt.webhooks.handedOver;
+    const id = await record(false, true);
+    const got = await receiver.waitFor(1);
+    expect(got.map((r) => r.headers['webhook-id'])).toEqual([id]);
     expect(rt.webhooks.handedOver - before).toBe(embedded ? 1 : 0);
   });
 
-  // The handoff exists on the embedded store only (on Postgres every delivery is claimed): there is no such limit to test there.
-  if (embedded)
-    it('stops handing over while the endpoint has a full queue here: later deliveries are written unclaimed, and all are sent', async () => {
+  it('stops handing over while the endpoint has a full queue here: later deliveries are written unclaimed, and all are sent', async () => {
     let hold = true;
     const held: Array<() => void> = [];
     receiver.respond = (_req, res) => {
