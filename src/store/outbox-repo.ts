@@ -1,4 +1,5 @@
 import { PostgresAdapter, sql, type RawBuilder } from 'kysely';
+import { inSubqueryOnce } from './claim-once.js';
 import { prepared, slot, type QueryRunner } from './prepared.js';
 import type { Executor, OutboxTable } from './tables.js';
 
@@ -54,7 +55,7 @@ export async function enqueue(db: QueryRunner, args: EnqueueArgs): Promise<Outbo
  * Claims up to `limit` due messages for `workerId` until `now + leaseMs`: pending ones whose time has
  * come and whose lease (if any) has lapsed, so a crashed worker's claims return after the lease.
  * One UPDATE … WHERE id IN (SELECT …) statement; on Postgres the inner SELECT skips locked rows so
- * concurrent workers never claim the same message.
+ * concurrent workers never claim the same message, and runs once (claim-once.ts).
  */
 export async function claimDue(db: Executor, workerId: string, now: number, leaseMs: number, limit: number, postgres: boolean): Promise<OutboxRow[]> {
   return claimDueQuery(db, workerId, now, leaseMs, limit, postgres).execute();
@@ -74,7 +75,7 @@ export function claimDueQuery(db: Executor, workerId: string, now: number, lease
     .updateTable('outbox')
     .set((eb) => ({ locked_until: now + leaseMs, locked_by: workerId, attempts: eb('attempts', '+', 1) }))
     .returningAll();
-  if (postgres) return claim.where('id', 'in', due.forUpdate().skipLocked()).where('status', '=', 'pending');
+  if (postgres) return claim.where(inSubqueryOnce('id', due.forUpdate().skipLocked())).where('status', '=', 'pending');
   // SQLite: no outer `status` test. With it the planner walked every pending message through the
   // status index and tested each against the subquery, so a claim cost grew with the backlog (23 µs
   // a message under load); without it each claimed id is one primary-key look-up. The subquery and

@@ -1,3 +1,4 @@
+import { inSubqueryOnce } from './claim-once.js';
 import type { Executor, SandboxPoolNumbersTable } from './tables.js';
 
 export type PoolNumberRow = SandboxPoolNumbersTable;
@@ -34,10 +35,8 @@ export async function rentPoolNumber(db: Executor, inboxId: string, country: str
   let candidate = db.selectFrom('sandbox_pool_numbers').select('number').where('rented_by', 'is', null).orderBy('updated_at').orderBy('number').limit(1);
   if (country !== null) candidate = candidate.where('country', '=', country);
   if (postgres) candidate = candidate.forUpdate().skipLocked();
-  const rented = await db
-    .updateTable('sandbox_pool_numbers')
-    .set({ rented_by: inboxId, updated_at: now })
-    .where('number', 'in', candidate)
+  const update = db.updateTable('sandbox_pool_numbers').set({ rented_by: inboxId, updated_at: now });
+  const rented = await (postgres ? update.where(inSubqueryOnce('number', candidate)) : update.where('number', 'in', candidate))
     .where('rented_by', 'is', null)
     .returning('number')
     .executeTakeFirst();

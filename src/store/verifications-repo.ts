@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
 import { DELIVERY_COLUMNS, type DeliveryRow } from './deliveries-repo.js';
+import { inSubqueryOnce } from './claim-once.js';
 import { PipelinedTransaction } from './pg-pipeline.js';
 import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
 import { DirectTransaction } from './sqlite-driver.js';
@@ -371,6 +372,11 @@ export async function anyExpiryDue(db: Executor, now: number): Promise<boolean> 
  * migration 012.
  */
 export async function expireDue(db: Executor, now: number, limit: number, postgres: boolean): Promise<VerificationRow[]> {
+  return expireDueQuery(db, now, limit, postgres).execute();
+}
+
+/** The statement expireDue runs (exported for its query-plan test). */
+export function expireDueQuery(db: Executor, now: number, limit: number, postgres: boolean) {
   const select = db
     .selectFrom('verifications')
     .select('id')
@@ -381,14 +387,11 @@ export async function expireDue(db: Executor, now: number, limit: number, postgr
   // Postgres: rows another sweeper (or a check) holds are skipped, not waited for, so two sweepers
   // never lock the same rows in different orders (a deadlock).
   const due = postgres ? select.forUpdate().skipLocked() : select;
-  return db
-    .updateTable('verifications')
-    .set({ status: 'expired', failure_reason: 'expired', code_sealed: null, updated_at: now })
-    .where('id', 'in', due)
+  const update = db.updateTable('verifications').set({ status: 'expired', failure_reason: 'expired', code_sealed: null, updated_at: now });
+  return (postgres ? update.where(inSubqueryOnce('id', due)) : update.where('id', 'in', due))
     .where('status', '=', sql.lit('pending'))
     .where('expires_at', '<=', now)
-    .returning(VERIFICATION_COLUMNS)
-    .execute();
+    .returning(VERIFICATION_COLUMNS);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { sql, type ExpressionBuilder } from 'kysely';
+import { inSubqueryOnce } from './claim-once.js';
 import { prepared, slot, slots, type QueryRunner } from './prepared.js';
 import type { EventsTable, Executor, Mode, Tables, WebhookDeliveriesTable, WebhookEndpointsTable } from './tables.js';
 import type { Scope } from './verifications-repo.js';
@@ -220,16 +221,17 @@ export async function findEndpointsByIds(db: Executor, ids: readonly string[]): 
  * On Postgres the candidates are locked with SKIP LOCKED, so concurrent dispatchers take disjoint
  * rows and never wait on each other; the UPDATE re-checks each row all the same.
  */
-type ClaimArgs = { workerId: string; now: number; lease: number; limit: number; excludeEndpoints: readonly string[]; postgres: boolean };
+export type ClaimArgs = { workerId: string; now: number; lease: number; limit: number; excludeEndpoints: readonly string[]; postgres: boolean };
 
-/** The claim's UPDATE (without RETURNING): the chosen due deliveries taken by `workerId` until `lease`. */
-function claimStatement(db: Executor, args: ClaimArgs) {
+/** The claim's UPDATE (without RETURNING): the chosen due deliveries taken by `workerId` until `lease` (exported for its query-plan test). */
+export function claimStatement(db: Executor, args: ClaimArgs) {
   const claimable = (eb: ExpressionBuilder<Tables, 'webhook_deliveries'>) =>
     eb.and([eb('status', '=', PENDING), eb('next_attempt_at', '<=', args.now), eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', args.now)])]);
   let chosen = db.selectFrom('webhook_deliveries').select('id').where(claimable).orderBy('next_attempt_at').limit(args.limit);
   if (args.excludeEndpoints.length > 0) chosen = chosen.where('endpoint_id', 'not in', [...args.excludeEndpoints]);
   if (args.postgres) chosen = chosen.forUpdate().skipLocked();
-  const claim = db.updateTable('webhook_deliveries').set({ locked_until: args.lease, locked_by: args.workerId, next_attempt_at: args.lease }).where('id', 'in', chosen);
+  const update = db.updateTable('webhook_deliveries').set({ locked_until: args.lease, locked_by: args.workerId, next_attempt_at: args.lease });
+  const claim = args.postgres ? update.where(inSubqueryOnce('id', chosen)) : update.where('id', 'in', chosen);
   // Postgres re-checks each row (another transaction may have changed it since the sub-select read
   // it). SQLite runs the statement alone, so the re-check is not needed there, and it would make the
   // planner walk every due row through the (status, next_attempt_at) index instead of looking up the
