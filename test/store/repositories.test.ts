@@ -12,6 +12,7 @@ import { migrateToLatest, openStore, type Store } from '../../src/store/database
 import { migrations } from '../../src/store/migrations/index.js';
 import { insertDelivery, type DeliveryRow } from '../../src/store/deliveries-repo.js';
 import {
+  expireDueQuery,
   findLatestVerification,
   findLatestWithDeliveries,
   findLatestWithDeliveriesBatched,
@@ -188,6 +189,15 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
       // The outer UPDATE finds each claimed id through the primary key (not through the status index).
       expect(plan[0]).toMatch(/USING (COVERING )?INDEX sqlite_autoindex_outbox_1 \(id=\?\)/);
     }
+  });
+
+  it("the expiry sweep reads the pending verifications' expiry index; a look by identifier reads the pending index (migration 017)", async () => {
+    if (!store.sqlite) return; // Postgres: test/store/pg-fresh-table-plans.test.ts
+    const plan = (sql: string, ...args: unknown[]) => (store.sqlite!.prepare(`explain query plan ${sql}`).all(...args) as { detail: string }[]).map((p) => p.detail).join(' | ');
+    const sweep = expireDueQuery(store.db, 1_000, 100, false).compile();
+    expect(plan(sweep.sql, ...sweep.parameters)).toContain('verifications_pending_expiry_idx (expires_at<?)');
+    const look = `select "id" from "verifications" where "integration_id" = ? and "mode" = ? and "canonical_identifier" = ? and "status" = 'pending' limit 1`;
+    expect(plan(look, 'int_a', 'test', '+5511900000777')).toContain('verifications_pending_idx (integration_id=? AND mode=? AND canonical_identifier=?)');
   });
 
   it('housekeeping purges idempotency keys after 24 h and finished outbox messages after 7 days, nothing else', async () => {

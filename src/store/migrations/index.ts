@@ -15,6 +15,7 @@ import { billing } from './013-billing.js';
 import { inboxes } from './014-inboxes.js';
 import { webhookDeliveryIndexes } from './015-webhook-delivery-indexes.js';
 import { pendingVerificationIndex } from './016-pending-verification-index.js';
+import { expiryIndexApart } from './017-expiry-index-apart.js';
 
 /** Migrations are imported in code (not read from a folder) so they work from src and dist alike. */
 export const migrations: Record<string, Migration> = {
@@ -34,6 +35,7 @@ export const migrations: Record<string, Migration> = {
   '014-inboxes': inboxes,
   '015-webhook-delivery-indexes': webhookDeliveryIndexes,
   '016-pending-verification-index': pendingVerificationIndex,
+  '017-expiry-index-apart': expiryIndexApart,
 };
 
 export const migrationProvider: MigrationProvider = {
