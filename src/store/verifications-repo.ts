@@ -384,14 +384,14 @@ export function expireDueQuery(db: Executor, now: number, limit: number, postgre
     .where('expires_at', '<=', now)
     .orderBy('expires_at')
     .limit(limit);
+  const update = db.updateTable('verifications').set({ status: 'expired', failure_reason: 'expired', code_sealed: null, updated_at: now }).returning(VERIFICATION_COLUMNS);
   // Postgres: rows another sweeper (or a check) holds are skipped, not waited for, so two sweepers
-  // never lock the same rows in different orders (a deadlock).
-  const due = postgres ? select.forUpdate().skipLocked() : select;
-  const update = db.updateTable('verifications').set({ status: 'expired', failure_reason: 'expired', code_sealed: null, updated_at: now });
-  return (postgres ? update.where(inSubqueryOnce('id', due)) : update.where('id', 'in', due))
-    .where('status', '=', sql.lit('pending'))
-    .where('expires_at', '<=', now)
-    .returning(VERIFICATION_COLUMNS);
+  // never lock the same rows in different orders (a deadlock). The lock re-tests the subquery's
+  // WHERE on the row as it is when locked and keeps it so until the UPDATE, which therefore takes
+  // the chosen ids and tests nothing else (a re-test there let the planner read the due rows of the
+  // expiry index and filter them by id instead of looking the ids up).
+  if (postgres) return update.where(inSubqueryOnce('id', select.forUpdate().skipLocked()));
+  return update.where('id', 'in', select).where('status', '=', sql.lit('pending')).where('expires_at', '<=', now);
 }
 
 /**
