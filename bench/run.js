@@ -24,7 +24,7 @@ import { parseOptions, USAGE } from './lib/args.js';
 import { runLoads } from './lib/load.js';
 import { configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { phases, warmUpLoads } from './lib/phases.js';
-import { createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
+import { analyzeDatabase, createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
 import { cleanup, commandsCpuMs, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startOtpgateWorker, startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
@@ -42,6 +42,7 @@ async function otpgateEnv(ctx) {
   const adminUrl = process.env.OTPGATE_BENCH_DATABASE_URL || DEFAULT_ADMIN_DATABASE_URL;
   const redisUrl = process.env.OTPGATE_BENCH_REDIS_URL || DEFAULT_REDIS_URL;
   const database = await createThrowawayDatabase(adminUrl, ctx.log);
+  ctx.databaseUrl = database.url;
   ctx.log(`otpgate will use Redis at ${redact(redisUrl)}`);
   return {
     OTPGATE_DATABASE_URL: database.url,
@@ -217,6 +218,10 @@ async function main() {
     ctx.log(`warm-up: ${options.warmup} s of load for each server, not measured`);
     for (const load of warmUpLoads(ctx, options.warmup)) await runLoads([load], load.url.endsWith('/echo') ? 200 : 201);
     if (ctx.servers.receiver) await drainWebhooks(ctx, 1000);
+  }
+  if (options.analyze && ctx.databaseUrl) {
+    ctx.log('ANALYZE of the database (as autovacuum leaves one that has run for a minute; --analyze 0: not)');
+    await analyzeDatabase(ctx.databaseUrl);
   }
 
   const rows = phases.map((phase) => ({ phase, result: null })); // null: not run

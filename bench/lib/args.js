@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>] [--worker inline|process]
-                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--group-commit <n>] [--http-thread 0|1] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--analyze 0|1] [--group-commit <n>] [--http-thread 0|1] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -24,6 +24,9 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
   --warmup <s>        before the phases, each server gets this many seconds of its first phase's load,
                       not measured (default 3; 0: none): the phases then measure warm processes (JIT
                       done, statements prepared, caches filled), not their first seconds
+  --analyze 0|1       with --store postgres: ANALYZE the database after the warm-up (default 1), so the
+                      phases run on the query plans of a database autovacuum has analyzed, as one that
+                      has run for more than a minute has; 0: the plans made on the fresh, empty tables
   --group-commit <n>  with --store postgres: OTPGATE_POSTGRES_GROUP_COMMIT_MAX of every otpgate process
                       (transactions one Postgres group commit holds at most; 1: none, one each).
                       Default: otpgate's own default
@@ -67,6 +70,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       'whatsapp-latency': { type: 'string', default: '0' },
       webhook: { type: 'string', default: '*' },
       warmup: { type: 'string', default: '3' },
+      analyze: { type: 'string', default: '1' },
       'group-commit': { type: 'string' },
       'http-thread': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -87,6 +91,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
   if (groupCommit !== null && values.store !== 'postgres') throw new Error('--group-commit needs --store postgres: the embedded store always groups its commits');
   const httpThread = values['http-thread'] === undefined ? null : values['http-thread'] === '1' ? true : values['http-thread'] === '0' ? false : undefined;
   if (httpThread === undefined) throw new Error(`--http-thread must be 1 or 0, got "${values['http-thread']}"`);
+  if (values.analyze !== '0' && values.analyze !== '1') throw new Error(`--analyze must be 1 or 0, got "${values.analyze}"`);
   if (connections < processes) throw new Error(`--connections (${connections}) must be at least --processes (${processes}): each process gets its share`);
   return {
     duration: positiveInt('duration', values.duration),
@@ -97,6 +102,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
     webhookEvents: webhookEvents(values.webhook),
     warmup: nonNegativeInt('warmup', values.warmup),
+    analyze: values.store === 'postgres' && values.analyze === '1',
     groupCommit,
     httpThread,
     json: values.json,

@@ -50,6 +50,15 @@ client.connect().then(() => client.query(process.env.BENCH_DROP)).then(() => cli
  * Creates `otpgate_bench_<random>` through `adminUrl` and registers its drop with the cleanup.
  * Returns { name, url } where url is adminUrl pointing at the new database.
  */
+/**
+ * ANALYZE of the whole database at `url`: the statistics autovacuum gathers on a database that has run
+ * for a while (its first look comes only after autovacuum_naptime, a minute by default). Statements
+ * prepared before it are planned again (an ANALYZE invalidates the plans kept for its tables).
+ */
+export async function analyzeDatabase(url) {
+  await onAdminDatabase(url, (client) => client.query('ANALYZE'));
+}
+
 export async function createThrowawayDatabase(adminUrl, log = () => {}) {
   const name = `otpgate_bench_${randomBytes(6).toString('hex')}`;
   const url = new URL(adminUrl);

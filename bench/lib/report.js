@@ -67,7 +67,7 @@ export function toText(judged, { options, notes, problems, details = {} }) {
   });
   const processes = `${options.processes} otpgate serve process${options.processes === 1 ? '' : 'es'}${options.worker === 'process' ? ' (--no-worker) + 1 otpgate worker' : ''}`;
   const out = [
-    `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase, webhook: ${options.webhookEvents ? options.webhookEvents.join(', ') : 'none'}${options.groupCommit === null || options.groupCommit === undefined ? '' : `, Postgres group commit: ${options.groupCommit === 1 ? 'off' : `up to ${options.groupCommit}`}`}${options.httpThread === null || options.httpThread === undefined ? '' : `, outgoing HTTP on ${options.httpThread ? 'a thread' : 'the main thread'}`}`,
+    `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase, webhook: ${options.webhookEvents ? options.webhookEvents.join(', ') : 'none'}${options.groupCommit === null || options.groupCommit === undefined ? '' : `, Postgres group commit: ${options.groupCommit === 1 ? 'off' : `up to ${options.groupCommit}`}`}${options.httpThread === null || options.httpThread === undefined ? '' : `, outgoing HTTP on ${options.httpThread ? 'a thread' : 'the main thread'}`}${options.store === 'postgres' ? `, ${options.analyze ? 'database analyzed after the warm-up' : 'database not analyzed (plans of the fresh tables)'}` : ''}`,
     '',
     table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'responses', 'non-2xx', 'unexpected/errors'], lines),
     '',
