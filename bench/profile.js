@@ -2,11 +2,15 @@
 // live load through the fake WhatsApp Cloud API, then the check load (the benchmark's phases, on a
 // warm server), summarised per phase by self time.
 //   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package|total] [--live]
-//                         [--webhook <events>]
+//                         [--webhook <events>] [--store sqlite|postgres]
 // --webhook: the integrations get a webhook for these event types (e.g. '*') to the bench's receiver.
+// --store postgres: on a throwaway database (OTPGATE_BENCH_DATABASE_URL) with Redis
+// (OTPGATE_BENCH_REDIS_URL), warmed by `--duration` seconds of sends and then ANALYZEd, as the
+// benchmark does.
 // --by total: otpgate's own functions (dist/) by total time, their callees included (where the time
 // goes in otpgate's code rather than in which library function it is finally spent).
 // The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { runLoads } from './lib/load.js';
 import { collectSandboxCodes, configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
 import { brazilianMobile } from './lib/phases.js';
+import { analyzeDatabase, createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL } from './lib/postgres.js';
 import { cleanup } from './lib/processes.js';
 import { startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
@@ -25,6 +30,7 @@ const { values } = parseArgs({
     by: { type: 'string', default: 'function' },
     live: { type: 'boolean', default: false },
     webhook: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
 const print = (text) => process.stdout.write(`${text}\n`);
@@ -82,10 +88,23 @@ try {
   const whatsapp = values.live ? await startFakeWhatsApp() : null;
   const receiver = values.webhook ? await startFakeReceiver() : null;
   const events = values.webhook?.split(',') ?? [];
-  const server = await startOtpgate({ ...whatsapp?.env, ...receiver?.env }, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const database = values.store === 'postgres' ? await createThrowawayDatabase(process.env.OTPGATE_BENCH_DATABASE_URL || DEFAULT_ADMIN_DATABASE_URL) : null;
+  const storeEnv = database
+    ? { OTPGATE_DATABASE_URL: database.url, OTPGATE_REDIS_URL: process.env.OTPGATE_BENCH_REDIS_URL || DEFAULT_REDIS_URL, OTPGATE_SECRET: randomBytes(32).toString('base64url') }
+    : {};
+  const server = await startOtpgate({ ...whatsapp?.env, ...receiver?.env, ...storeEnv }, { name: 'otpgate-profiled', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   const apiKey = await createBenchIntegration(server);
   if (receiver) await configureWebhook(server, apiKey, receiver.url, events);
   let next = 0;
+  if (database) {
+    await runLoads(
+      [{ label: 'warm-up', url: `${server.url}/v1/verifications`, method: 'POST', headers: headers(apiKey), connections, duration,
+        requests: [{ setupRequest(req) { req.body = JSON.stringify({ identifier: brazilianMobile(90_000_000 + next++) }); return req; } }] }],
+      201,
+    );
+    await analyzeDatabase(database.url);
+    next = 0;
+  }
   const requestFrom = nowUs();
   const request = await runLoads(
     [{ label: 'request', url: `${server.url}/v1/verifications`, method: 'POST', headers: headers(apiKey), connections, duration,

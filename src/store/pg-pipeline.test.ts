@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { NEEDS_POSTGRES, POSTGRES_URL, useRecordingDatabase } from '../../test/helpers/stores.js';
 import { inlineParameters, literal, pipelinedBatch, pipelinedCommitHook, pipelinedKysely, pipelinedTransaction, type PipelinedTransaction } from './pg-pipeline.js';
@@ -23,6 +24,23 @@ describe('inlineParameters', () => {
     expect(literal(true)).toBe("'true'");
     expect(literal(Buffer.from([1, 255]))).toBe("'\\x01ff'::bytea");
     expect(literal({ a: "'" })).toBe(`'{"a":"''"}'`);
+  });
+
+  it("writes every value as node-postgres's own functions would: its prepared text, quoted by escapeLiteral", () => {
+    const utils = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue(value: unknown): unknown; escapeLiteral(text: string): string };
+    const reference = (value: unknown): string => {
+      const prepared = utils.prepareValue(value);
+      if (prepared === null) return 'NULL';
+      if (Buffer.isBuffer(prepared)) return `'\\x${prepared.toString('hex')}'::bytea`;
+      return utils.escapeLiteral(prepared as string);
+    };
+    const values: unknown[] = [
+      '', 'plain', "it's", 'a\\b', "both ' and \\", "''", 'çãõ 🙂 \u0000-free', '{"code_sealed":"v1.x"}', `${'x'.repeat(5000)}'`,
+      0, -0, 7, -5, 1796128115631, 0.1, 1e21, Number.MAX_SAFE_INTEGER, NaN, Infinity,
+      true, false, null, undefined, 12n, { a: "'", b: '\\' }, ['a', "b'"], Buffer.from([0, 1, 255]),
+    ];
+    for (let i = 0; i < 200; i++) values.push(String.fromCharCode(...Array.from({ length: i % 17 }, (_, j) => [39, 92, 97, 10, 0x1f600 % 0xffff][(i + j) % 5]!)));
+    for (const value of values) expect(literal(value), String(value)).toBe(reference(value));
   });
 
   it('refuses a placeholder without a parameter and an unterminated quote', () => {

@@ -199,10 +199,25 @@ function toQueryResult(result: pg.QueryResult | undefined): QueryResult<unknown>
 
 /** `value` as a quoted SQL literal holding the text node-postgres would send for it as a parameter. */
 export function literal(value: unknown): string {
+  // Strings and numbers (nearly every value) directly: node-postgres sends a string as it is and a
+  // number as its toString().
+  if (typeof value === 'string') return quote(value);
+  if (typeof value === 'number') return `'${value}'`;
   const prepared = pgUtils.prepareValue(value);
   if (prepared === null) return 'NULL';
   if (Buffer.isBuffer(prepared)) return `'\\x${prepared.toString('hex')}'::bytea`;
-  return pgUtils.escapeLiteral(prepared);
+  return quote(prepared);
+}
+
+const NEEDS_ESCAPING = /['\\]/;
+
+/**
+ * node-postgres's escapeLiteral, which builds its answer a character at a time (in a profile of sends
+ * on Postgres, rendering the pipelined statements' values was a tenth of the main thread): text
+ * without a quote or a backslash is only put between quotes, the rest goes to escapeLiteral.
+ */
+function quote(text: string): string {
+  return NEEDS_ESCAPING.test(text) ? pgUtils.escapeLiteral(text) : `'${text}'`;
 }
 
 /**
