@@ -84,9 +84,10 @@ interface Queued {
  * queue already holds a batch. What an endpoint is (its URL, secret, whether it is active) is read
  * with the claim and trusted for `endpointCacheMs` (or until a change is announced), like the fan-out.
  *
- * On the embedded store a fresh delivery need not be claimed at all: fan-out writes it already claimed
- * by this dispatcher while its endpoint's queue here has room (claimForHandoff), and the commit hands
- * it over with its event (take), so neither the claim nor the read of the event is paid for it.
+ * A fresh delivery need not be claimed at all: fan-out writes it already claimed by this dispatcher
+ * while its endpoint's queue here has room (claimForHandoff), and the commit hands it over with its
+ * event (take), so neither the claim nor the read of the event is paid for it. That takes a commit
+ * hook: the embedded store's group commit, or a pipelined Postgres transaction (fan-out.ts).
  */
 export class WebhookDispatcher {
   readonly id: string;
