@@ -147,6 +147,12 @@ export interface WebhookTunables {
   readonly endpointCacheMs: number;
   /** How often a dispatcher looks for held deliveries of active endpoints, written held from a stale cache entry (OTPGATE_WEBHOOK_HELD_RECHECK_MS, default 30,000). */
   readonly heldRecheckMs: number;
+  /**
+   * Fresh deliveries one process keeps in memory for its endpoints, all together, taken from the
+   * transactions that wrote them while they wait for a free slot (OTPGATE_WEBHOOK_QUEUE_MAX, default
+   * 10,000; about 1–2 KB each). Per endpoint, what it can send within the wait a claim allows.
+   */
+  readonly queueMax: number;
 }
 
 export interface SessionCacheTunables {
@@ -330,6 +336,7 @@ export function loadConfig(env: Env = process.env): Config {
       pollMs: integer(env, 'OTPGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
       endpointCacheMs: integer(env, 'OTPGATE_WEBHOOK_ENDPOINT_CACHE_MS', 1_000, 0, 60_000),
       heldRecheckMs: integer(env, 'OTPGATE_WEBHOOK_HELD_RECHECK_MS', 30_000, 1_000, 3_600_000),
+      queueMax: integer(env, 'OTPGATE_WEBHOOK_QUEUE_MAX', 10_000, 100, 1_000_000),
     }),
     logLevel: read(env, 'OTPGATE_LOG_LEVEL') ?? 'info',
     bodyLimit: 64 * 1024,

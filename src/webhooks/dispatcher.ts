@@ -39,7 +39,7 @@ export interface WebhookDispatcherOptions {
   allowInsecure: boolean;
   /** How receivers' host names are resolved when connecting (default: the system resolver; tests). */
   connectLookup?: HostLookup;
-  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs' | 'endpointCacheMs'>;
+  tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs' | 'endpointCacheMs' | 'queueMax'>;
   onAttempt?: (result: AttemptResult) => void;
   /** Runs prepared queries in one transaction (preparedTransaction): attempts ending together are recorded in one. */
   transact?: <T>(work: (trx: QueryRunner) => Promise<T>) => Promise<T>;
@@ -57,6 +57,15 @@ const LEASE_MARGIN_MS = 5_000;
  * rather than started on a lease that could lapse before its attempt is recorded.
  */
 const QUEUE_HOLD_MS = 5_000;
+/**
+ * Fresh deliveries an endpoint takes by handoff beyond QUEUE_LIMIT: as many as its pace here sends
+ * within this share of QUEUE_HOLD_MS (the rest of the hold is a margin for a slower moment).
+ */
+const HANDOFF_HOLD_SHARE = 0.8;
+/** An endpoint's pace (attempts finished per second here) is measured over windows this long. */
+const PACE_WINDOW_MS = 1_000;
+/** Endpoints whose pace is remembered (beyond it, all are forgotten and measured again). */
+const PACE_MAX_ENDPOINTS = 10_000;
 
 /** A claimed delivery waiting for a free slot of its endpoint, with its event (read in the claim). */
 interface Queued {
@@ -116,6 +125,8 @@ export class WebhookDispatcher {
   private recordTimer: NodeJS.Immediate | null = null;
   /** Deliveries taken from the transactions that wrote them, without a claim (tests). */
   handedOver = 0;
+  /** How fast each endpoint's attempts finish in this process: per second, over the last windows (see handoffRoom). */
+  private readonly pace = new Map<string, { from: number; count: number; perSecond: number }>();
 
   constructor(private readonly o: WebhookDispatcherOptions) {
     this.id = `whw_${base62(o.random, 12)}`;
@@ -159,11 +170,44 @@ export class WebhookDispatcher {
   /**
    * A claim for a delivery about to be written to `endpointId` in this process (fan-out's
    * WebhookHandoff), or null when this dispatcher is not running or that endpoint's queue here is
-   * full: the delivery is then written unclaimed and claimed like any other.
+   * full (handoffRoom), or the process holds `queueMax` waiting deliveries: the delivery is then
+   * written unclaimed and claimed like any other.
    */
   claimForHandoff(endpointId: string): { workerId: string; until: number } | null {
-    if (!this.running || (this.queued.get(endpointId)?.length ?? 0) >= QUEUE_LIMIT) return null;
+    if (!this.running || this.queuedCount >= this.o.tunables.queueMax) return null;
+    if ((this.queued.get(endpointId)?.length ?? 0) >= this.handoffRoom(endpointId)) return null;
     return { workerId: this.id, until: this.o.clock.now() + this.o.tunables.timeoutMs + LEASE_MARGIN_MS + QUEUE_HOLD_MS };
+  }
+
+  /**
+   * How many waiting deliveries `endpointId` may have here before fresh ones are no longer handed
+   * over: QUEUE_LIMIT, or more for an endpoint whose pace here sends more within most of the hold.
+   * A burst faster than the endpoint takes it (a benchmark's sends, two events each) then waits in
+   * memory instead of being written unclaimed and claimed back a batch at a time (a row update and an
+   * event read each). What could not be sent within the hold is never taken: it would only be handed
+   * back.
+   */
+  handoffRoom(endpointId: string): number {
+    const perSecond = this.pace.get(endpointId)?.perSecond ?? 0;
+    return Math.max(QUEUE_LIMIT, Math.floor((perSecond * QUEUE_HOLD_MS * HANDOFF_HOLD_SHARE) / 1000));
+  }
+
+  /** Counts a finished attempt of `endpointId` into its pace (the mean of the last window's rate and the ones before). */
+  private noteFinished(endpointId: string): void {
+    const now = performance.now();
+    const pace = this.pace.get(endpointId);
+    if (!pace) {
+      if (this.pace.size >= PACE_MAX_ENDPOINTS) this.pace.clear();
+      this.pace.set(endpointId, { from: now, count: 1, perSecond: 0 });
+      return;
+    }
+    pace.count++;
+    const span = now - pace.from;
+    if (span < PACE_WINDOW_MS) return;
+    const rate = (pace.count * 1000) / span;
+    pace.perSecond = pace.perSecond === 0 ? rate : (pace.perSecond + rate) / 2;
+    pace.from = now;
+    pace.count = 0;
   }
 
   /**
@@ -252,7 +296,7 @@ export class WebhookDispatcher {
     }
     let started = await this.startQueued(now);
     const claimNow = this.wantClaim || performance.now() - this.claimedAt >= pollMs;
-    if (!claimNow || this.inFlight.size >= maxInFlight || this.queuedCount >= maxInFlight) return started;
+    if (!claimNow || this.inFlight.size >= maxInFlight || this.waitingForClaims() >= maxInFlight) return started;
     this.wantClaim = false;
     this.claimedAt = performance.now();
     const full = [...this.queued].filter(([, list]) => list.length >= CLAIM_BATCH).map(([id]) => id);
@@ -295,6 +339,17 @@ export class WebhookDispatcher {
     }
     started += await this.startQueued(now);
     return started;
+  }
+
+  /**
+   * Waiting deliveries as a claim weighs them against maxInFlight: at most QUEUE_LIMIT per endpoint
+   * (what a handoff took beyond it is paced by its endpoint, see handoffRoom, and must not stop the
+   * claims of other endpoints' due deliveries).
+   */
+  private waitingForClaims(): number {
+    let n = 0;
+    for (const list of this.queued.values()) n += Math.min(list.length, QUEUE_LIMIT);
+    return n;
   }
 
   /** Reads the endpoints not read within `endpointCacheMs` (or never). */
@@ -366,24 +421,40 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * Runs one attempt. Its endpoint's slot is taken until the receiver has answered (or the attempt
+   * ended without a request), not until the answer is recorded: the slots bound the requests a
+   * receiver has in flight, and the record waits for a group commit, one more turn of a busy event loop.
+   */
   private launch(row: WebhookDeliveryRow, event: EventRow | undefined): void {
-    this.perEndpoint.set(row.endpoint_id, (this.perEndpoint.get(row.endpoint_id) ?? 0) + 1);
-    const tracked = this.attempt(row, this.endpoints.get(row.endpoint_id)?.row, event)
+    const endpointId = row.endpoint_id;
+    this.perEndpoint.set(endpointId, (this.perEndpoint.get(endpointId) ?? 0) + 1);
+    let slotTaken = true;
+    const freeSlot = (): void => {
+      if (!slotTaken) return;
+      slotTaken = false;
+      const left = (this.perEndpoint.get(endpointId) ?? 1) - 1;
+      if (left <= 0) this.perEndpoint.delete(endpointId);
+      else this.perEndpoint.set(endpointId, left);
+      this.noteFinished(endpointId);
+      // A slot is free: start that endpoint's next waiting delivery at once, and claim more for it when its queue runs low.
+      if (this.moreDue.has(endpointId) && (this.queued.get(endpointId)?.length ?? 0) < CLAIM_BATCH) this.wantClaim = true;
+      this.poked = true;
+      this.wake?.();
+    };
+    const tracked = this.attempt(row, this.endpoints.get(endpointId)?.row, event, freeSlot)
       .catch((err: unknown) => this.o.logger.error({ err, webhook_delivery_id: row.id }, 'webhooks: an attempt could not be recorded; its claim lapses and it is tried again'))
       .finally(() => {
-        const left = (this.perEndpoint.get(row.endpoint_id) ?? 1) - 1;
-        if (left <= 0) this.perEndpoint.delete(row.endpoint_id);
-        else this.perEndpoint.set(row.endpoint_id, left);
         this.inFlight.delete(tracked);
-        // A slot is free: start that endpoint's next waiting delivery at once, and claim more for it when its queue runs low.
-        if (this.moreDue.has(row.endpoint_id) && (this.queued.get(row.endpoint_id)?.length ?? 0) < CLAIM_BATCH) this.wantClaim = true;
-        this.poked = true;
+        freeSlot();
+        this.poked = true; // room under maxInFlight
         this.wake?.();
       });
     this.inFlight.add(tracked);
   }
 
-  private async attempt(row: WebhookDeliveryRow, endpoint: WebhookEndpointRow | undefined, event: EventRow | undefined): Promise<void> {
+  /** Sends one delivery and records the outcome; `answered` is called once the receiver has answered (or failed to). */
+  private async attempt(row: WebhookDeliveryRow, endpoint: WebhookEndpointRow | undefined, event: EventRow | undefined, answered: () => void): Promise<void> {
     const { db, clock } = this.o;
     if (!endpoint) {
       // Its endpoint was deleted (with its deliveries) after a process wrote this one from a stale cache entry.
@@ -419,6 +490,7 @@ export class WebhookDispatcher {
       signal: this.abort.signal,
       ...(this.o.connectLookup ? { lookup: this.o.connectLookup } : {}),
     });
+    answered();
     if (this.abort.signal.aborted) {
       // Stopping: not recorded; the claim goes back so another process sends it (same webhook-id).
       await releaseClaims(db, this.id, [row.id], clock.now()).catch(() => undefined);
