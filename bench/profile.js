@@ -1,6 +1,6 @@
 // Developer tool: a CPU profile of one otpgate server under the request load, then (with --live) the
-// live load through the fake WhatsApp Cloud API, then the check load (the benchmark's phases, on a
-// warm server), summarised per phase by self time.
+// live load through the fake WhatsApp Cloud API, then the check load, then the authorize load (the
+// benchmark's phases, on a warm server), summarised per phase by self time.
 //   node bench/profile.js [--duration 5] [--connections 50] [--top 40] [--by function|package|total] [--live]
 //                         [--webhook <events>] [--store sqlite|postgres]
 // --webhook: the integrations get a webhook for these event types (e.g. '*') to the bench's receiver.
@@ -132,14 +132,28 @@ try {
     while ((await whatsapp.counts()).received < result.expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   let index = 0;
+  const sessions = [];
   const checkFrom = nowUs();
   const check = await runLoads(
     [{ label: 'check', url: `${server.url}/v1/verifications/check`, method: 'POST', headers: headers(apiKey), connections, amount: pairs.length,
-      requests: [{ setupRequest(req) { const { identifier, code } = pairs[index++]; req.body = JSON.stringify({ identifier, code }); return req; } }] }],
+      requests: [{
+        setupRequest(req) { const { identifier, code } = pairs[index++]; req.body = JSON.stringify({ identifier, code }); return req; },
+        onResponse(status, body) { if (status === 200 && sessions.length < 200) sessions.push(JSON.parse(body).otp_session); },
+      }] }],
     200,
   );
   const checkTo = nowUs();
   print(`check: ${check.rps.toFixed(0)} req/s, ${check.unexpected} unexpected`);
+  // The authorize phase: a gated action with the sessions the checks issued, as the benchmark's.
+  let nextSession = 0;
+  const authorizeFrom = nowUs();
+  const authorize = await runLoads(
+    [{ label: 'authorize', url: `${server.url}/v1/authorize`, method: 'POST', headers: headers(apiKey), connections, duration, body: JSON.stringify({ action: 'redemption' }),
+      requests: [{ setupRequest(req) { req.headers = { ...req.headers, 'x-otp-session': sessions[nextSession++ % sessions.length] }; return req; } }] }],
+    200,
+  );
+  const authorizeTo = nowUs();
+  print(`authorize: ${authorize.rps.toFixed(0)} req/s, ${authorize.unexpected} unexpected`);
   await server.stop();
   const [file] = await readdir(dir);
   const profile = JSON.parse(await readFile(join(dir, file), 'utf8'));
@@ -147,6 +161,7 @@ try {
   summarize(profile, 'request phase', requestFrom, requestTo);
   if (live) summarize(profile, 'live phase', live.from, live.to);
   summarize(profile, 'check phase', checkFrom, checkTo);
+  summarize(profile, 'authorize phase', authorizeFrom, authorizeTo);
 } finally {
   await cleanup();
 }
