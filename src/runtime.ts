@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { pipelinedCommitHook, pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
+import { pipelinedBatch, pipelinedCommitHook, pipelinedKysely, pipelinedTransaction } from './store/pg-pipeline.js';
 import { batchedOpenInboxes } from './store/inboxes-repo.js';
 import { preparedTransaction } from './store/prepared.js';
 import type { Db, Tables } from './store/tables.js';
@@ -310,7 +310,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     ...(options.webhookConnectLookup ? { connectLookup: options.webhookConnectLookup } : {}),
     tunables: config.webhooks,
     onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
-    transact: (work) => preparedTransaction(store, work),
+    // Attempts' records are single UPDATEs: on Postgres those ending together go as one implicit
+    // transaction (one round trip, committed or failed together) instead of BEGIN … and a COMMIT of its own.
+    transact: pgPool ? (work) => pipelinedBatch(store.db as unknown as Kysely<never>, pgPool, work) : (work) => preparedTransaction(store, work),
   });
   configureFanOut({ cacheMs: config.webhooks.endpointCacheMs });
   backends.notifier.subscribe('webhooks', () => {

@@ -41,7 +41,7 @@ export interface WebhookDispatcherOptions {
   connectLookup?: HostLookup;
   tunables: Pick<WebhookTunables, 'timeoutMs' | 'concurrencyPerEndpoint' | 'maxInFlight' | 'pollMs' | 'heldRecheckMs' | 'endpointCacheMs' | 'queueMax'>;
   onAttempt?: (result: AttemptResult) => void;
-  /** Runs prepared queries in one transaction (preparedTransaction): attempts ending together are recorded in one. */
+  /** Runs prepared queries in one transaction (preparedTransaction, or on Postgres a pipelined batch): attempts ending together are recorded in one. */
   transact?: <T>(work: (trx: QueryRunner) => Promise<T>) => Promise<T>;
 }
 
@@ -398,7 +398,7 @@ export class WebhookDispatcher {
 
   /**
    * Records an attempt with the others that end in the same turn: one transaction for all (with
-   * `transact`: on Postgres one round trip for their UPDATEs, one for the COMMIT) instead of one
+   * `transact`: on Postgres one round trip, their UPDATEs as one implicit transaction) instead of one
    * statement each. Resolves with whether this dispatcher still held the delivery.
    */
   private recordAttempt(id: string, record: AttemptRecord): Promise<boolean> {

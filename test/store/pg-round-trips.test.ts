@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, api, createIntegration, latestCode, startRuntime, type TestIntegration, type TestRuntime } from '../helpers/runtime.js';
-import { hooks } from '../webhooks/support.js';
+import { hooks, startReceiver } from '../webhooks/support.js';
 import { createThrowawayDatabase, NEEDS_POSTGRES, NEEDS_REDIS, POSTGRES_URL, REDIS_URL } from '../helpers/stores.js';
 
 const skip = !POSTGRES_URL ? NEEDS_POSTGRES : !REDIS_URL ? NEEDS_REDIS : null;
@@ -266,6 +266,25 @@ describe.skipIf(skip !== null)(`round trips to Postgres per send and check${skip
     const recording = trips.filter((trip) => /insert into "sandbox_messages"|update "deliveries"|insert into "events"|update "outbox" set "status"/.test(trip));
     expect(recording.length).toBeLessThanOrEqual(6);
     for (const to of numbers) expect(await latestCode(rt, integration.testKey, to)).toMatch(/^\d+$/);
+  });
+
+  it('the webhook dispatcher records the attempts that end together in one round trip, with no COMMIT of its own', async () => {
+    const receiver = await startReceiver();
+    try {
+      expect((await hooks(rt.app, integration.testKey).patch({ url: receiver.url })).statusCode).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await api(rt.app, integration.testKey).post('/v1/verifications', { identifier: nextPhone() })).statusCode).toBe(201);
+      const trips = await roundTripsOf(() => rt.webhooks.drain());
+      expect((await receiver.waitFor(5)).length).toBeGreaterThanOrEqual(5);
+      const records = trips.filter((trip) => trip.includes('update "webhook_deliveries" set "status"'));
+      expect(records.length, trips.join('\n')).toBeGreaterThanOrEqual(1);
+      expect(records.join('; ').split('update "webhook_deliveries" set "status"').length - 1).toBeGreaterThanOrEqual(5);
+      // An implicit transaction: no BEGIN with the records, and no COMMIT in a round trip of its own.
+      for (const trip of records) expect(trip).not.toMatch(/^BEGIN/);
+      expect(trips.filter((trip) => trip === 'COMMIT'), trips.join('\n')).toEqual([]);
+    } finally {
+      expect((await hooks(rt.app, integration.testKey).patch({ url: 'http://127.0.0.1:9/hook' })).statusCode).toBe(200);
+      await receiver.close();
+    }
   });
 });
 
