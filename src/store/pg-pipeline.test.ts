@@ -236,3 +236,80 @@ describe.skipIf(!POSTGRES_URL)(`pipelined statements prepared on the connection$
 
 });
 
+
+describe.skipIf(!POSTGRES_URL)(`adjacent one-row INSERTs of one statement, merged${POSTGRES_URL ? '' : ` (skipped: ${NEEDS_POSTGRES})`}`, () => {
+  const db = useRecordingDatabase(1, async (pool) => {
+    await pool.query('create table parent (id text primary key)');
+    await pool.query('create table child (id text primary key, parent_id text not null references parent (id), n bigint not null, note text, data jsonb)');
+  }, 10);
+  // As Kysely compiles an insert of one object (quoted names, the row's values in order).
+  const parent = (trx: PipelinedTransaction, id: string) => trx.run('insert into "parent" ("id") values ($1)', [id], { deferred: true });
+  const child = (trx: PipelinedTransaction, id: string, parentId: string, n: number, note: string | null, data: object | null = null) =>
+    trx.run('insert into "child" ("id", "parent_id", "n", "note", "data") values ($1, $2, $3, $4, $5) on conflict do nothing', [id, parentId, n, note, data], { deferred: true });
+  const children = async () => (await db.pool.query('select id, parent_id, n::text as n, note, data from child order by id')).rows;
+
+  it('sends them as one multi-row INSERT each, in the order asked (a parent before its children), with the values as sent one by one', async () => {
+    db.trips.length = 0;
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await parent(trx, 'p1');
+      await parent(trx, 'p2');
+      await child(trx, 'c1', 'p1', 1796128115631, "it's \\ $1", { a: "'" });
+      await child(trx, 'c2', 'p2', -5, null);
+      await child(trx, 'c3', 'p1', 0, '');
+      await parent(trx, 'p3'); // alone: run as its prepared statement
+    });
+    expect(db.trips).toHaveLength(1);
+    const statements = db.trips[0]!.split(';\n');
+    expect(statements[0]).toBe('BEGIN');
+    expect(statements[1]).toBe(`insert into "parent" ("id") values ('p1'), ('p2')`);
+    expect(statements[2]).toMatch(/^insert into "child" \("id", "parent_id", "n", "note", "data"\) values \('c1', .*\), \('c2', .*\), \('c3', .*\) on conflict do nothing$/);
+    expect(statements.slice(3).join(';\n')).toMatch(/^PREPARE otpgate_\w+ AS insert into "parent" \("id"\) values \(\$1\);\nEXECUTE otpgate_\w+\('p3'\);\nCOMMIT$/);
+    expect(await children()).toEqual([
+      { id: 'c1', parent_id: 'p1', n: '1796128115631', note: "it's \\ $1", data: { a: "'" } },
+      { id: 'c2', parent_id: 'p2', n: '-5', note: null, data: null },
+      { id: 'c3', parent_id: 'p1', n: '0', note: '', data: null },
+    ]);
+  });
+
+  it('keeps ON CONFLICT DO NOTHING: a row already there and one repeated in the same INSERT are skipped', async () => {
+    await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await child(trx, 'c1', 'p2', 99, 'again');
+      await child(trx, 'c4', 'p2', 4, 'new');
+      await child(trx, 'c4', 'p1', 5, 'repeated');
+    });
+    const rows = await children();
+    expect(rows.find((r) => r.id === 'c1')).toMatchObject({ parent_id: 'p1', n: '1796128115631' });
+    expect(rows.find((r) => r.id === 'c4')).toMatchObject({ parent_id: 'p2', n: '4', note: 'new' });
+  });
+
+  it('a merged INSERT that fails fails the transaction as a whole: nothing of it is written', async () => {
+    const before = (await children()).length;
+    await expect(
+      pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+        await parent(trx, 'p4');
+        await parent(trx, 'p1'); // a duplicate key in the merged INSERT
+        await child(trx, 'c5', 'p4', 1, null);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect((await db.pool.query("select count(*)::int as c from parent where id = 'p4'")).rows[0].c).toBe(0);
+    expect((await children()).length).toBe(before);
+  });
+
+  it('leaves alone what is not adjacent, not deferred, or not a one-row INSERT of its parameters in order', async () => {
+    db.trips.length = 0;
+    const got = await pipelinedTransaction(db.kysely, db.pool, async (trx) => {
+      await parent(trx, 'p5');
+      await child(trx, 'c6', 'p5', 1, null);
+      await parent(trx, 'p6'); // not next to p5
+      await trx.run('insert into "parent" ("id") values ($1)', ['p7']); // not deferred: answered
+      await trx.run(`insert into "child" ("id", "parent_id", "n", "note", "data") values ($1, $2, $3, 'fixed', NULL)`, ['c7', 'p5', 2], { deferred: true });
+      await trx.run(`insert into "child" ("id", "parent_id", "n", "note", "data") values ($1, $2, $3, 'fixed', NULL)`, ['c8', 'p5', 3], { deferred: true });
+      return (await trx.run<{ id: string }>('insert into "parent" ("id") values ($1) returning "id"', ['p8'])).rows;
+    });
+    expect(got).toEqual([{ id: 'p8' }]);
+    const sent = db.trips.join(';\n').split(';\n').filter((s) => !s.startsWith('PREPARE') && s !== 'BEGIN' && s !== 'COMMIT');
+    expect(sent).toHaveLength(7); // each on its own
+    expect(sent.some((s) => s.includes('), ('))).toBe(false);
+    expect((await db.pool.query("select count(*)::int as c from child where id in ('c6', 'c7', 'c8')")).rows[0].c).toBe(3);
+  });
+});

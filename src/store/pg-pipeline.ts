@@ -26,7 +26,12 @@ const pgUtils = createRequire(import.meta.url)('pg/lib/utils.js') as {
  * fails as a whole, as it would have with the statement run on its own.
  */
 export class PipelinedTransaction {
-  #queue: Array<{ sql: string; settle?: { resolve(result: QueryResult<unknown>): void; reject(error: unknown): void } }> = [];
+  /**
+   * What goes in the next round trip: statements already rendered (`sql`), or a deferred INSERT of
+   * one row kept as its statement and values (`insert`), rendered when sent: adjacent ones of the same
+   * statement go as one multi-row INSERT (see statementsOf).
+   */
+  #queue: Array<QueuedStatement> = [];
   /** Statements PREPAREd by what is queued (confirmed on the connection once that round trip succeeds). */
   #preparing = new Map<string, string>();
   #begun = false;
@@ -52,11 +57,12 @@ export class PipelinedTransaction {
   run<R>(sql: string, parameters: readonly unknown[], options: { deferred?: boolean } = {}): Promise<QueryResult<R>> {
     if (!this.#open) return Promise.reject(new Error('the transaction is over'));
     if (this.#failed) return Promise.reject(this.#failure);
-    const text = this.#render(sql, parameters);
     if (options.deferred && !this.implicit) {
-      this.#queue.push({ sql: text });
+      const insert = oneRowInsert(sql);
+      this.#queue.push(insert ? { sql: '', insert: { shape: insert, sql, parameters } } : { sql: this.#render(sql, parameters) });
       return Promise.resolve({ rows: [] });
     }
+    const text = this.#render(sql, parameters);
     return new Promise<QueryResult<R>>((resolve, reject) => {
       this.#queue.push({ sql: text, settle: { resolve: resolve as (result: QueryResult<unknown>) => void, reject } });
       if (this.#scheduled) return;
@@ -145,7 +151,17 @@ export class PipelinedTransaction {
       for (const entry of batch) entry.settle?.reject(this.#failure);
       return;
     }
-    const statements = batch.map((entry) => entry.sql);
+    let rendered: ReturnType<PipelinedTransaction['statementsOf']>;
+    try {
+      rendered = this.statementsOf(batch, preparing);
+    } catch (error) {
+      // A value that cannot be written as a literal: nothing is sent, and the transaction fails.
+      this.#failed = true;
+      this.#failure = error;
+      for (const entry of batch) entry.settle?.reject(error);
+      return;
+    }
+    const { statements, settles } = rendered;
     const offset = this.#begun || this.implicit ? 0 : 1;
     if (offset === 1) statements.unshift('BEGIN');
     this.#begun = !this.implicit;
@@ -155,7 +171,7 @@ export class PipelinedTransaction {
       const results = (Array.isArray(answer) ? answer : [answer]).filter((result) => result.command !== 'PREPARE');
       const prepared = preparedOn.get(this.client);
       if (prepared) for (const [sql, name] of preparing) prepared.names.set(sql, name);
-      batch.forEach((entry, i) => entry.settle?.resolve(toQueryResult(results[i + offset])));
+      settles.forEach((settle, i) => settle?.resolve(toQueryResult(results[i + offset])));
     } catch (error) {
       // A table changed under a statement prepared before (another process migrated it): prepare anew.
       if ((error as { code?: unknown }).code === '0A000') preparedOn.get(this.client)?.names.clear();
@@ -164,6 +180,73 @@ export class PipelinedTransaction {
       for (const entry of batch) entry.settle?.reject(error);
     }
   }
+
+  /**
+   * The statements of a round trip, in the order asked, and who waits for each one's result. Adjacent
+   * deferred one-row INSERTs of the same statement (a group commit's sends write their verifications,
+   * then their deliveries, … side by side) go as one multi-row INSERT with their values written in:
+   * Postgres runs one statement instead of one EXECUTE per row, and node-postgres parses one result.
+   * Nothing is reordered, so what one row needs of another (a foreign key) is written before it as
+   * before; a failure fails the transaction as a whole, as a deferred statement's always did.
+   */
+  private statementsOf(batch: QueuedStatement[], preparing: Map<string, string>): { statements: string[]; settles: Array<QueuedStatement['settle']> } {
+    const statements: string[] = [];
+    const settles: Array<QueuedStatement['settle']> = [];
+    for (let i = 0; i < batch.length; ) {
+      const entry = batch[i]!;
+      const insert = entry.insert;
+      if (!insert) {
+        statements.push(entry.sql);
+        settles.push(entry.settle);
+        i++;
+        continue;
+      }
+      let end = i + 1;
+      while (end < batch.length && batch[end]!.insert?.sql === insert.sql) end++;
+      if (end - i === 1) {
+        this.#preparing = preparing; // a PREPARE it needs is confirmed with this round trip's
+        statements.push(this.#render(insert.sql, insert.parameters));
+        this.#preparing = new Map();
+      } else {
+        const rows: string[] = [];
+        for (let k = i; k < end; k++) rows.push(`(${batch[k]!.insert!.parameters.map(literal).join(', ')})`);
+        statements.push(`${insert.shape.head}${rows.join(', ')}${insert.shape.tail}`);
+      }
+      settles.push(undefined);
+      i = end;
+    }
+    return { statements, settles };
+  }
+}
+
+interface QueuedStatement {
+  sql: string;
+  insert?: { shape: InsertShape; sql: string; parameters: readonly unknown[] };
+  settle?: { resolve(result: QueryResult<unknown>): void; reject(error: unknown): void };
+}
+
+/** A one-row `INSERT … VALUES ($1, …, $n)` split around its row: what a multi-row INSERT of it is made of. */
+interface InsertShape {
+  head: string;
+  tail: string;
+}
+
+const insertShapes = new Map<string, InsertShape | null>();
+const ONE_ROW_INSERT = /^(insert into "[^"]+" \([^()]*\) values )\((\$\d+(?:, \$\d+)*)\)( on conflict do nothing)?$/;
+
+/**
+ * The shape of `sql` when it is a one-row INSERT whose row is its parameters in order (`$1, …, $n`,
+ * as Kysely compiles an insert of one object), with no RETURNING and no other clause than ON CONFLICT
+ * DO NOTHING; null for any other statement. Decided once per statement.
+ */
+function oneRowInsert(sql: string): InsertShape | null {
+  let shape = insertShapes.get(sql);
+  if (shape !== undefined) return shape;
+  shape = null;
+  const match = ONE_ROW_INSERT.exec(sql);
+  if (match && match[2]!.split(', ').every((placeholder, i) => placeholder === `$${i + 1}`)) shape = { head: match[1]!, tail: match[3] ?? '' };
+  if (insertShapes.size < 1_000) insertShapes.set(sql, shape);
+  return shape;
 }
 
 /** Per connection: the statements PREPAREd on it (SQL text → name), where the store prepares them. */
