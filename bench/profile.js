@@ -9,6 +9,8 @@
 // benchmark does.
 // --by total: otpgate's own functions (dist/) by total time, their callees included (where the time
 // goes in otpgate's code rather than in which library function it is finally spent).
+// With --webhook, each phase's webhooks are sent (the receiver quiet for a second) before the next
+// phase starts, as in the benchmark, so a phase's samples do not include the previous one's webhooks.
 // The .cpuprofile file (open it in Chrome DevTools) is kept in the directory it names.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
@@ -84,6 +86,19 @@ function summarize(profile, name, fromUs, toUs) {
   for (const [key, n] of rows) print(`${((100 * n) / busy).toFixed(1).padStart(5)}%  ${key}`);
 }
 
+/** Waits until the webhook receiver has had nothing new for a second (at most 60 s), as the benchmark does between phases. */
+async function webhooksSent(receiver) {
+  if (!receiver) return;
+  const deadline = Date.now() + 60_000;
+  let last = (await receiver.counts()).received;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const now = (await receiver.counts()).received;
+    if (now === last) return;
+    last = now;
+  }
+}
+
 try {
   const whatsapp = values.live ? await startFakeWhatsApp() : null;
   const receiver = values.webhook ? await startFakeReceiver() : null;
@@ -113,6 +128,7 @@ try {
   );
   const requestTo = nowUs();
   print(`request: ${request.rps.toFixed(0)} req/s`);
+  await webhooksSent(receiver);
   const pairs = await collectSandboxCodes(server, apiKey, request.expected);
   let live = null;
   if (whatsapp) {
@@ -130,6 +146,7 @@ try {
     // Let delivery catch up before the check phase, outside the live phase's window.
     const deadline = Date.now() + 60_000;
     while ((await whatsapp.counts()).received < result.expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    await webhooksSent(receiver);
   }
   let index = 0;
   const sessions = [];
@@ -144,6 +161,7 @@ try {
   );
   const checkTo = nowUs();
   print(`check: ${check.rps.toFixed(0)} req/s, ${check.unexpected} unexpected`);
+  await webhooksSent(receiver);
   // The authorize phase: a gated action with the sessions the checks issued, as the benchmark's.
   let nextSession = 0;
   const authorizeFrom = nowUs();
