@@ -101,5 +101,53 @@ describe('WriteBehindCounters', () => {
       expect(keys).not.toContain('otpg_send:k2');
       expect(keys).toHaveLength(598);
     });
+
+    /** Counters on a clock of the test's, every statement recorded; `selects()`: the reads of one key from the table. */
+    const clocked = (maxKeys: number, now: () => number, rows: Array<[string, number, number | null]> = []) => {
+      const ran: string[] = [];
+      const db = new BetterSqlite3(':memory:', { verbose: (sql) => ran.push(String(sql)) });
+      db.exec('CREATE TABLE rate_limits (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)');
+      const insert = db.prepare('INSERT INTO rate_limits (key, points, expire) VALUES (?, ?, ?)');
+      for (const row of rows) insert.run(...row);
+      const exclusive = async <T>(work: () => Promise<T>): Promise<T> => work();
+      const counters = new WriteBehindCounters(db, { table: 'rate_limits', maxKeys, flushMs: 0, exclusive, now });
+      return { counters, selects: () => ran.filter((sql) => sql.startsWith('SELECT points')).length };
+    };
+
+    it('reads a key it does not know from the table only while a counter it forgot to make room may still run there', async () => {
+      let t = 10_000_000;
+      const { counters: c, selects } = clocked(100, () => t);
+      const send = c.limiter('otpg_send', 3, 60);
+      for (let i = 0; i < 150; i++) {
+        await send.consume(`k${i}`);
+        if (i % 20 === 19) await settle(5); // written back as it goes: written-back counters can be forgotten
+      }
+      await settle(5);
+      const before = selects();
+      expect((await send.consume('k0')).consumedPoints).toBe(2); // forgotten, read back from the table
+      await send.consume('new-1'); // unknown: it may have a row
+      expect(selects()).toBe(before + 2);
+      t += 61_000; // every window only the table held has ended
+      await send.consume('new-2');
+      expect(selects()).toBe(before + 2); // known to have none, without a read
+      expect((await send.consume('k1')).consumedPoints).toBe(1); // its window ended: a new one
+    });
+
+    it('after a start that did not load every running row, reads unknown keys until the last of their windows ends, or for good with one without end', async () => {
+      for (const endless of [false, true]) {
+        let t = 20_000_000;
+        const rows: Array<[string, number, number | null]> = Array.from({ length: 60 }, (_, i) => [`otpg_send:old${i}`, 1, t + 30_000]);
+        if (endless) rows.push(['otpg_send:blocked', 4, null]);
+        const { counters: c, selects } = clocked(100, () => t, rows); // 60 running rows: more than maxKeys / 2, not loaded
+        const send = c.limiter('otpg_send', 3, 60);
+        expect((await send.consume('old7')).consumedPoints).toBe(2);
+        await send.consume('x1');
+        expect(selects()).toBe(2);
+        t += 31_000;
+        await send.consume('x2');
+        expect(selects()).toBe(endless ? 3 : 2);
+        if (endless) await expect(send.consume('blocked')).rejects.toMatchObject({ consumedPoints: 5 });
+      }
+    });
   });
 });

@@ -80,10 +80,13 @@ export class WriteBehindCounters {
   /**
    * Memory holds every row of the table that is still running: a key it does not know has no row,
    * and needs no SELECT. True from the start when the running rows fit in half of `maxKeys` (they
-   * are loaded then), false for good once a running counter is forgotten to make room. Only with
-   * `exclusive` (one owner of the table: the embedded store's process).
+   * are loaded then), false once a running counter is forgotten to make room, and true again once
+   * every such counter's window has ended (`#incompleteUntil`): until then a key it does not know is
+   * read from the table. Only with `exclusive` (one owner of the table: the embedded store's process).
    */
   #complete = false;
+  /** While not complete: when the last window that only the table may hold ends (epoch ms; Infinity: never, or not known). */
+  #incompleteUntil = Infinity;
 
   constructor(
     db: BetterSqlite3.Database,
@@ -99,8 +102,16 @@ export class WriteBehindCounters {
   #loadRunning(): void {
     const now = this.#now();
     const where = `FROM ${this.options.table} WHERE expire IS NULL OR expire > ?`;
-    const { n } = this.#statement(`SELECT count(*) AS n ${where}`).get(now) as { n: number };
-    if (n > this.options.maxKeys / 2) return;
+    const { n, until, endless } = this.#statement(`SELECT count(*) AS n, max(expire) AS until, count(*) - count(expire) AS endless ${where}`).get(now) as {
+      n: number;
+      until: number | bigint | null;
+      endless: number;
+    };
+    if (n > this.options.maxKeys / 2) {
+      // Not loaded: complete once the last of those windows has ended.
+      this.#incompleteUntil = endless > 0 || until === null ? Infinity : Number(until);
+      return;
+    }
     const rows = this.#statement(`SELECT key, points, expire ${where}`).all(now) as { key: string; points: number; expire: number | bigint | null }[];
     for (const row of rows) this.#entries.set(row.key, { points: row.points, expire: row.expire === null ? null : Number(row.expire), stored: true });
     this.#complete = true;
@@ -169,7 +180,7 @@ export class WriteBehindCounters {
   #read(rlKey: string): Entry {
     const cached = this.#entries.get(rlKey);
     if (cached) return cached;
-    if (this.#complete) return ABSENT;
+    if (this.#isComplete()) return ABSENT;
     const row = this.#statement(`SELECT points, expire FROM ${this.options.table} WHERE key = ?`).get(rlKey) as
       | { points: number; expire: number | bigint | null }
       | undefined;
@@ -182,7 +193,7 @@ export class WriteBehindCounters {
   #set(rlKey: string, entry: Entry): void {
     const before = this.#entries.get(rlKey);
     // Not in memory: the table holds no row only when memory is known to hold every row.
-    const stored = before ? before.stored === true : !this.#complete;
+    const stored = before ? before.stored === true : !this.#isComplete();
     if (entry.absent) entry = stored ? DELETED : ABSENT;
     else entry.stored = stored;
     this.#remember(rlKey, entry);
@@ -217,11 +228,14 @@ export class WriteBehindCounters {
       if (!this.#dirty.has(rlKey) && (entry.absent || (entry.expire !== null && entry.expire <= now))) entries.delete(rlKey);
     }
     let excess = entries.size - Math.floor(this.options.maxKeys * 0.75);
-    for (const rlKey of entries.keys()) {
+    for (const [rlKey, entry] of entries) {
       if (excess <= 0) break;
       if (this.#dirty.has(rlKey)) continue;
       entries.delete(rlKey);
-      this.#complete = false; // a running counter now lives only in the table
+      // A running counter now lives only in the table, until its window ends.
+      const ends = entry.expire ?? Infinity;
+      this.#incompleteUntil = this.#complete ? ends : Math.max(this.#incompleteUntil, ends);
+      this.#complete = false;
       excess -= 1;
     }
   }
@@ -265,6 +279,14 @@ export class WriteBehindCounters {
       this.#lastClear = now;
       this.#statement(`DELETE FROM ${table} WHERE expire < ?`).run(now - CLEAR_AFTER_MS);
     }
+  }
+
+  /** Whether memory holds every running row (see #complete); true again once the windows only the table held have ended. */
+  #isComplete(): boolean {
+    if (this.#complete) return true;
+    if (!this.options.exclusive || this.#now() < this.#incompleteUntil) return false;
+    this.#complete = true;
+    return true;
   }
 
   #statement(sql: string): BetterSqlite3.Statement {
