@@ -18,7 +18,7 @@ const FAKE_RECEIVER = fileURLToPath(new URL('./fake-receiver.js', import.meta.ur
 const OTPGATE_CLI = process.env.BENCH_OTPGATE_CLI ?? join(ROOT, 'dist', 'cli', 'index.js');
 /**
  * Node's flags for otpgate, as `npm start` and the `otpgate` command (its shebang) give them: a young
- * generation of 64 MB semi-spaces instead of 16 (README, "Running it in production").
+ * generation of 64 MB semi-spaces instead of 16 (README, "Operating it").
  */
 export const OTPGATE_NODE_ARGS = ['--max-semi-space-size=64'];
 const STARTUP_TIMEOUT_MS = 30_000;
