@@ -118,6 +118,7 @@ describe('WriteBehindCounters', () => {
       let t = 10_000_000;
       const { counters: c, selects } = clocked(100, () => t);
       const send = c.limiter('otpg_send', 3, 60);
+      const check = c.limiter('otpg_check', 10, 60);
       for (let i = 0; i < 150; i++) {
         await send.consume(`k${i}`);
         if (i % 20 === 19) await settle(5); // written back as it goes: written-back counters can be forgotten
@@ -126,6 +127,8 @@ describe('WriteBehindCounters', () => {
       const before = selects();
       expect((await send.consume('k0')).consumedPoints).toBe(2); // forgotten, read back from the table
       await send.consume('new-1'); // unknown: it may have a row
+      expect(selects()).toBe(before + 2);
+      await check.consume('new-1'); // another limiter's key: none of its counters was forgotten
       expect(selects()).toBe(before + 2);
       t += 61_000; // every window only the table held has ended
       await send.consume('new-2');
@@ -148,6 +151,25 @@ describe('WriteBehindCounters', () => {
         expect(selects()).toBe(endless ? 3 : 2);
         if (endless) await expect(send.consume('blocked')).rejects.toMatchObject({ consumedPoints: 5 });
       }
+    });
+
+    it('forgetting a row loaded at start (its limiter unknown) makes every limiter read unknown keys until its window ends', async () => {
+      let t = 30_000_000;
+      const rows: Array<[string, number, number | null]> = Array.from({ length: 40 }, (_, i) => [`otpg_send:old${i}`, 1, t + 30_000]);
+      const { counters: c, selects } = clocked(100, () => t, rows); // 40 rows: loaded
+      const send = c.limiter('otpg_send', 3, 600);
+      const check = c.limiter('otpg_check', 10, 600);
+      for (let i = 0; i < 70; i++) {
+        await send.consume(`k${i}`);
+        if (i % 10 === 9) await settle(5); // 110 counters: the oldest, those loaded, are forgotten first
+      }
+      await settle(5);
+      const before = selects();
+      await check.consume('x1');
+      expect(selects()).toBe(before + 1);
+      t += 31_000; // the loaded rows' windows have ended
+      await check.consume('x2');
+      expect(selects()).toBe(before + 1);
     });
   });
 });

@@ -19,6 +19,8 @@ interface Entry {
   absent?: boolean;
   /** The table may hold a row for the key (read from it, or written to it); false: it holds none. */
   stored?: boolean;
+  /** The key prefix of the limiter it counts for (unknown for the rows loaded at start). */
+  prefix?: string;
 }
 
 /** Known to have no row, in memory or in the table. */
@@ -80,13 +82,17 @@ export class WriteBehindCounters {
   /**
    * Memory holds every row of the table that is still running: a key it does not know has no row,
    * and needs no SELECT. True from the start when the running rows fit in half of `maxKeys` (they
-   * are loaded then), false once a running counter is forgotten to make room, and true again once
-   * every such counter's window has ended (`#incompleteUntil`): until then a key it does not know is
-   * read from the table. Only with `exclusive` (one owner of the table: the embedded store's process).
+   * are loaded then), and true again once the last of the windows it did not load has ended
+   * (`#incompleteUntil`). A running counter forgotten to make room makes its limiter's keys
+   * unknown in the same way, until its window ends (`#forgottenUntil`): until then a key of that
+   * limiter it does not know is read from the table, and the other limiters' keys are not. Only with
+   * `exclusive` (one owner of the table: the embedded store's process).
    */
   #complete = false;
   /** While not complete: when the last window that only the table may hold ends (epoch ms; Infinity: never, or not known). */
   #incompleteUntil = Infinity;
+  /** Per limiter (key prefix): when the last window of a counter forgotten to make room ends. */
+  readonly #forgottenUntil = new Map<string, number>();
 
   constructor(
     db: BetterSqlite3.Database,
@@ -125,28 +131,28 @@ export class WriteBehindCounters {
     return {
       consume: (k, n = 1) => {
         const now = this.#now();
-        const entry = this.#add(key(k), n, durationS * 1000, now);
+        const entry = this.#add(key(k), keyPrefix, n, durationS * 1000, now);
         const res = result(entry, now);
         return entry.points > points ? Promise.reject(res) : Promise.resolve(res);
       },
       reward: (k, n = 1) => {
         const now = this.#now();
-        return Promise.resolve(result(this.#add(key(k), -n, durationS * 1000, now), now));
+        return Promise.resolve(result(this.#add(key(k), keyPrefix, -n, durationS * 1000, now), now));
       },
       get: (k) => {
         const now = this.#now();
-        const entry = this.#live(key(k), now);
+        const entry = this.#live(key(k), keyPrefix, now);
         return Promise.resolve(entry ? result(entry, now) : null);
       },
       block: (k, secDuration) => {
         const ms = secDuration * 1000;
-        this.#set(key(k), { points: points + 1, expire: ms > 0 ? this.#now() + ms : null });
+        this.#set(key(k), keyPrefix, { points: points + 1, expire: ms > 0 ? this.#now() + ms : null });
         return Promise.resolve(new RateLimiterRes(0, ms > 0 ? ms : -1, points + 1));
       },
       delete: (k) => {
         const rlKey = key(k);
-        const existed = this.#live(rlKey, this.#now()) !== undefined;
-        this.#set(rlKey, ABSENT);
+        const existed = this.#live(rlKey, keyPrefix, this.#now()) !== undefined;
+        this.#set(rlKey, keyPrefix, ABSENT);
         return Promise.resolve(existed);
       },
     };
@@ -163,39 +169,42 @@ export class WriteBehindCounters {
   }
 
   /** The entry of a window still running, or undefined. */
-  #live(rlKey: string, now: number): Entry | undefined {
-    const entry = this.#read(rlKey);
+  #live(rlKey: string, prefix: string, now: number): Entry | undefined {
+    const entry = this.#read(rlKey, prefix);
     if (entry.absent || (entry.expire !== null && entry.expire <= now)) return undefined;
     return entry;
   }
 
   /** The upsert of RateLimiterSQLite: adds to a running window, or starts one with `n`. */
-  #add(rlKey: string, n: number, msDuration: number, now: number): Entry {
-    const running = this.#live(rlKey, now);
+  #add(rlKey: string, prefix: string, n: number, msDuration: number, now: number): Entry {
+    const running = this.#live(rlKey, prefix, now);
     const entry = running ? { points: running.points + n, expire: running.expire } : { points: n, expire: msDuration > 0 ? now + msDuration : null };
-    this.#set(rlKey, entry);
+    this.#set(rlKey, prefix, entry);
     return entry;
   }
 
-  #read(rlKey: string): Entry {
+  #read(rlKey: string, prefix: string): Entry {
     const cached = this.#entries.get(rlKey);
     if (cached) return cached;
-    if (this.#isComplete()) return ABSENT;
+    if (this.#knowsAll(prefix)) return ABSENT;
     const row = this.#statement(`SELECT points, expire FROM ${this.options.table} WHERE key = ?`).get(rlKey) as
       | { points: number; expire: number | bigint | null }
       | undefined;
-    const entry = row ? { points: row.points, expire: row.expire === null ? null : Number(row.expire), stored: true } : ABSENT;
+    const entry = row ? { points: row.points, expire: row.expire === null ? null : Number(row.expire), stored: true, prefix } : ABSENT;
     this.#remember(rlKey, entry);
     return entry;
   }
 
   /** `entry` becomes the key's value (a fresh object from the caller, or ABSENT), to be written by the next flush. */
-  #set(rlKey: string, entry: Entry): void {
+  #set(rlKey: string, prefix: string, entry: Entry): void {
     const before = this.#entries.get(rlKey);
-    // Not in memory: the table holds no row only when memory is known to hold every row.
-    const stored = before ? before.stored === true : !this.#isComplete();
+    // Not in memory: the table holds no row only when memory is known to hold every row of its limiter.
+    const stored = before ? before.stored === true : !this.#knowsAll(prefix);
     if (entry.absent) entry = stored ? DELETED : ABSENT;
-    else entry.stored = stored;
+    else {
+      entry.stored = stored;
+      entry.prefix = prefix;
+    }
     this.#remember(rlKey, entry);
     this.#dirty.add(rlKey);
     if (!this.options.exclusive) {
@@ -234,8 +243,12 @@ export class WriteBehindCounters {
       entries.delete(rlKey);
       // A running counter now lives only in the table, until its window ends.
       const ends = entry.expire ?? Infinity;
-      this.#incompleteUntil = this.#complete ? ends : Math.max(this.#incompleteUntil, ends);
-      this.#complete = false;
+      if (entry.prefix === undefined) {
+        this.#incompleteUntil = this.#complete ? ends : Math.max(this.#incompleteUntil, ends);
+        this.#complete = false;
+      } else {
+        this.#forgottenUntil.set(entry.prefix, Math.max(this.#forgottenUntil.get(entry.prefix) ?? -Infinity, ends));
+      }
       excess -= 1;
     }
   }
@@ -281,11 +294,20 @@ export class WriteBehindCounters {
     }
   }
 
-  /** Whether memory holds every running row (see #complete); true again once the windows only the table held have ended. */
-  #isComplete(): boolean {
-    if (this.#complete) return true;
-    if (!this.options.exclusive || this.#now() < this.#incompleteUntil) return false;
-    this.#complete = true;
+  /**
+   * Whether memory holds every running row of the limiter `prefix` (see #complete): a key of it that
+   * memory does not know then has no row. True again once the windows only the table held have ended.
+   */
+  #knowsAll(prefix: string): boolean {
+    if (!this.options.exclusive) return false;
+    if (!this.#complete) {
+      if (this.#now() < this.#incompleteUntil) return false;
+      this.#complete = true;
+    }
+    const until = this.#forgottenUntil.get(prefix);
+    if (until === undefined) return true;
+    if (this.#now() < until) return false;
+    this.#forgottenUntil.delete(prefix);
     return true;
   }
 
