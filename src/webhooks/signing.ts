@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 
 const STANDARD_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
@@ -9,10 +9,10 @@ const STANDARD_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
  * integrator chose is used as its raw UTF-8 bytes (the library's `format: "raw"`), which is what
  * `verifyWebhook` of the SDK does too.
  */
-export function signingKey(secret: string): Buffer {
+export function signingKey(secret: string): KeyObject {
   let key = keys.get(secret);
   if (!key) {
-    key = keyOf(secret);
+    key = createSecretKey(keyOf(secret)); // a KeyObject: createHmac need not import the raw key each time
     if (keys.size >= KEYS_MAX) keys.clear();
     keys.set(secret, key);
   }
@@ -21,7 +21,7 @@ export function signingKey(secret: string): Buffer {
 
 /** Keys kept per secret (an endpoint signs every event with the same). */
 const KEYS_MAX = 1_000;
-const keys = new Map<string, Buffer>();
+const keys = new Map<string, KeyObject>();
 
 function keyOf(secret: string): Buffer {
   if (STANDARD_SECRET.test(secret)) {
