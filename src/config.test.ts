@@ -67,6 +67,7 @@ describe('loadConfig', () => {
     expect(c.sessionCache).toEqual({ maxEntries: 50_000, maxAgeMs: 60_000 });
     expect(c.redisConnectTimeoutMs).toBe(2_000);
     expect(c.postgresPoolSize).toBe(10);
+    expect(c.sqliteCheckpointMs).toBe(250);
     expect(c.housekeepingIntervalMs).toBe(600_000);
     expect(c.idempotencyLeaseMs).toBe(60_000);
     expect(c.shutdownTimeoutMs).toBe(15_000);
@@ -84,12 +85,13 @@ describe('loadConfig', () => {
       OTPGATE_SESSION_CACHE_MS: '5000',
       OTPGATE_REDIS_CONNECT_TIMEOUT_MS: '500',
       OTPGATE_POSTGRES_POOL_SIZE: '25',
+      OTPGATE_SQLITE_CHECKPOINT_MS: '1000',
       OTPGATE_HOUSEKEEPING_INTERVAL_MS: '60000',
       OTPGATE_SHUTDOWN_TIMEOUT_MS: '30000',
       OTPGATE_IDEMPOTENCY_LEASE_MS: '1500',
     });
     expect(c.outbox).toEqual({ leaseMs: 20_000, pollMs: 1_000, gatherMs: 0, batchSize: 10 });
-    expect(c).toMatchObject({ apiKeyCacheMs: 2_000, sessionCache: { maxEntries: 1_000, maxAgeMs: 5_000 }, redisConnectTimeoutMs: 500, postgresPoolSize: 25, housekeepingIntervalMs: 60_000, shutdownTimeoutMs: 30_000, idempotencyLeaseMs: 1_500 });
+    expect(c).toMatchObject({ apiKeyCacheMs: 2_000, sessionCache: { maxEntries: 1_000, maxAgeMs: 5_000 }, redisConnectTimeoutMs: 500, postgresPoolSize: 25, sqliteCheckpointMs: 1_000, housekeepingIntervalMs: 60_000, shutdownTimeoutMs: 30_000, idempotencyLeaseMs: 1_500 });
   });
 
   it.each([
@@ -98,6 +100,8 @@ describe('loadConfig', () => {
     [{ OTPGATE_OUTBOX_BATCH_SIZE: '0' }, 'OTPGATE_OUTBOX_BATCH_SIZE'],
     [{ OTPGATE_SESSION_CACHE_MS: '10' }, 'OTPGATE_SESSION_CACHE_MS'],
     [{ OTPGATE_POSTGRES_POOL_SIZE: '-1' }, 'OTPGATE_POSTGRES_POOL_SIZE'],
+    [{ OTPGATE_SQLITE_CHECKPOINT_MS: '5' }, 'OTPGATE_SQLITE_CHECKPOINT_MS'],
+    [{ OTPGATE_SQLITE_CHECKPOINT_MS: '60000' }, 'OTPGATE_SQLITE_CHECKPOINT_MS'],
     [{ OTPGATE_SHUTDOWN_TIMEOUT_MS: '1200000' }, 'OTPGATE_SHUTDOWN_TIMEOUT_MS'],
     [{ OTPGATE_IDEMPOTENCY_LEASE_MS: '50' }, 'OTPGATE_IDEMPOTENCY_LEASE_MS'],
   ])('refuses the out-of-range tunable %o naming %s', (env, name) => {

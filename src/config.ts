@@ -56,6 +56,14 @@ export interface Config {
   readonly limitCountersFlushMs: number;
   /** How long a Redis connection attempt may take before it counts as failed (OTPGATE_REDIS_CONNECT_TIMEOUT_MS, default 2,000). */
   readonly redisConnectTimeoutMs: number;
+  /**
+   * Embedded store: how often a background thread copies the write-ahead log into the database file
+   * (OTPGATE_SQLITE_CHECKPOINT_MS, default 250, 10–5,000). A page changed many times between two
+   * checkpoints is copied once: at 250 ms a check copied 0.81 pages and a send 2.06, at 100 ms 1.14 and
+   * 2.82, with a third of the fsyncs. Longer lets the log grow further between copies (past 10,000 pages
+   * the serving thread checkpoints itself).
+   */
+  readonly sqliteCheckpointMs: number;
   /** Connections in the Postgres pool of one process (OTPGATE_POSTGRES_POOL_SIZE, default 10); unused on SQLite. */
   readonly postgresPoolSize: number;
   /**
@@ -392,6 +400,7 @@ export function loadConfig(env: Env = process.env): Config {
     limitCountersMaxKeys: integer(env, 'OTPGATE_LIMIT_COUNTERS_MAX_KEYS', 100_000, 100, 100_000_000),
     limitCountersFlushMs: integer(env, 'OTPGATE_LIMIT_COUNTERS_FLUSH_MS', 100, 0, 10_000),
     redisConnectTimeoutMs: integer(env, 'OTPGATE_REDIS_CONNECT_TIMEOUT_MS', 2_000, 100, 60_000),
+    sqliteCheckpointMs: integer(env, 'OTPGATE_SQLITE_CHECKPOINT_MS', 250, 10, 5_000),
     postgresPoolSize: integer(env, 'OTPGATE_POSTGRES_POOL_SIZE', 10, 1, 1_000),
     postgresGroupCommitMax: integer(env, 'OTPGATE_POSTGRES_GROUP_COMMIT_MAX', 64, 1, 10_000),
     postgresPreparedStatements: integer(env, 'OTPGATE_POSTGRES_PREPARED_STATEMENTS', 500, 0, 100_000),

@@ -198,7 +198,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     poolSize: config.postgresPoolSize,
     groupCommitMax: config.postgresGroupCommitMax,
     preparedStatements: config.postgresPreparedStatements,
-    backgroundCheckpoint: { onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
+    backgroundCheckpoint: { intervalMs: config.sqliteCheckpointMs, onError: (message) => logger.warn({ err: message }, 'background WAL checkpoint failed; the server checkpoints itself meanwhile') },
   });
   await migrateToLatest(store.db);
 

@@ -37,7 +37,7 @@ export interface StoreOptions {
    * SQLite file: checkpoint the WAL from a worker thread (see checkpointer.ts) instead of inside
    * the COMMITs of the serving thread. For long-running processes; one-shot commands skip it.
    */
-  backgroundCheckpoint?: { onError?: (message: string) => void };
+  backgroundCheckpoint?: { intervalMs?: number; onError?: (message: string) => void };
   /** Postgres: connections in the pool (default 10). */
   poolSize?: number;
   /** Postgres: transactions one group commit holds at most (default 1: no group commit). */
@@ -84,7 +84,7 @@ export function openStore(databaseUrl: string, options: StoreOptions = {}): Stor
     let checkpointer: Checkpointer | null = null;
     if (options.backgroundCheckpoint && path !== ':memory:') {
       sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_CHECKPOINT_PAGES}`);
-      checkpointer = startCheckpointer(path, { onError: options.backgroundCheckpoint.onError });
+      checkpointer = startCheckpointer(path, options.backgroundCheckpoint);
     }
     const { dialect, driver } = groupCommitDialect(sqlite, options.commitWindowMs ?? 0);
     const db: Db = new Kysely({ dialect });
