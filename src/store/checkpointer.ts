@@ -39,9 +39,9 @@ parentPort.on('message', (message) => {
 });
 `;
 
-export function startCheckpointer(path: string, options: { intervalMs?: number; onError?: (message: string) => void } = {}): Checkpointer {
+export function startCheckpointer(path: string, options: { intervalMs: number; onError?: (message: string) => void }): Checkpointer {
   const betterSqlite3 = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, betterSqlite3, intervalMs: options.intervalMs ?? 250 } });
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, betterSqlite3, intervalMs: options.intervalMs } });
   worker.unref(); // never what keeps the process alive
   worker.on('message', (message: { error?: string }) => {
     if (message.error) options.onError?.(message.error);

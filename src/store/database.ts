@@ -35,9 +35,10 @@ export interface StoreOptions {
   commitWindowMs?: number;
   /**
    * SQLite file: checkpoint the WAL from a worker thread (see checkpointer.ts) instead of inside
-   * the COMMITs of the serving thread. For long-running processes; one-shot commands skip it.
+   * the COMMITs of the serving thread, every `intervalMs` (config: OTPGATE_SQLITE_CHECKPOINT_MS). For
+   * long-running processes; one-shot commands skip it.
    */
-  backgroundCheckpoint?: { intervalMs?: number; onError?: (message: string) => void };
+  backgroundCheckpoint?: { intervalMs: number; onError?: (message: string) => void };
   /** Postgres: connections in the pool (default 10). */
   poolSize?: number;
   /** Postgres: transactions one group commit holds at most (default 1: no group commit). */
