@@ -1,4 +1,4 @@
-import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import { CompiledQuery, SqliteAdapter, type Compilable, type Kysely, type QueryResult } from 'kysely';
 import { PipelinedTransaction, pipelinedTransaction } from './pg-pipeline.js';
 import { DirectTransaction, groupCommitDriverOf } from './sqlite-driver.js';
 import type { Store } from './database.js';
@@ -85,6 +85,16 @@ export function prepared<Args extends object, Row = never>(build: (db: Executor)
     const direct = groupCommitDriverOf(db)?.runDirect<Row>(template.sql, parameters, db.isTransaction);
     return direct ?? (db.executeQuery(CompiledQuery.raw(template.sql, parameters)) as Promise<QueryResult<Row>>);
   };
+}
+
+/**
+ * Whether `runner` runs on the embedded store (SQLite), for the few statements written differently
+ * there because SQLite runs them much slower in their portable form (see transitionFromPendingReturning).
+ */
+export function runsOnSqlite(runner: QueryRunner): boolean {
+  if (runner instanceof DirectTransaction) return true;
+  if (runner instanceof PipelinedTransaction) return false;
+  return runner.getExecutor().adapter instanceof SqliteAdapter;
 }
 
 type Missing<T, L extends readonly unknown[]> = Exclude<keyof T, L[number]>;

@@ -4,7 +4,7 @@ import { canonicalIdentifier } from '../domain/identifiers.js';
 import { DELIVERY_COLUMNS, type DeliveryRow } from './deliveries-repo.js';
 import { inSubqueryOnce } from './claim-once.js';
 import { PipelinedTransaction } from './pg-pipeline.js';
-import { allColumns, prepared, slot, slots, type QueryRunner } from './prepared.js';
+import { allColumns, prepared, runsOnSqlite, slot, slots, type QueryRunner } from './prepared.js';
 import { DirectTransaction } from './sqlite-driver.js';
 import type { Executor, Mode, Tables, VerificationsTable } from './tables.js';
 
@@ -352,14 +352,27 @@ const transitionReturningQuery = prepared<{ id: string; status: string; failureR
     .returning(VERIFICATION_COLUMNS),
 );
 
-/** transitionFromPending that returns the row as it now is (undefined: it was no longer pending), for the event it causes. */
+const verificationByIdQuery = prepared<{ id: string }, VerificationRow>((db) => db.selectFrom('verifications').select(VERIFICATION_COLUMNS).where('id', '=', slot<string>('id')));
+
+/**
+ * transitionFromPending that returns the row as it now is (undefined: it was no longer pending), for
+ * the event it causes. On the embedded store the row is read back after the UPDATE in the same
+ * transaction (one is opened when `db` is not one), so it is the row the UPDATE left. SQLite runs
+ * `UPDATE … RETURNING` as a trigger that fills a temporary table: timed alone on a table of 60,000
+ * verifications, 29 µs with every column returned, against 8 µs for the UPDATE and 8 µs for the
+ * read by id. Postgres keeps the RETURNING (one statement, one round trip).
+ */
 export async function transitionFromPendingReturning(
   db: QueryRunner,
   id: string,
   set: { status: string; failure_reason: string | null; now: number },
 ): Promise<VerificationRow | undefined> {
-  const { rows } = await transitionReturningQuery(db, { id, status: set.status, failureReason: set.failure_reason, now: set.now });
-  return rows[0];
+  const args = { id, status: set.status, failureReason: set.failure_reason, now: set.now };
+  if (db instanceof PipelinedTransaction || !runsOnSqlite(db)) return (await transitionReturningQuery(db, args)).rows[0];
+  if (!(db instanceof DirectTransaction) && !db.isTransaction) return db.transaction().execute((trx) => transitionFromPendingReturning(trx, id, set));
+  const changed = await transitionQuery(db, args);
+  if (Number(changed.numAffectedRows) !== 1) return undefined;
+  return (await verificationByIdQuery(db, { id })).rows[0];
 }
 
 /** Whether any verification is pending past its expiry (a read through the partial index: the idle sweep opens no transaction). */
@@ -411,7 +424,7 @@ export async function recordWrongCode(
   now: number,
   restart: boolean,
 ): Promise<{ attempts: number; status: string } | undefined> {
-  return db
+  const update = db
     .updateTable('verifications')
     .set((eb) => {
       const last = restart ? sql<boolean>`1 = 1` : sql<boolean>`${eb.ref('attempts')} + 1 >= ${eb.ref('max_attempts')}`;
@@ -426,9 +439,14 @@ export async function recordWrongCode(
     })
     .where('id', '=', id)
     .where('status', '=', sql.lit('pending'))
-    .where((eb) => eb('attempts', '<', eb.ref('max_attempts')))
-    .returning(['attempts', 'status'])
-    .executeTakeFirst();
+    .where((eb) => eb('attempts', '<', eb.ref('max_attempts')));
+  if (!runsOnSqlite(db)) return update.returning(['attempts', 'status']).executeTakeFirst();
+  // The embedded store: the UPDATE, then a read in the same transaction, cheaper than SQLite's
+  // RETURNING (transitionFromPendingReturning).
+  if (!db.isTransaction) return db.transaction().execute((trx) => recordWrongCode(trx, id, now, restart));
+  const { numUpdatedRows } = await update.executeTakeFirstOrThrow();
+  if (numUpdatedRows !== 1n) return undefined;
+  return db.selectFrom('verifications').select(['attempts', 'status']).where('id', '=', id).executeTakeFirst();
 }
 
 /** Counts a resend; only if still pending and under the send limit (atomic against double resends). */

@@ -20,6 +20,7 @@ import {
   findVerificationForEvent,
   insertVerification,
   recordWrongCode,
+  transitionFromPendingReturning,
   type VerificationRow,
 } from '../../src/store/verifications-repo.js';
 import { eachDialect, storeDialects } from '../helpers/stores.js';
@@ -132,6 +133,26 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     expect(counted.find((r) => r?.attempts === 3)?.status).toBe('failed');
     const row = await findVerification(store.db, scope, 'ver_race');
     expect(row).toMatchObject({ status: 'failed', attempts: 3, failure_reason: 'max_attempts_reached', code_sealed: null });
+  });
+
+  it('moves a verification out of pending once among concurrent writers, and returns the row as that write left it', async () => {
+    await insertVerification(store.db, verification('ver_move', { identifier: '+5511900000003', attempts: 2, sends: 2, identity_id: 'idn_1', destination: '+5511900000003' }));
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => transitionFromPendingReturning(store.db, 'ver_move', { status: 'approved', failure_reason: null, now: 500 + i })));
+    const moved = results.filter((row) => row !== undefined);
+    expect(moved).toHaveLength(1);
+    const stored = await findVerification(store.db, scope, 'ver_move');
+    expect(moved[0]).toEqual(stored);
+    expect(moved[0]).toMatchObject({ status: 'approved', failure_reason: null, code_sealed: null, attempts: 2, sends: 2, identity_id: 'idn_1', code_hash: 'h' });
+    expect(moved[0]?.updated_at).toBeGreaterThanOrEqual(500);
+    // Inside a caller's transaction too; one that finds it no longer pending changes nothing.
+    await insertVerification(store.db, verification('ver_move2', { identifier: '+5511900000004' }));
+    const inside = await store.db.transaction().execute(async (trx) => [
+      await transitionFromPendingReturning(trx, 'ver_move2', { status: 'canceled', failure_reason: 'canceled', now: 600 }),
+      await transitionFromPendingReturning(trx, 'ver_move2', { status: 'expired', failure_reason: 'expired', now: 601 }),
+    ]);
+    expect(inside[0]).toMatchObject({ id: 'ver_move2', status: 'canceled', failure_reason: 'canceled', updated_at: 600 });
+    expect(inside[1]).toBeUndefined();
+    expect(await findVerification(store.db, scope, 'ver_move2')).toMatchObject({ status: 'canceled', updated_at: 600 });
   });
 
   it('hands each outbox message to exactly one of several concurrent claimers', async () => {
