@@ -350,7 +350,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     webhooks: {
       poke: () => webhooks.poke(),
       changed: (scope) => {
+        // This process forgets at once (fan-out and dispatcher alike); the others when the notice reaches them.
         forgetEndpoints(scope);
+        webhooks.forgetEndpoints();
         backends.notifier.publish('webhooks');
       },
       timeoutMs: config.webhooks.timeoutMs,
