@@ -9,7 +9,6 @@ import { preparedTransaction, type QueryRunner } from '../store/prepared.js';
 import { insertSession } from '../store/sessions-repo.js';
 import {
   approveIfUnchanged,
-  findLatestVerification,
   findLatestWithDeliveries,
   findLatestWithDeliveriesBatched,
   isNothingApproved,
@@ -92,9 +91,9 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
   const rule: FailureRule = { maxFailures: policy.lockout.max_failures, windowS: policy.lockout.window_s, durationS: policy.lockout.duration_s };
   // The latest verification is read while the limits are asked; a refusal leaves the read unused. On
   // Postgres + Redis: two servers at once instead of one after the other; on Postgres alone: the
-  // limit step and the read in one round trip. On Postgres the read brings the whole row and its
-  // deliveries: what `verification.approved` shows, so a right code is approved in one more round
-  // trip (approveUnchanged).
+  // limit step and the read in one round trip. The read brings the whole row and its deliveries: what
+  // `verification.approved` shows, so a right code is approved without reading them again (on
+  // Postgres in one more round trip; approveUnchanged).
   let latest: Promise<CheckableVerification | undefined>;
   let admitted: Awaited<ReturnType<typeof deps.limits.admitCheck>>;
   if (!verification && deps.store.dialect === 'postgres' && deps.limits.admitCheckAlong) {
@@ -106,7 +105,7 @@ async function check(deps: ServiceDeps, tenant: Tenant, input: CheckInput, claim
       ? Promise.resolve(verification)
       : deps.store.dialect === 'postgres'
         ? findLatestWithDeliveriesBatched(deps.store.db, tenant, identifier) // with the other checks of this turn
-        : findLatestVerification(deps.store.db, tenant, identifier);
+        : findLatestWithDeliveries(deps.store.db, tenant, identifier);
     latest.catch(() => {}); // awaited below, unless a limit refuses first
     admitted = await deps.limits.admitCheck(key, policy.limits.check_per_minute, 60, rule);
   }
@@ -203,14 +202,17 @@ async function waitForFailureSlot(deps: ServiceDeps, tenant: Tenant, key: string
 }
 
 /**
- * Postgres, when the check's read brought the deliveries: the approval, its event (built from that
- * read) and `rest` (the session) go in one round trip, the approval conditional on the verification
- * and its deliveries being still as read. Answers { identityId: null } once committed, or undefined
- * when anything changed meanwhile (a wrong code counted, a receipt, another check's approval):
- * nothing was written then, and the general path decides with what is there now.
- */
 /** The approvals write only through their transaction: they may share a Postgres group commit (and run twice). */
 const GROUPABLE = { groupable: {} };
+
+/**
+ * When the check's read brought the deliveries: the approval, its event (built from that read) and
+ * `rest` (the session) in one transaction (on Postgres one round trip; on the embedded store three
+ * statements, no read), the approval conditional on the verification and its deliveries being still
+ * as read. Answers { identityId: null } once committed, or undefined when anything changed meanwhile
+ * (a wrong code counted, a receipt, another check's approval): nothing was written then, and the
+ * general path decides with what is there now.
+ */
 
 async function approveUnchanged(
   deps: ServiceDeps,
