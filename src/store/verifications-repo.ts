@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
 import { DELIVERY_COLUMNS, type DeliveryRow } from './deliveries-repo.js';
 import { inSubqueryOnce } from './claim-once.js';
@@ -25,6 +25,17 @@ const VERIFICATION_COLUMNS = allColumns<VerificationsTable>()([
   'failure_reason', 'code_hash', 'code_sealed', 'code_length', 'attempts', 'max_attempts', 'sends', 'expires_at',
   'last_sent_at', 'created_at', 'updated_at', 'identity_id', 'destination', 'canonical_identifier',
 ]);
+
+/**
+ * "Still pending", as the statements that find a verification by id test it, spelled so that no
+ * planner can answer it from an index of pending verifications only (coalesce() hides the column
+ * from the partial indexes' `status = 'pending'`). On Postgres, once ANALYZE has seen few pending
+ * verifications (the usual state: most are soon approved, expired or canceled), such an index looks
+ * nearly empty, so cheaper than the primary key, and an UPDATE by id then walked every verification
+ * pending since: measured with 8,000 pending, 5 ms of Postgres a check instead of 0.3. The row's own
+ * status still decides, tested again on the version a concurrent writer left (one of many moves wins).
+ */
+const STILL_PENDING = sql<SqlBool>`coalesce("status", '') = 'pending'`;
 
 interface ScopeArgs {
   integrationId: string;
@@ -250,7 +261,7 @@ const approveUnchangedQuery = prepared<{ id: string; now: number; attempts: numb
           .updateTable('verifications')
           .set({ status: sql.lit('approved'), failure_reason: null, code_sealed: null, updated_at: slot<number>('now') })
           .where('id', '=', slot<string>('id'))
-          .where('status', '=', sql.lit('pending'))
+          .where(STILL_PENDING)
           .where('attempts', '=', slot<number>('attempts'))
           .where('sends', '=', slot<number>('sends'))
           .where('updated_at', '=', slot<number>('updatedAt'))
@@ -267,7 +278,7 @@ const approveUnchangedSqliteQuery = prepared<{ id: string; now: number; attempts
     .updateTable('verifications')
     .set({ status: sql.lit('approved'), failure_reason: null, code_sealed: null, updated_at: slot<number>('now') })
     .where('id', '=', slot<string>('id'))
-    .where('status', '=', sql.lit('pending'))
+    .where(STILL_PENDING)
     .where('attempts', '=', slot<number>('attempts'))
     .where('sends', '=', slot<number>('sends'))
     .where('updated_at', '=', slot<number>('updatedAt'))
@@ -381,7 +392,7 @@ const transitionQuery = prepared<{ id: string; status: string; failureReason: st
     .updateTable('verifications')
     .set({ status: slot('status'), failure_reason: slot('failureReason'), code_sealed: null, updated_at: slot('now') })
     .where('id', '=', slot<string>('id'))
-    .where('status', '=', sql.lit('pending')),
+    .where(STILL_PENDING),
 );
 
 export async function transitionFromPending(
@@ -398,7 +409,7 @@ const transitionReturningQuery = prepared<{ id: string; status: string; failureR
     .updateTable('verifications')
     .set({ status: slot('status'), failure_reason: slot('failureReason'), code_sealed: null, updated_at: slot('now') })
     .where('id', '=', slot<string>('id'))
-    .where('status', '=', sql.lit('pending'))
+    .where(STILL_PENDING)
     .returning(VERIFICATION_COLUMNS),
 );
 
@@ -488,7 +499,7 @@ export async function recordWrongCode(
       };
     })
     .where('id', '=', id)
-    .where('status', '=', sql.lit('pending'))
+    .where(STILL_PENDING)
     .where((eb) => eb('attempts', '<', eb.ref('max_attempts')));
   if (!runsOnSqlite(db)) return update.returning(['attempts', 'status']).executeTakeFirst();
   // The embedded store: the UPDATE, then a read in the same transaction, cheaper than SQLite's
@@ -505,7 +516,7 @@ export async function recordResend(db: Executor, id: string, maxSends: number, e
     .updateTable('verifications')
     .set((eb) => ({ sends: eb('sends', '+', 1), last_sent_at: now, updated_at: now }))
     .where('id', '=', id)
-    .where('status', '=', sql.lit('pending'))
+    .where(STILL_PENDING)
     .where('sends', '<', maxSends)
     .where('last_sent_at', '<=', earliest)
     .executeTakeFirst();

@@ -11,13 +11,16 @@
  * - The look for an identifier's pending verification reads its index by identifier, not every
  *   pending verification through the expiry sweep's index (migration 017). Planned on an empty
  *   table it did already; planned with 1,000 rows not yet analyzed (a benchmark's warm-up) it did not.
+ * - The moves of one verification out of `pending`, by its id (the approval, a wrong code's count, a
+ *   resend's, a cancel or an expiry noticed), take it by the primary key even when ANALYZE saw no
+ *   pending verification and thousands are pending since: they read one row, not every pending one.
  */
 import pg from 'pg';
 import type { Compilable } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimDueQuery } from '../../src/store/outbox-repo.js';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
-import { expireDueQuery } from '../../src/store/verifications-repo.js';
+import { approveIfUnchanged, expireDueQuery, recordResend, recordWrongCode, transitionFromPending, transitionFromPendingReturning } from '../../src/store/verifications-repo.js';
 import { claimStatement } from '../../src/store/webhooks-repo.js';
 import { createThrowawayDatabase, NEEDS_POSTGRES, POSTGRES_URL } from '../helpers/stores.js';
 
@@ -142,5 +145,45 @@ describe.skipIf(!POSTGRES_URL)(`Postgres plans made on empty tables${POSTGRES_UR
     const fill = `insert into verifications (id, integration_id, mode, identifier, identifier_kind, country, channel, action, locale, status, code_hash, code_length, attempts, max_attempts, sends, expires_at, last_sent_at, created_at, updated_at, canonical_identifier)
       select 'ver_' || g, 'int_1', 'test', '+5511' || g, 'phone', 'BR', 'sms', 'login', 'en', 'pending', 'h', 6, 0, 5, 1, g, g, g, g, '+5511' || g from generate_series(1, 2000) g`;
     await expectClaimPlans('expiry_sweep', sweep, fill);
+  });
+  it('the moves of one verification out of pending take it by its id, even when ANALYZE saw none pending', async () => {
+    const rows = (prefix: string, status: string, from: number, to: number) => `insert into verifications (id, integration_id, mode, identifier, identifier_kind, country, channel, action, locale, status, code_hash, code_length, attempts, max_attempts, sends, expires_at, last_sent_at, created_at, updated_at, canonical_identifier)
+      select '${prefix}' || g, 'int_3', 'test', '+5531' || g, 'phone', 'BR', 'sms', 'login', 'en', '${status}', 'h', 6, 0, 5, 1, 9e12::bigint, 1, g, 7, '+5531' || g from generate_series(${from}, ${to}) g`;
+    // The usual state when autovacuum analyzes: the verifications are approved (or expired) by then.
+    await client.query('delete from verifications'); // the other tests' pending ones
+    await client.query(rows('ver_done_', 'approved', 1, 1_000));
+    await client.query('analyze verifications');
+    await client.query(rows('ver_open_', 'pending', 1, 3_000)); // a burst since
+    // What each move sends, captured as the store runs it (on rows of their own), then explained.
+    const sent: Array<{ text: string; values: unknown[] }> = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const config = args[0] as string | { text: string; values?: unknown[] };
+      const text = typeof config === 'string' ? config : config.text;
+      if (/^(with "approved" as \()?update "verifications"/.test(text)) sent.push({ text, values: (typeof config === 'string' ? args[1] : config.values) as unknown[] ?? [] });
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      await approveIfUnchanged(store.db, { ...(await client.query("select * from verifications where id = 'ver_open_1'")).rows[0], deliveries: [] }, NOW);
+      expect(await transitionFromPending(store.db, 'ver_open_2', { status: 'canceled', failure_reason: 'superseded', now: NOW })).toBe(true);
+      expect(await transitionFromPendingReturning(store.db, 'ver_open_3', { status: 'expired', failure_reason: 'expired', now: NOW })).toMatchObject({ status: 'expired' });
+      expect(await recordWrongCode(store.db, 'ver_open_4', NOW, false)).toMatchObject({ attempts: 1 });
+      expect(await recordResend(store.db, 'ver_open_5', 5, NOW, NOW)).toBe(true);
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    expect(sent).toHaveLength(5);
+    expect(await client.query("select count(*)::int as n from verifications where id in ('ver_open_1', 'ver_open_2', 'ver_open_3') and status <> 'pending'")).toMatchObject({ rows: [{ n: 3 }] });
+    for (const [i, statement] of sent.entries()) {
+      const name = `by_id_move_${i}`;
+      await client.query(`prepare ${name} as ${statement.text}`);
+      // Another pending row of the burst, so that the move finds one to change.
+      const values = statement.values.map((value) => (typeof value === 'string' && value.startsWith('ver_open_') ? `ver_open_${100 + i}` : value));
+      const plan = await explain(name, values.map((value) => (value === null ? 'null' : pg.escapeLiteral(String(value)))).join(', '));
+      const scans = nodes(plan).filter((node) => node['Index Name'] !== undefined || node['Node Type'] === 'Seq Scan');
+      expect(scans.map((node) => node['Index Name'] ?? node['Node Type']), statement.text).toContain('verifications_pkey');
+      expect(scans.map((node) => node['Index Name'] ?? node['Node Type']), statement.text).not.toContain('verifications_pending_idx');
+      expect(removedByFilter(plan), statement.text).toBe(0);
+    }
   });
 });
