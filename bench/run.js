@@ -23,13 +23,15 @@ import { randomBytes } from 'node:crypto';
 import { parseOptions, USAGE } from './lib/args.js';
 import { runLoads } from './lib/load.js';
 import { configureWebhook, createBenchIntegration, LIVE_BENCH_POLICY } from './lib/otpgate-api.js';
-import { phases, warmUpLoads } from './lib/phases.js';
+import { phases, warmUp } from './lib/phases.js';
 import { analyzeDatabase, createThrowawayDatabase, DEFAULT_ADMIN_DATABASE_URL, DEFAULT_REDIS_URL, redact } from './lib/postgres.js';
-import { cleanup, commandsCpuMs, describeExit, installExitHandlers, serversCpuMs } from './lib/processes.js';
+import { cleanup, commandsCpuMs, describeExit, installExitHandlers, serversCpuMs, stealMeter } from './lib/processes.js';
 import { judge, toJson, toText } from './lib/report.js';
 import { startOtpgateWorker, startBare, startFakeReceiver, startFakeWhatsApp, startOtpgate } from './lib/servers.js';
 
 const MAX_FAILED_RATIO = 0.01;
+/** Points of CPU steal between a phase and its baseline slice above which the report says its ratio is unsound. */
+const STEAL_GAP_NOTED = 10;
 
 /**
  * The environment every otpgate process of the run shares: for SQLite only the options' settings
@@ -215,8 +217,8 @@ async function main() {
   await startServers(ctx);
   if (options.warmup > 0) {
     // One after the other: each server warms up with the machine to itself, as it is measured.
-    ctx.log(`warm-up: ${options.warmup} s of load for each server, not measured`);
-    for (const load of warmUpLoads(ctx, options.warmup)) await runLoads([load], load.url.endsWith('/echo') ? 200 : 201);
+    ctx.log(`warm-up: ${options.warmup} s of load for each server (otpgate: sends, a check of their codes, gated actions), not measured`);
+    await warmUp(ctx, options.warmup);
     if (ctx.servers.receiver) await drainWebhooks(ctx, 1000);
   }
   if (options.analyze && ctx.databaseUrl) {
@@ -232,13 +234,28 @@ async function main() {
       ctx.problems.push(`${phase.name}: not run: ${skipped}`);
       continue;
     }
+    if (options.baseline === 'each' && phase.server === 'otpgate' && ctx.servers.bare) {
+      // The baseline again, just before this phase: on a shared machine the one at the start may
+      // have run on another share of the CPU than this phase gets.
+      ctx.log(`${phase.name}: the baseline's load first (${phases[0].description}), the ratio's denominator`);
+      const steal = stealMeter();
+      const slice = await runLoads([phases[0].load(ctx)], phases[0].expect);
+      row.baseline = { rps: slice.rps, stealPct: steal(), failedRatio: slice.failedRatio };
+      if (slice.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(`${phase.name}: its baseline slice: ${(100 * slice.failedRatio).toFixed(1)}% of the requests failed`);
+    }
     ctx.log(`${phase.name}: ${phase.description}`);
     await phase.before?.(ctx);
     const webhooksBefore = ctx.servers.receiver ? await ctx.servers.receiver.counts() : null;
     const cpuBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses) : null;
     const mainBefore = phase.server === 'otpgate' ? serversCpuMs(ctx.otpgateCpuProcesses, { mainThread: true }) : null;
     const storesBefore = phase.server === 'otpgate' && options.store === 'postgres' ? STORE_COMMANDS.map(([, names]) => commandsCpuMs(names)) : null;
+    const steal = stealMeter();
     const result = await runLoads([phase.load(ctx)].flat(), phase.expect);
+    row.stealPct = steal();
+    const stealGap = row.baseline && row.stealPct !== null && row.baseline.stealPct !== null ? Math.abs(row.stealPct - row.baseline.stealPct) : 0;
+    if (stealGap > STEAL_GAP_NOTED) {
+      ctx.notes.push(`${phase.name}: the hypervisor's steal was ${row.stealPct.toFixed(0)}% during the phase and ${row.baseline.stealPct.toFixed(0)}% during its baseline slice: its ratio compares two different machines`);
+    }
     if (cpuBefore !== null) noteServerCpu(ctx, phase, result, serversCpuMs(ctx.otpgateCpuProcesses) - cpuBefore, mainBefore === null ? NaN : serversCpuMs(ctx.otpgateCpuProcesses, { mainThread: true }) - mainBefore);
     if (storesBefore) noteStoreCpu(ctx, phase, result, STORE_COMMANDS.map(([, names], i) => commandsCpuMs(names) - storesBefore[i]));
     if (result.failedRatio > MAX_FAILED_RATIO) ctx.problems.push(describeFailures(phase, result));

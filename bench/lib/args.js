@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <n>] [--store sqlite|postgres] [--processes <n>] [--worker inline|process]
-                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--analyze 0|1] [--group-commit <n>] [--http-thread 0|1] [--json]
+                         [--whatsapp-latency <ms>] [--webhook <events>|none] [--warmup <s>] [--baseline each|once] [--analyze 0|1] [--group-commit <n>] [--http-thread 0|1] [--json]
 
   --duration <s>      seconds per duration-bounded phase (default 10)
   --connections <n>   concurrent connections (default 50), split between the otpgate processes
@@ -21,9 +21,16 @@ export const USAGE = `Usage: node bench/run.js [--duration <s>] [--connections <
                       comma-separated, to a local receiver (bench/lib/fake-receiver.js): default *
                       (every event, so the phases pay for writing, signing and posting them);
                       none: no webhook configured
-  --warmup <s>        before the phases, each server gets this many seconds of its first phase's load,
-                      not measured (default 3; 0: none): the phases then measure warm processes (JIT
-                      done, statements prepared, caches filled), not their first seconds
+  --warmup <s>        before the phases, each server gets this many seconds of load, not measured
+                      (default 5; 0: none): the bare server its route; otpgate sends, a check of each
+                      of their codes, then gated actions with the sessions issued. The phases then
+                      measure warm processes (JIT done, statements prepared, caches filled)
+  --baseline each|once
+                      each (default): a slice of the baseline's load (--duration s) runs right before
+                      every otpgate phase, and the phase's ratio is to that slice; once: every ratio is
+                      to the one baseline phase at the start. This machine's CPU is shared (the
+                      hypervisor's steal, shown per phase, moved between 3% and 42% within one run):
+                      a baseline minutes away from a phase measured another machine
   --analyze 0|1       with --store postgres: ANALYZE the database after the warm-up (default 1), so the
                       phases run on the query plans of a database autovacuum has analyzed, as one that
                       has run for more than a minute has; 0: the plans made on the fresh, empty tables
@@ -69,7 +76,8 @@ export function parseOptions(argv = process.argv.slice(2)) {
       worker: { type: 'string' },
       'whatsapp-latency': { type: 'string', default: '0' },
       webhook: { type: 'string', default: '*' },
-      warmup: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '5' },
+      baseline: { type: 'string', default: 'each' },
       analyze: { type: 'string', default: '1' },
       'group-commit': { type: 'string' },
       'http-thread': { type: 'string' },
@@ -91,6 +99,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
   if (groupCommit !== null && values.store !== 'postgres') throw new Error('--group-commit needs --store postgres: the embedded store always groups its commits');
   const httpThread = values['http-thread'] === undefined ? null : values['http-thread'] === '1' ? true : values['http-thread'] === '0' ? false : undefined;
   if (httpThread === undefined) throw new Error(`--http-thread must be 1 or 0, got "${values['http-thread']}"`);
+  if (values.baseline !== 'each' && values.baseline !== 'once') throw new Error(`--baseline must be each or once, got "${values.baseline}"`);
   if (values.analyze !== '0' && values.analyze !== '1') throw new Error(`--analyze must be 1 or 0, got "${values.analyze}"`);
   if (connections < processes) throw new Error(`--connections (${connections}) must be at least --processes (${processes}): each process gets its share`);
   return {
@@ -102,6 +111,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     whatsappLatency: nonNegativeInt('whatsapp-latency', values['whatsapp-latency']),
     webhookEvents: webhookEvents(values.webhook),
     warmup: nonNegativeInt('warmup', values.warmup),
+    baseline: values.baseline,
     analyze: values.store === 'postgres' && values.analyze === '1',
     groupCommit,
     httpThread,

@@ -24,6 +24,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestJson } from './http.js';
+import { runLoads } from './load.js';
 import { collectSandboxCodes, readMetrics } from './otpgate-api.js';
 import { serversCpuMs } from './processes.js';
 
@@ -109,7 +110,10 @@ export const phases = [
     },
     async after(ctx, result) {
       ctx.log(`request: waiting for the sandbox to capture ${result.expected} messages`);
-      ctx.pairs = await collectSandboxCodes(ctx.servers.otpgate, ctx.apiKey, result.expected);
+      // The sandbox also holds the warm-up's messages, whose codes the warm-up already checked.
+      const warmedUp = ctx.warmedUp ?? new Set();
+      const captured = await collectSandboxCodes(ctx.servers.otpgate, ctx.apiKey, result.expected + warmedUp.size);
+      ctx.pairs = captured.filter((pair) => !warmedUp.has(pair.identifier));
       if (ctx.pairs.length < result.expected) {
         ctx.problems.push(`request: only ${ctx.pairs.length} of ${result.expected} verifications had a captured message after 30 s without progress`);
       }
@@ -185,30 +189,7 @@ export const phases = [
       if (pairs.length < FEW_CHECKS) {
         ctx.notes.push(`check: only ${pairs.length} codes to check (< ${FEW_CHECKS}), a short run: its figures are rough`);
       }
-      let next = 0; // shared by the processes' runs: each code is sent once, to one of them
-      const requests = [
-        {
-          setupRequest(req) {
-            // Only a reconnect can ask for more than `amount` bodies; a reused code then fails visibly.
-            const { identifier, code } = pairs[next++ % pairs.length];
-            req.body = JSON.stringify({ identifier, code });
-            return req;
-          },
-          onResponse(status, body) {
-            // Keep a few sessions for the authorize phase.
-            if (status === 200 && sessions.length < 200) sessions.push(JSON.parse(body).otp_session);
-          },
-        },
-      ];
-      // One request per code: the amounts add up to the pairs, which stops autocannon before any
-      // code is reused.
-      const amounts = splitEvenly(pairs.length, ctx.otpgates.length);
-      return perProcess(ctx, '/v1/verifications/check', (base, index) => ({
-        ...base,
-        amount: amounts[index],
-        connections: Math.min(base.connections, amounts[index]),
-        requests,
-      })).filter((load) => load.amount > 0);
+      return checkLoads(ctx, pairs, sessions); // keeps a few sessions for the authorize phase
     },
   },
   {
@@ -218,28 +199,56 @@ export const phases = [
     expect: 200,
     floor: 0.3,
     skip: () => (sessions.length ? null : 'no OTP sessions from the check phase'),
-    load(ctx) {
-      let next = 0;
-      const requests = [
-        {
-          setupRequest(req) {
-            req.headers = { ...req.headers, 'x-otp-session': sessions[next++ % sessions.length] };
-            return req;
-          },
-        },
-      ];
-      return perProcess(ctx, '/v1/authorize', (base) => ({
-        ...base,
-        duration: ctx.options.duration,
-        body: JSON.stringify({ action: 'redemption' }),
-        requests,
-      }));
-    },
+    load: (ctx) => authorizeLoads(ctx, sessions, ctx.options.duration),
   },
 ];
 
 /** OTP sessions returned by the check phase, used by the authorize phase. */
 const sessions = [];
+
+/**
+ * A check of each of `pairs`' codes, once, spread over the otpgate processes; up to 200 of the
+ * sessions the approvals issue are pushed onto `keep`.
+ */
+function checkLoads(ctx, pairs, keep) {
+  let next = 0; // shared by the processes' runs: each code is sent once, to one of them
+  const requests = [
+    {
+      setupRequest(req) {
+        // Only a reconnect can ask for more than `amount` bodies; a reused code then fails visibly.
+        const { identifier, code } = pairs[next++ % pairs.length];
+        req.body = JSON.stringify({ identifier, code });
+        return req;
+      },
+      onResponse(status, body) {
+        if (status === 200 && keep.length < 200) keep.push(JSON.parse(body).otp_session);
+      },
+    },
+  ];
+  // One request per code: the amounts add up to the pairs, which stops autocannon before any
+  // code is reused.
+  const amounts = splitEvenly(pairs.length, ctx.otpgates.length);
+  return perProcess(ctx, '/v1/verifications/check', (base, index) => ({
+    ...base,
+    amount: amounts[index],
+    connections: Math.min(base.connections, amounts[index]),
+    requests,
+  })).filter((load) => load.amount > 0);
+}
+
+/** `seconds` of gated actions on every otpgate process, each request with one of `otpSessions`. */
+function authorizeLoads(ctx, otpSessions, seconds) {
+  let next = 0;
+  const requests = [
+    {
+      setupRequest(req) {
+        req.headers = { ...req.headers, 'x-otp-session': otpSessions[next++ % otpSessions.length] };
+        return req;
+      },
+    },
+  ];
+  return perProcess(ctx, '/v1/authorize', (base) => ({ ...base, duration: seconds, body: JSON.stringify({ action: 'redemption' }), requests }));
+}
 
 /** Sums the samples of `name` in the otpgate processes' metrics, by the value of `label` (zeros left out). */
 async function metricTotals(ctx, name, label, where = () => true) {
@@ -373,23 +382,35 @@ async function holdLongPolls(ctx, count) {
 }
 
 /**
- * The loads of the warm-up run.js gives the servers before the phases (not measured): the
- * baseline's route for the bare server, the request phase's sends (numbers of their own) for otpgate.
+ * The warm-up run.js gives the servers before the phases (not measured), so that every phase meets
+ * warm processes: the bare server gets the baseline's route for `seconds`; otpgate gets the request
+ * phase's sends for `seconds` (numbers of their own), then a check of each of their codes, then
+ * `seconds` of gated actions with the sessions those checks issued. (Sends alone left the check's
+ * and the gate's code to be compiled during the phases that measure them.) The warm-up's
+ * identifiers are kept in ctx.warmedUp: the check phase leaves their codes, already used, out.
  */
-export function warmUpLoads(ctx, seconds) {
-  const loads = [];
-  if (ctx.servers.bare) loads.push({ ...phases[0].load(ctx), duration: seconds });
-  if (ctx.otpgates.length) {
-    let next = WARMUP_NUMBERS_FROM;
-    const requests = [
-      {
-        setupRequest(req) {
-          req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
-          return req;
-        },
+export async function warmUp(ctx, seconds) {
+  if (ctx.servers.bare) await runLoads([{ ...phases[0].load(ctx), duration: seconds }], 200);
+  if (!ctx.otpgates.length) return;
+  let next = WARMUP_NUMBERS_FROM;
+  const requests = [
+    {
+      setupRequest(req) {
+        req.body = JSON.stringify({ identifier: brazilianMobile(next++) });
+        return req;
       },
-    ];
-    loads.push(...perProcess(ctx, '/v1/verifications', (base) => ({ ...base, duration: seconds, requests })));
+    },
+  ];
+  const sent = await runLoads(perProcess(ctx, '/v1/verifications', (base) => ({ ...base, duration: seconds, requests })), 201);
+  const pairs = await collectSandboxCodes(ctx.servers.otpgate, ctx.apiKey, sent.expected);
+  ctx.warmedUp = new Set(pairs.map((pair) => pair.identifier));
+  const warmSessions = [];
+  const checked = pairs.length ? await runLoads(checkLoads(ctx, pairs, warmSessions), 200) : null;
+  const gated = warmSessions.length ? await runLoads(authorizeLoads(ctx, warmSessions, seconds), 200) : null;
+  for (const [what, result] of [['sends', sent], ['checks', checked], ['gated actions', gated]]) {
+    if (!result || result.failedRatio > MAX_WARMUP_FAILED_RATIO) ctx.problems.push(`warm-up: its ${what} ${result ? `failed (${(100 * result.failedRatio).toFixed(1)}% without the expected status)` : 'could not run'}`);
   }
-  return loads;
 }
+
+/** Above this share of unexpected answers the warm-up makes the run invalid (as a phase's would). */
+const MAX_WARMUP_FAILED_RATIO = 0.01;

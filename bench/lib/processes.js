@@ -220,3 +220,25 @@ export function commandsCpuMs(names) {
   }
   return total;
 }
+
+/**
+ * Starts measuring the machine's CPU steal (time the hypervisor gave the virtual CPUs to others,
+ * from /proc/stat); the returned function gives the share of all CPU time it took since, in percent
+ * (null without /proc/stat).
+ */
+export function stealMeter() {
+  const read = () => {
+    try {
+      const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+      return { steal: fields[7], total: fields.reduce((a, b) => a + b, 0) };
+    } catch {
+      return null;
+    }
+  };
+  const start = read();
+  return () => {
+    const end = read();
+    if (!start || !end || end.total <= start.total) return null;
+    return (100 * (end.steal - start.steal)) / (end.total - start.total);
+  };
+}

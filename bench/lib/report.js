@@ -10,8 +10,10 @@ const round = (value, digits) => (value === null || value === undefined ? null :
  */
 export function judge(rows) {
   const rpsOf = (name) => rows.find((row) => row.phase.name === name)?.result?.rps;
-  const baseline = rpsOf('baseline');
+  const first = rpsOf('baseline');
   return rows.map((row) => {
+    // The baseline slice run just before the phase (--baseline each), else the baseline phase.
+    const baseline = row.baseline?.rps ?? first;
     const ratio = row.result && baseline ? row.result.rps / baseline : null;
     const other = row.phase.versus ? rpsOf(row.phase.versus.phase) : undefined;
     const versusRatio = row.result && other ? row.result.rps / other : null;
@@ -19,7 +21,7 @@ export function judge(rows) {
     if (row.phase.floor !== undefined) checks.push(ratio !== null && ratio >= row.phase.floor);
     if (row.phase.versus) checks.push(versusRatio !== null && versusRatio >= row.phase.versus.floor);
     const verdict = checks.length ? (checks.every(Boolean) ? 'PASS' : 'FAIL') : null;
-    return { ...row, ratio, versusRatio, verdict };
+    return { ...row, baselineRps: row.result && baseline ? baseline : null, ratio, versusRatio, verdict };
   });
 }
 
@@ -39,6 +41,8 @@ export function toJson(judged, { store, processes, worker }, figures = {}) {
   for (const { phase, result } of judged) out[`${phase.name}_p99_ms`] = round(result?.p99, 2);
   for (const { phase, ratio } of judged) if (phase.floor !== undefined || phase.versus) out[`${phase.name}_ratio`] = round(ratio, 3);
   for (const { phase, versusRatio } of judged) if (phase.versus) out[`${phase.name}_${phase.versus.phase}_ratio`] = round(versusRatio, 3);
+  for (const { phase, baseline } of judged) if (baseline) out[`${phase.name}_baseline_rps`] = round(baseline.rps, 1);
+  for (const { phase, stealPct } of judged) if (stealPct !== undefined) out[`${phase.name}_steal_pct`] = round(stealPct, 1);
   for (const extra of Object.values(figures)) Object.assign(out, extra);
   return JSON.stringify(out);
 }
@@ -52,14 +56,17 @@ function table(header, lines) {
 /** The human-readable report: table, floors, notes and problems; `details` (phase name -> lines) under each phase's line. */
 export function toText(judged, { options, notes, problems, details = {} }) {
   const dash = '-';
-  const lines = judged.map(({ phase, result, ratio }) => {
-    if (!result) return [phase.name, 'not run', dash, dash, dash, dash, dash, dash];
+  const percent = (value) => (value === null || value === undefined ? dash : value.toFixed(0));
+  const lines = judged.map(({ phase, result, ratio, baselineRps, stealPct, baseline }) => {
+    if (!result) return [phase.name, 'not run', dash, dash, dash, dash, dash, dash, dash, dash];
     return [
       phase.name,
       `${result.rps.toFixed(1)}${result.rpsMeasure === 'active' ? '*' : ''}`,
       String(result.p50), // autocannon's histogram is in whole milliseconds
       String(result.p99),
       ratio === null ? dash : ratio.toFixed(3),
+      phase.name === 'baseline' || baselineRps === null ? dash : `${baselineRps.toFixed(1)}${baseline ? ` (${percent(baseline.stealPct)})` : ''}`,
+      percent(stealPct),
       String(result.responses),
       String(result.non2xx),
       `${result.unexpected}/${result.errors}`,
@@ -69,9 +76,15 @@ export function toText(judged, { options, notes, problems, details = {} }) {
   const out = [
     `otpgate benchmark: store ${describeStore(options.store)}, ${processes}, ${options.connections} connections, ${options.duration} s per duration-bounded phase, webhook: ${options.webhookEvents ? options.webhookEvents.join(', ') : 'none'}${options.groupCommit === null || options.groupCommit === undefined ? '' : `, Postgres group commit: ${options.groupCommit === 1 ? 'off' : `up to ${options.groupCommit}`}`}${options.httpThread === null || options.httpThread === undefined ? '' : `, outgoing HTTP on ${options.httpThread ? 'a thread' : 'the main thread'}`}${options.store === 'postgres' ? `, ${options.analyze ? 'database analyzed after the warm-up' : 'database not analyzed (plans of the fresh tables)'}` : ''}`,
     '',
-    table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'responses', 'non-2xx', 'unexpected/errors'], lines),
+    table(['phase', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'to baseline (steal %)', 'steal %', 'responses', 'non-2xx', 'unexpected/errors'], lines),
     '',
   ];
+  out.push(
+    judged.some(({ baseline }) => baseline)
+      ? "ratio: to the baseline's load run again just before the phase (--baseline each); steal %: the machine's CPU time the hypervisor gave to others during the load (/proc/stat)"
+      : "ratio: to the baseline phase (--baseline once); steal %: the machine's CPU time the hypervisor gave to others during the load (/proc/stat)",
+    '',
+  );
   if (judged.some(({ result }) => result?.rpsMeasure === 'active')) {
     out.push('* amount-bounded run: responses / seconds to the last response (autocannon\'s average counts its idle last second)', '');
   }
@@ -84,7 +97,7 @@ export function toText(judged, { options, notes, problems, details = {} }) {
     out.push(`${phase.name.padEnd(9)} ${phase.description}; ${result.responses} responses in ${result.seconds} s, statuses ${JSON.stringify(result.byStatus)}${split}`);
     for (const line of details[phase.name] ?? []) out.push(`${' '.repeat(10)}${line}`);
   }
-  out.push('', 'floors (rps relative to the baseline, or to another phase, measured in this run):');
+  out.push('', 'floors (rps relative to the baseline (the slice before the phase with --baseline each), or to another phase, measured in this run):');
   const x = (value) => (value === null ? 'n/a' : `${value.toFixed(3)}x`);
   for (const { phase, ratio, versusRatio, verdict } of judged) {
     if (!verdict) continue;
