@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { sql, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { canonicalIdentifier } from '../domain/identifiers.js';
 import { DELIVERY_COLUMNS, type DeliveryRow } from './deliveries-repo.js';
 import { inSubqueryOnce } from './claim-once.js';
@@ -249,32 +249,12 @@ export function deliveriesFingerprint(deliveries: readonly DeliveryRow[]): strin
 /** SQLSTATE of the division the unchanged-approval statement makes fail when it changed nothing. */
 const NOTHING_APPROVED = '22012';
 
-// Postgres only. A data-modifying CTE: the approval happens only if the row and its deliveries are as
-// read (attempts, sends, updated_at, the deliveries' count and latest change), and the statement then
-// fails (1 / 0) when it changed nothing, which fails the transaction it is sent in: the writes queued
-// with it (the event, the session) are never committed.
-const approveUnchangedQuery = prepared<{ id: string; now: number; attempts: number; sends: number; updatedAt: number; deliveries: string }>(
-  (db) =>
-    db
-      .with('approved', (qb) =>
-        qb
-          .updateTable('verifications')
-          .set({ status: sql.lit('approved'), failure_reason: null, code_sealed: null, updated_at: slot<number>('now') })
-          .where('id', '=', slot<string>('id'))
-          .where(STILL_PENDING)
-          .where('attempts', '=', slot<number>('attempts'))
-          .where('sends', '=', slot<number>('sends'))
-          .where('updated_at', '=', slot<number>('updatedAt'))
-          .where(sql<string>`(select count(*)::text || ':' || coalesce(max(d.updated_at), 0)::text from deliveries d where d.verification_id = verifications.id)`, '=', slot<string>('deliveries'))
-          .returning(sql<number>`1`.as('one')),
-      )
-      .selectNoFrom(sql<number>`1 / (select count(*)::int from approved)`.as('approved')),
-  { deferrable: true },
-);
-
-// The embedded store's: the same conditions on a plain UPDATE, whose count of changed rows says it.
-const approveUnchangedSqliteQuery = prepared<{ id: string; now: number; attempts: number; sends: number; updatedAt: number; deliveries: string }>((db) =>
-  db
+/**
+ * The approval of a verification only if the row and its deliveries are as read (attempts, sends,
+ * updated_at, the deliveries' count and latest change: `deliveries`, as each SQL spells it).
+ */
+function approveAsRead(db: Executor, deliveries: RawBuilder<string>) {
+  return db
     .updateTable('verifications')
     .set({ status: sql.lit('approved'), failure_reason: null, code_sealed: null, updated_at: slot<number>('now') })
     .where('id', '=', slot<string>('id'))
@@ -282,7 +262,24 @@ const approveUnchangedSqliteQuery = prepared<{ id: string; now: number; attempts
     .where('attempts', '=', slot<number>('attempts'))
     .where('sends', '=', slot<number>('sends'))
     .where('updated_at', '=', slot<number>('updatedAt'))
-    .where(sql<string>`(select count(*) || ':' || coalesce(max(d.updated_at), 0) from deliveries d where d.verification_id = verifications.id)`, '=', slot<string>('deliveries')),
+    .where(deliveries, '=', slot<string>('deliveries'));
+}
+
+type ApproveArgs = { id: string; now: number; attempts: number; sends: number; updatedAt: number; deliveries: string };
+
+// Postgres: a data-modifying CTE that fails (1 / 0) when it changed nothing, which fails the
+// transaction it is sent in: the writes queued with it (the event, the session) are never committed.
+const approveUnchangedQuery = prepared<ApproveArgs>(
+  (db) =>
+    db
+      .with('approved', () => approveAsRead(db, sql<string>`(select count(*)::text || ':' || coalesce(max(d.updated_at), 0)::text from deliveries d where d.verification_id = verifications.id)`).returning(sql<number>`1`.as('one')))
+      .selectNoFrom(sql<number>`1 / (select count(*)::int from approved)`.as('approved')),
+  { deferrable: true },
+);
+
+// The embedded store: the plain UPDATE, whose count of changed rows says it.
+const approveUnchangedSqliteQuery = prepared<ApproveArgs>((db) =>
+  approveAsRead(db, sql<string>`(select count(*) || ':' || coalesce(max(d.updated_at), 0) from deliveries d where d.verification_id = verifications.id)`),
 );
 
 /**

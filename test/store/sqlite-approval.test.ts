@@ -105,37 +105,35 @@ describe('approving a right code on the embedded store', () => {
     expect(sessionsOf(id)).toBe(1);
   });
 
-  it('a check whose verification changed after it was read (a wrong code counted) approves in the general path, its one event showing the change', async () => {
+  /** A send, then a check of its code with `change` (SQL on the verification's id) run right after the check's first read. */
+  async function checkAfter(change: string): Promise<{ status: number; events: ReturnType<typeof approvedEventsOf>; sessions: number }> {
     const { to, id, code } = await sendAndCode();
     const status = await checkWithChangeAfterRead(to, code, () => {
-      rt.store.sqlite!.prepare('update verifications set attempts = attempts + 1, updated_at = updated_at + 1 where id = ?').run(id);
+      rt.store.sqlite!.prepare(change).run(id);
     });
+    return { status, events: approvedEventsOf(id), sessions: sessionsOf(id) };
+  }
+
+  it('a check whose verification changed after it was read (a wrong code counted) approves in the general path, its one event showing the change', async () => {
+    const { status, events, sessions } = await checkAfter('update verifications set attempts = attempts + 1, updated_at = updated_at + 1 where id = ?');
     expect(status).toBe(200);
-    const events = approvedEventsOf(id);
     expect(events).toHaveLength(1); // the first try wrote nothing
     expect(events[0]).toMatchObject({ status: 'approved', attempts: 1 });
-    expect(sessionsOf(id)).toBe(1);
+    expect(sessions).toBe(1);
   });
 
   it('a check whose delivery changed after it was read (a receipt) approves in the general path, its event showing the delivery as it is now', async () => {
-    const { to, id, code } = await sendAndCode();
-    const status = await checkWithChangeAfterRead(to, code, () => {
-      rt.store.sqlite!.prepare(`update deliveries set status = 'failed', updated_at = updated_at + 1 where verification_id = ?`).run(id);
-    });
+    const { status, events, sessions } = await checkAfter(`update deliveries set status = 'failed', updated_at = updated_at + 1 where verification_id = ?`);
     expect(status).toBe(200);
-    const events = approvedEventsOf(id);
     expect(events).toHaveLength(1);
     expect(events[0]!.deliveries.map((d) => d.status)).toEqual(['failed']);
-    expect(sessionsOf(id)).toBe(1);
+    expect(sessions).toBe(1);
   });
 
   it('a check whose verification another check approved after it was read answers 404 and writes nothing', async () => {
-    const { to, id, code } = await sendAndCode();
-    const status = await checkWithChangeAfterRead(to, code, () => {
-      rt.store.sqlite!.prepare(`update verifications set status = 'approved', updated_at = updated_at + 1 where id = ?`).run(id);
-    });
+    const { status, events, sessions } = await checkAfter(`update verifications set status = 'approved', updated_at = updated_at + 1 where id = ?`);
     expect(status).toBe(404);
-    expect(approvedEventsOf(id)).toHaveLength(0);
-    expect(sessionsOf(id)).toBe(0);
+    expect(events).toHaveLength(0);
+    expect(sessions).toBe(0);
   });
 });
