@@ -213,7 +213,6 @@ const GROUPABLE = { groupable: {} };
  * (a wrong code counted, a receipt, another check's approval): nothing was written then, and the
  * general path decides with what is there now.
  */
-
 async function approveUnchanged(
   deps: ServiceDeps,
   tenant: Tenant,

@@ -116,14 +116,16 @@ function splitDeliveries(rows: ReadonlyArray<Record<string, unknown>>): Delivery
 const EVENT_VERIFICATION_COLUMNS: readonly string[] = [...VERIFICATION_COLUMNS, 'trust_level', 'policy_json'];
 const DELIVERY_COLUMN_PAIRS = DELIVERY_COLUMNS.map((column) => [`d_${column}`, column] as const);
 
-/** The columns a check reads (the rest, code_sealed above all, would be materialised for nothing). */
-const CHECK_COLUMNS = [
-  'id', 'identifier', 'identifier_kind', 'action', 'status', 'failure_reason', 'code_hash', 'attempts', 'max_attempts',
-  'sends', 'expires_at', 'last_sent_at', 'identity_id', 'destination',
-] as const satisfies readonly (keyof VerificationRow)[];
-export type CheckableVerification = Pick<VerificationRow, (typeof CHECK_COLUMNS)[number]>;
+/** What a check uses of a verification (read by id, or the identifier's latest with its deliveries). */
+export type CheckableVerification = Pick<
+  VerificationRow,
+  'id' | 'identifier' | 'identifier_kind' | 'action' | 'status' | 'failure_reason' | 'code_hash' | 'attempts' | 'max_attempts' | 'sends' | 'expires_at' | 'last_sent_at' | 'identity_id' | 'destination'
+>;
 
-/** The identifier's latest verification: `qb` narrowed to it (the look-up both reads of the check share). */
+/**
+ * The identifier's latest verification in the integration and mode, under any spelling of it
+ * (canonicalIdentifier): `qb` narrowed to it (the look-up the check's reads share).
+ */
 function latestOfIdentifier<O>(qb: SelectQueryBuilder<Tables, 'verifications', O>): SelectQueryBuilder<Tables, 'verifications', O> {
   return (
     qb
@@ -137,15 +139,7 @@ function latestOfIdentifier<O>(qb: SelectQueryBuilder<Tables, 'verifications', O
   );
 }
 
-const findLatestQuery = prepared<ScopeArgs & { canonical: string }, CheckableVerification>((db) => latestOfIdentifier(db.selectFrom('verifications').select(CHECK_COLUMNS)));
-
-/** The identifier's latest verification in this integration and mode, under any spelling of it (canonicalIdentifier). */
-export async function findLatestVerification(db: Executor, scope: Scope, identifier: string): Promise<CheckableVerification | undefined> {
-  const { rows } = await findLatestQuery(db, { integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
-  return rows[0];
-}
-
-/** A verification with its deliveries, read together (the check's optimistic approval on Postgres). */
+/** A verification with its deliveries, read together (the check's optimistic approval). */
 export interface VerificationWithDeliveries extends VerificationRow {
   deliveries: DeliveryRow[];
 }
@@ -177,7 +171,8 @@ const findLatestJoinedQuery = prepared<ScopeArgs & { canonical: string }, Record
 );
 
 /**
- * findLatestVerification with the whole row (but code_sealed, read as null) and its deliveries, in one
+ * The identifier's latest verification in this integration and mode, under any spelling of it
+ * (canonicalIdentifier), with the whole row (but code_sealed, read as null) and its deliveries, in one
  * statement: on Postgres as a JSON array, on the embedded store as a join split here. What
  * `verification.approved` shows, so the check's approval needs no read of its own (approveIfUnchanged).
  */
@@ -222,7 +217,6 @@ export function findLatestWithDeliveriesBatched(db: Executor, scope: Scope, iden
   }
   return loader.load({ integrationId: scope.integrationId, mode: scope.mode, canonical: canonicalIdentifier(identifier) });
 }
-
 
 async function latestOfMany(db: Executor, keys: readonly LatestKey[]): Promise<Array<VerificationWithDeliveries | undefined>> {
   const { rows } = await sql<Omit<VerificationWithDeliveries, 'code_sealed'> & { batch_index: number }>`

@@ -5,7 +5,7 @@ import { Migrator } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest, openStore, type Store } from '../../src/store/database.js';
 import { migrationProvider } from '../../src/store/migrations/index.js';
-import { cancelPendingFor, findLatestVerification, findVerification, insertVerification, type VerificationRow } from '../../src/store/verifications-repo.js';
+import { cancelPendingFor, findLatestWithDeliveries, findVerification, insertVerification, type VerificationRow } from '../../src/store/verifications-repo.js';
 
 const scope = { integrationId: 'int_c', mode: 'test' as const };
 
@@ -47,13 +47,13 @@ describe('verifications by canonical identifier (migration 008, SQLite)', () => 
       { id: 'ver_old_2', canonical_identifier: '+5511987654321' },
       { id: 'ver_old_3', canonical_identifier: 'plain@example.com' },
     ]);
-    expect((await findLatestVerification(store.db, scope, 'OLD@example.com'))?.id).toBe('ver_old_1');
+    expect((await findLatestWithDeliveries(store.db, scope, 'OLD@example.com'))?.id).toBe('ver_old_1');
   });
 
   it('keeps the identifier as given, and finds and supersedes it under any spelling', async () => {
     await insertVerification(store.db, verification('ver_new_1', { identifier: 'Victim+x@example.com', created_at: 10 }));
     expect(await findVerification(store.db, scope, 'ver_new_1')).toMatchObject({ identifier: 'Victim+x@example.com', canonical_identifier: 'victim@example.com' });
-    expect((await findLatestVerification(store.db, scope, 'VICTIM@example.com'))?.id).toBe('ver_new_1');
+    expect((await findLatestWithDeliveries(store.db, scope, 'VICTIM@example.com'))?.id).toBe('ver_new_1');
     await cancelPendingFor(store.db, scope, 'victim+other@example.com', 20);
     expect(await findVerification(store.db, scope, 'ver_new_1')).toMatchObject({ status: 'canceled', failure_reason: 'superseded' });
   });
@@ -64,7 +64,7 @@ describe('verifications by canonical identifier (migration 008, SQLite)', () => 
         await insertVerification(trx, verification(`ver_many_${String(i).padStart(4, '0')}`, { identifier: i % 2 ? 'Many@example.com' : 'many+t@example.com', status: 'expired', created_at: 1_000 + i }));
       }
     });
-    expect((await findLatestVerification(store.db, scope, 'MANY@example.com'))?.id).toBe('ver_many_0499');
+    expect((await findLatestWithDeliveries(store.db, scope, 'MANY@example.com'))?.id).toBe('ver_many_0499');
     const sqlite = store.sqlite;
     if (!sqlite) throw new Error('expected the embedded store');
     const plan = (query: string) => (sqlite.prepare(`explain query plan ${query}`).all('int_c', 'test', 'many@example.com') as { detail: string }[]).map((p) => p.detail).join(' | ');

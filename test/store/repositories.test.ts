@@ -13,7 +13,6 @@ import { migrations } from '../../src/store/migrations/index.js';
 import { insertDelivery, type DeliveryRow } from '../../src/store/deliveries-repo.js';
 import {
   expireDueQuery,
-  findLatestVerification,
   findLatestWithDeliveries,
   findLatestWithDeliveriesBatched,
   findVerification,
@@ -61,7 +60,7 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     await insertVerification(store.db, verification('ver_time', { identifier: '+5511900000001', created_at: 1_790_000_000_123, expires_at: 1_790_000_600_123 }));
     const row = await findVerification(store.db, scope, 'ver_time');
     expect(row?.created_at).toBe(1_790_000_000_123);
-    const latest = await findLatestVerification(store.db, scope, '+5511900000001');
+    const latest = await findLatestWithDeliveries(store.db, scope, '+5511900000001');
     expect(latest?.expires_at).toBe(1_790_000_600_123);
     expect(typeof latest?.last_sent_at).toBe('number');
   });
@@ -187,7 +186,7 @@ eachDialect(dialects)('store on $name', ({ name, open }) => {
     await store.db.transaction().execute(async (trx) => {
       for (let i = 0; i < 3000; i++) await insertVerification(trx, verification(`ver_many_${String(i).padStart(5, '0')}`, { identifier, status: 'expired', created_at: 1_000 + Math.floor(i / 3) }));
     });
-    const latest = await findLatestVerification(store.db, scope, identifier);
+    const latest = await findLatestWithDeliveries(store.db, scope, identifier);
     expect(latest?.id).toBe('ver_many_02999'); // newest time, and the largest id among equal times
     if (store.sqlite) {
       const plan = store.sqlite
